@@ -1,0 +1,91 @@
+"""stability-user: who a Stability AI API key belongs to, and how many credits are left.
+
+>>> from stability_user import get_account, get_balance
+>>> get_account().email
+>>> get_balance().credits
+
+Names are imported on first use (PEP 562), so ``stability-user --help`` and
+``import stability_user`` stay cheap; ``from stability_user import X`` works as usual.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._client import AsyncStabilityUser, StabilityUser
+    from ._default import get_account, get_balance, get_balances
+    from ._exceptions import (
+        APIConnectionError,
+        APIError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        ConfigurationError,
+        InternalServerError,
+        InvalidResponseError,
+        MissingAPIKeyError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+        StabilityError,
+    )
+    from ._models import Account, Balance, Organization, OrganizationBalance
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "Account",
+    "AsyncStabilityUser",
+    "AuthenticationError",
+    "BadRequestError",
+    "Balance",
+    "ConfigurationError",
+    "InternalServerError",
+    "InvalidResponseError",
+    "MissingAPIKeyError",
+    "NotFoundError",
+    "Organization",
+    "OrganizationBalance",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "StabilityError",
+    "StabilityUser",
+    "__version__",
+    "get_account",
+    "get_balance",
+    "get_balances",
+]
+
+# Which private module defines each public name.
+_HOMES = {
+    "AsyncStabilityUser": "_client",
+    "StabilityUser": "_client",
+    "get_account": "_default",
+    "get_balance": "_default",
+    "get_balances": "_default",
+    "Account": "_models",
+    "Balance": "_models",
+    "Organization": "_models",
+    "OrganizationBalance": "_models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module 'stability_user' has no attribute {name!r}")
+    from importlib import import_module
+
+    module = import_module(f".{_HOMES.get(name, '_exceptions')}", __name__)
+    value = getattr(module, name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

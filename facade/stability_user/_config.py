@@ -1,0 +1,185 @@
+"""Resolve a client's settings: explicit argument, then environment, then default.
+
+Everything here is pure and runs before any request is built, so bad input is refused with a
+``ConfigurationError`` and nothing is sent.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import httpx
+
+from ._constants import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    BASE_URL_FALLBACK_ENV,
+    DEFAULT_BASE_URL,
+    DEFAULT_CONNECT_TIMEOUT,
+    ORGANIZATION_ENV,
+)
+from ._exceptions import ConfigurationError, MissingAPIKeyError
+
+__all__ = [
+    "Settings",
+    "TimeoutTypes",
+    "check_organization",
+    "resolve_settings",
+    "to_httpx_timeout",
+]
+
+TimeoutTypes = float | int | httpx.Timeout
+
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """A client's resolved, validated configuration."""
+
+    api_key: str = field(repr=False)
+    base_url: str
+    organization: str | None
+    timeout: httpx.Timeout
+    max_retries: int
+
+
+def resolve_settings(
+    *,
+    api_key: str | None,
+    organization: str | None,
+    base_url: str | None,
+    timeout: TimeoutTypes,
+    max_retries: int,
+    allow_insecure_http: bool,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Combine arguments with the environment and validate the result.
+
+    Raises:
+        MissingAPIKeyError: No key as an argument nor in ``STABILITY_API_KEY``.
+        ConfigurationError: Any value is unusable.
+    """
+    env = os.environ if environ is None else environ
+    key = _check_api_key(api_key if api_key is not None else env.get(API_KEY_ENV))
+    url = _check_base_url(
+        base_url
+        if base_url is not None
+        else env.get(BASE_URL_ENV) or env.get(BASE_URL_FALLBACK_ENV) or DEFAULT_BASE_URL,
+        allow_insecure_http=allow_insecure_http,
+    )
+    org = organization if organization is not None else env.get(ORGANIZATION_ENV) or None
+    return Settings(
+        api_key=key,
+        base_url=url,
+        organization=check_organization(org) if org is not None else None,
+        timeout=to_httpx_timeout(timeout),
+        max_retries=_check_max_retries(max_retries),
+    )
+
+
+def _is_header_safe(value: str) -> bool:
+    # Printable ASCII only: no CR/LF (header injection), no other control characters, and
+    # nothing httpx would fail to encode later, after we had promised the value was fine.
+    return value.isascii() and value.isprintable()
+
+
+def _check_api_key(key: object) -> str:
+    if key is None:
+        raise MissingAPIKeyError(
+            f"No API key: pass api_key=... or set the {API_KEY_ENV} environment variable."
+        )
+    if not isinstance(key, str):
+        raise ConfigurationError(f"api_key must be a str, not {type(key).__name__}.")
+    key = key.strip()
+    if not key:
+        raise ConfigurationError(
+            f"The API key is empty: pass api_key=... or set {API_KEY_ENV} to your key."
+        )
+    if not _is_header_safe(key) or " " in key:
+        # Never echo the key back: the message only says what is wrong with it.
+        raise ConfigurationError(
+            "The API key holds whitespace, control or non-ASCII characters; check how it was "
+            "copied."
+        )
+    return key
+
+
+def check_organization(organization: object) -> str:
+    """Validate an organization id for the ``Organization`` header and return it."""
+    if not isinstance(organization, str):
+        raise ConfigurationError(f"organization must be a str, not {type(organization).__name__}.")
+    if not organization.strip():
+        raise ConfigurationError("organization is empty; pass None for the default organization.")
+    if not _is_header_safe(organization):
+        raise ConfigurationError(
+            f"organization {organization!r} holds control or non-ASCII characters."
+        )
+    return organization
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_base_url(raw: object, *, allow_insecure_http: bool) -> str:
+    if not isinstance(raw, str):
+        raise ConfigurationError(f"base_url must be a str, not {type(raw).__name__}.")
+    try:
+        url = httpx.URL(raw.strip())
+    except httpx.InvalidURL as err:
+        raise ConfigurationError(f"base_url {raw!r} is not a valid URL: {err}") from err
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError(
+            f"base_url {raw!r} must be an absolute http:// or https:// URL, "
+            f"such as {DEFAULT_BASE_URL!r}."
+        )
+    if url.userinfo or url.query or url.fragment:
+        raise ConfigurationError(
+            f"base_url {raw!r} must not hold credentials, a query or a fragment."
+        )
+    if url.scheme == "http" and not allow_insecure_http and not _is_loopback(url.host):
+        raise ConfigurationError(
+            f"Refusing to send the API key over plain http:// to {url.host!r}; use https://, "
+            "or pass allow_insecure_http=True if you really mean it."
+        )
+    return str(url).rstrip("/")
+
+
+def _is_positive_number(value: object) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def to_httpx_timeout(timeout: object) -> httpx.Timeout:
+    """Seconds (a positive number) or an ``httpx.Timeout`` as an ``httpx.Timeout``."""
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    if not _is_positive_number(timeout):
+        raise ConfigurationError(
+            f"timeout must be a positive number of seconds or an httpx.Timeout, not {timeout!r}."
+        )
+    assert isinstance(timeout, (int, float))  # narrowed by _is_positive_number
+    seconds = float(timeout)
+    return httpx.Timeout(seconds, connect=min(seconds, DEFAULT_CONNECT_TIMEOUT))
+
+
+def _check_max_retries(max_retries: object) -> int:
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ConfigurationError(
+            f"max_retries must be a whole number >= 0 (0 turns retries off), not {max_retries!r}."
+        )
+    return max_retries

@@ -1,0 +1,43 @@
+"""Every default and every environment variable name the SDK uses, in one place."""
+
+from __future__ import annotations
+
+__all__ = [
+    "API_KEY_ENV",
+    "API_KEY_PLACEHOLDER",
+    "BASE_URL_ENV",
+    "BASE_URL_FALLBACK_ENV",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "INITIAL_RETRY_DELAY",
+    "LOG_ENV",
+    "MAX_RETRY_AFTER",
+    "MAX_RETRY_DELAY",
+    "ORGANIZATION_ENV",
+    "RETRYABLE_STATUS_CODES",
+]
+
+API_KEY_ENV = "STABILITY_API_KEY"
+BASE_URL_ENV = "STABILITY_BASE_URL"
+# The name Stability's own code samples read the host from.
+BASE_URL_FALLBACK_ENV = "API_HOST"
+ORGANIZATION_ENV = "STABILITY_ORGANIZATION"
+LOG_ENV = "STABILITY_LOG"
+
+DEFAULT_BASE_URL = "https://api.stability.ai"
+
+# Seconds. Both endpoints answer a few hundred bytes, so anything slower than this is a fault.
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_TIMEOUT = 20.0
+
+DEFAULT_MAX_RETRIES = 2
+INITIAL_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 8.0
+# A Retry-After beyond this many seconds is not honoured; the usual backoff is used instead.
+MAX_RETRY_AFTER = 60.0
+RETRYABLE_STATUS_CODES = frozenset({408, 409, 429})  # plus every 5xx
+
+# What cassettes and logs hold where the key was.
+API_KEY_PLACEHOLDER = "<STABILITY_API_KEY>"

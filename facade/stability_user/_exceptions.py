@@ -1,0 +1,160 @@
+"""The SDK's exceptions: every failure a call can raise is one of these.
+
+The hierarchy::
+
+    StabilityError
+    ├── ConfigurationError            (also a ValueError; nothing was sent)
+    │   └── MissingAPIKeyError
+    └── APIError                      (something went wrong talking to the API)
+        ├── APIConnectionError
+        │   └── APITimeoutError
+        ├── APIStatusError            (the API answered with a status other than 2xx)
+        │   ├── BadRequestError           400
+        │   ├── AuthenticationError       401
+        │   ├── PermissionDeniedError     403
+        │   ├── NotFoundError             404
+        │   ├── RateLimitError            429
+        │   └── InternalServerError       5xx
+        └── InvalidResponseError      (a 2xx whose body breaks the API's contract)
+
+Lower-layer errors (httpx's, JSON decoding's) are turned into these at one boundary,
+``_error_mapping``, and chained as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "InternalServerError",
+    "InvalidResponseError",
+    "MissingAPIKeyError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "StabilityError",
+]
+
+
+class StabilityError(Exception):
+    """Base class of every exception this package raises."""
+
+
+class ConfigurationError(StabilityError, ValueError):
+    """The caller's arguments or environment are unusable; no request was sent."""
+
+
+class MissingAPIKeyError(ConfigurationError):
+    """No API key was given and ``STABILITY_API_KEY`` is not set."""
+
+
+class APIError(StabilityError):
+    """A request was attempted and failed.
+
+    Attributes:
+        message: A human-readable explanation.
+        request: The last request sent, if one was built.
+    """
+
+    message: str
+    request: httpx.Request | None
+
+    def __init__(self, message: str, *, request: httpx.Request | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request = request
+
+
+class APIConnectionError(APIError):
+    """The API could not be reached, or the connection failed before a full answer arrived."""
+
+
+class APITimeoutError(APIConnectionError):
+    """A connect, read, write or pool timeout expired."""
+
+
+class APIStatusError(APIError):
+    """The API answered with a non-success status.
+
+    Attributes:
+        status_code: The HTTP status code.
+        error_id: The ``id`` of the API's error body, when the body was one.
+        error_name: The ``name`` of the API's error body (``unauthorized``, ``server_error``...).
+        message: The API's ``message``, or a description of whatever body came instead.
+        response: The ``httpx.Response``, body read.
+    """
+
+    status_code: int
+    error_id: str | None
+    error_name: str | None
+    response: httpx.Response
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: httpx.Response,
+        error_id: str | None = None,
+        error_name: str | None = None,
+    ) -> None:
+        super().__init__(message, request=response.request)
+        self.response = response
+        self.status_code = response.status_code
+        self.error_id = error_id
+        self.error_name = error_name
+
+    def __str__(self) -> str:
+        name = f"{self.error_name}: " if self.error_name else ""
+        ident = f" (error id {self.error_id})" if self.error_id else ""
+        return f"HTTP {self.status_code}: {name}{self.message}{ident}"
+
+
+class BadRequestError(APIStatusError):
+    """400: the API rejected the request's parameters."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing, malformed or not valid."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not do this, for example read another organization's balance."""
+
+
+class NotFoundError(APIStatusError):
+    """404: the resource does not exist."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests; retried automatically before this is raised."""
+
+
+class InternalServerError(APIStatusError):
+    """5xx: the API failed; retried automatically before this is raised."""
+
+
+class InvalidResponseError(APIError):
+    """A success status whose body breaks the API's contract (not JSON, fields missing or mistyped).
+
+    Attributes:
+        status_code: The HTTP status code.
+        response: The ``httpx.Response``, body read.
+    """
+
+    status_code: int
+    response: httpx.Response
+
+    def __init__(self, message: str, *, response: httpx.Response) -> None:
+        super().__init__(message, request=response.request)
+        self.response = response
+        self.status_code = response.status_code

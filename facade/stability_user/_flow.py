@@ -1,0 +1,79 @@
+"""One API call with retries, written once as a generator of I/O steps (sans-I/O).
+
+The flow yields either an ``httpx.Request`` to send or a ``Wait`` to sleep, and is sent back
+the ``httpx.Response`` (or has the ``httpx`` exception thrown in). The sync and async clients
+each drive it with a few lines that do only the I/O, so retry decisions, error mapping and
+parsing exist in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import TypeVar
+
+import httpx
+
+from ._error_mapping import connection_error, status_error
+from ._logging import logger
+from ._retry import is_retryable_error, is_retryable_status, retry_delay
+
+__all__ = ["Flow", "Wait", "call"]
+
+_Result = TypeVar("_Result")
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Sleep this many seconds before the next attempt."""
+
+    seconds: float
+
+
+Flow = Generator["httpx.Request | Wait", "httpx.Response | None", _Result]
+
+
+def call(
+    request: httpx.Request,
+    parse: Callable[[httpx.Response], _Result],
+    *,
+    max_retries: int,
+    secret: str,
+) -> Flow[_Result]:
+    """Send ``request`` until it succeeds or the policy gives up; return ``parse(response)``.
+
+    Raises:
+        APIStatusError: A non-2xx answer that is not retried, or the last of those retried.
+        APIConnectionError: A transport failure, likewise.
+        InvalidResponseError: From ``parse``: a 2xx whose body breaks the contract.
+    """
+    attempt = 0
+    while True:
+        logger.debug("%s %s: attempt %d", request.method, request.url.path, attempt + 1)
+        try:
+            response = yield request
+        except httpx.HTTPError as exc:
+            error = connection_error(exc, request=request, secret=secret)
+            if attempt >= max_retries or not is_retryable_error(exc):
+                raise error from exc
+            response, outcome = None, type(exc).__name__
+        else:
+            assert response is not None  # the driver sends a response for every request
+            logger.debug("%s %s: HTTP %d", request.method, request.url.path, response.status_code)
+            if response.is_success:
+                return parse(response)
+            if attempt >= max_retries or not is_retryable_status(response.status_code):
+                raise status_error(response, secret=secret)
+            outcome = f"HTTP {response.status_code}"
+        delay = retry_delay(attempt, response)
+        logger.info(
+            "%s %s: %s, retry %d of %d in %.2fs",
+            request.method,
+            request.url.path,
+            outcome,
+            attempt + 1,
+            max_retries,
+            delay,
+        )
+        yield Wait(delay)
+        attempt += 1

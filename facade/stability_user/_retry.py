@@ -1,0 +1,114 @@
+"""The retry policy, shared by the sync and async clients: what to retry and how long to wait.
+
+Idempotent GETs are retried on connection failures, timeouts, 408, 409, 429 and 5xx, with
+exponential backoff and jitter, honouring ``Retry-After`` (seconds or an HTTP date) up to
+``MAX_RETRY_AFTER`` seconds. ``instant_waits()`` makes the waits zero for tests while still
+recording what each would have been.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from ._constants import (
+    INITIAL_RETRY_DELAY,
+    MAX_RETRY_AFTER,
+    MAX_RETRY_DELAY,
+    RETRYABLE_STATUS_CODES,
+)
+
+__all__ = [
+    "backoff_delay",
+    "effective_wait",
+    "instant_waits",
+    "is_retryable_error",
+    "is_retryable_status",
+    "retry_after_seconds",
+    "retry_delay",
+]
+
+# Failures where the request may not have reached the server, or the answer was lost on the
+# way back: both harmless to repeat for a GET. Protocol violations on our side, unsupported
+# schemes and proxy refusals would fail the same way again.
+_RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+def is_retryable_status(status_code: int) -> bool:
+    """Whether a response with this status is worth another attempt."""
+    return status_code >= 500 or status_code in RETRYABLE_STATUS_CODES
+
+
+def is_retryable_error(exc: httpx.HTTPError) -> bool:
+    """Whether a transport failure is worth another attempt."""
+    return isinstance(exc, _RETRYABLE_ERRORS)
+
+
+def retry_after_seconds(headers: httpx.Headers, *, now: float | None = None) -> float | None:
+    """Seconds asked for by a ``Retry-After`` header (delta-seconds or HTTP date), if any."""
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if moment.tzinfo is None:
+            return None
+        seconds = moment.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
+    return max(seconds, 0.0)
+
+
+def backoff_delay(attempt: int) -> float:
+    """Exponential backoff for retry number ``attempt`` (0-based), capped, with jitter."""
+    delay = min(INITIAL_RETRY_DELAY * 2.0**attempt, MAX_RETRY_DELAY)
+    # Up to 25% less, so that many clients failing together do not retry in lockstep.
+    return delay * (1.0 - 0.25 * random.random())
+
+
+def retry_delay(attempt: int, response: httpx.Response | None) -> float:
+    """How long to wait before retry number ``attempt``, after ``response`` (if one came)."""
+    if response is not None:
+        asked = retry_after_seconds(response.headers)
+        if asked is not None and asked <= MAX_RETRY_AFTER:
+            return asked
+    return backoff_delay(attempt)
+
+
+class _WaitMode:
+    """Process-wide switch for tests: waits become zero and are recorded instead."""
+
+    recording: list[float] | None = None
+
+
+def effective_wait(seconds: float) -> float:
+    """The seconds a client should really sleep for a retry wait of ``seconds``."""
+    recording = _WaitMode.recording
+    if recording is None:
+        return seconds
+    recording.append(seconds)
+    return 0.0
+
+
+@contextmanager
+def instant_waits() -> Iterator[list[float]]:
+    """Make retry waits instant; yields the list of waits the policy asked for, in order."""
+    previous = _WaitMode.recording
+    waits: list[float] = []
+    _WaitMode.recording = waits
+    try:
+        yield waits
+    finally:
+        _WaitMode.recording = previous

@@ -1,0 +1,5 @@
+"""The distribution's version, kept apart so that ``--version`` imports nothing else."""
+
+__all__ = ["__version__"]
+
+__version__ = "0.1.0"

@@ -1,0 +1,311 @@
+"""The stand-in's behaviour: Stability's user API as a pure function of a request.
+
+``StandInAPI.respond()`` answers exactly as the real API does (paths, headers, bodies, error
+bodies); the in-process transport and the loopback server both call it, so the two ways of
+using the stand-in cannot disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ._server import StandInServer
+    from ._transport import StandInTransport
+
+__all__ = [
+    "ACCOUNT_PATH",
+    "BALANCE_PATH",
+    "SAMPLE_API_KEY",
+    "RecordedRequest",
+    "StandInAPI",
+    "StandInOrganization",
+    "StandInResponse",
+]
+
+ACCOUNT_PATH = "/v1alpha/user/account"
+BALANCE_PATH = "/v1alpha/user/balance"
+# Deliberately not shaped like a real key (sk-...), so it can never be mistaken for one.
+SAMPLE_API_KEY = "standin-sample-key"
+
+_ENDPOINTS = {"account": ACCOUNT_PATH, "balance": BALANCE_PATH}
+_ERROR_NAMES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    409: "conflict",
+    429: "rate_limit_exceeded",
+}
+
+
+class HeaderLookup(Protocol):
+    """Case-insensitive header access, as ``httpx.Headers`` and ``http.client``'s message give."""
+
+    def get(self, name: str, /) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StandInOrganization:
+    """An organization as the stand-in holds it: the API's fields plus its credits."""
+
+    id: str
+    name: str
+    role: str = "MEMBER"
+    is_default: bool = False
+    credits: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StandInResponse:
+    """What the stand-in answers: status, headers and the body's bytes."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body decoded."""
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """A request the stand-in received (the key is not kept)."""
+
+    method: str
+    path: str
+    organization: str | None
+    authorized: bool
+
+
+@dataclass(slots=True)
+class _Account:
+    id: str
+    email: str
+    organizations: list[str]
+    profile_picture: str | None
+
+
+@dataclass(slots=True)
+class _Fault:
+    status: int
+    path: str | None
+    organization: str | None
+    remaining: int | None
+    name: str
+    message: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def matches(self, path: str, organization: str | None) -> bool:
+        return (self.path is None or self.path == path) and (
+            self.organization is None or self.organization == organization
+        )
+
+
+class StandInAPI:
+    """An in-memory stand-in for Stability's account and credits API, for tests and offline use.
+
+    >>> api = StandInAPI()
+    >>> api.add_account("test-key", email="a@example.com", organizations=[
+    ...     StandInOrganization("org-1", "Mine", role="OWNER", is_default=True, credits=10)])
+    >>> client = StabilityUser("test-key", transport=api.transport)   # in-process
+    >>> with api.serve() as server:                                     # or on loopback
+    ...     client = StabilityUser("test-key", base_url=server.url)
+
+    Safe to share between threads; ``requests`` lists what it received.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._accounts: dict[str, _Account] = {}
+        self._organizations: dict[str, StandInOrganization] = {}
+        self._credits: dict[str, float] = {}
+        self._faults: list[_Fault] = []
+        self.requests: list[RecordedRequest] = []
+
+    @classmethod
+    def sample(cls) -> StandInAPI:
+        """A stand-in holding one account (key ``SAMPLE_API_KEY``) in three organizations."""
+        api = cls()
+        api.add_account(
+            SAMPLE_API_KEY,
+            id="user-standin-0001",
+            email="ada@example.com",
+            profile_picture="https://example.com/avatars/ada.png",
+            organizations=[
+                StandInOrganization("org-standin-personal", "Ada's studio", "OWNER", True, 125.5),
+                StandInOrganization("org-standin-lumen", "Lumen Games", "MEMBER", False, 42.0),
+                StandInOrganization("org-standin-lab", "Research Lab", "ADMIN", False, 3.25),
+            ],
+        )
+        return api
+
+    def add_account(
+        self,
+        api_key: str,
+        *,
+        email: str,
+        organizations: Iterable[StandInOrganization],
+        id: str | None = None,
+        profile_picture: str | None = None,
+    ) -> None:
+        """Make ``api_key`` valid for an account in ``organizations`` (in this order)."""
+        orgs = list(organizations)
+        with self._lock:
+            for org in orgs:
+                self._organizations[org.id] = org
+                self._credits[org.id] = float(org.credits)
+            self._accounts[api_key] = _Account(
+                id=id or f"user-{uuid.uuid4().hex[:12]}",
+                email=email,
+                organizations=[org.id for org in orgs],
+                profile_picture=profile_picture,
+            )
+
+    def set_credits(self, organization_id: str, credits: float) -> None:
+        """Change an organization's balance."""
+        with self._lock:
+            if organization_id not in self._organizations:
+                raise KeyError(f"no organization {organization_id!r} in the stand-in")
+            self._credits[organization_id] = float(credits)
+
+    def inject_error(
+        self,
+        status: int,
+        *,
+        endpoint: str | None = None,
+        organization: str | None = None,
+        times: int | None = 1,
+        name: str | None = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Answer the next ``times`` matching requests (``None``: all) with an API error.
+
+        Args:
+            status: The HTTP status, e.g. 500 or 429.
+            endpoint: ``"account"`` or ``"balance"``; ``None`` matches both.
+            organization: Only balance requests for this ``Organization`` header.
+            times: How many matching requests fail; ``None`` for every one.
+            name: The error body's ``name``; defaults to the API's name for ``status``.
+            message: The error body's ``message``.
+            headers: Extra response headers, e.g. ``{"Retry-After": "2"}``.
+        """
+        if endpoint is not None and endpoint not in _ENDPOINTS:
+            raise ValueError(f"endpoint must be 'account' or 'balance', not {endpoint!r}")
+        fault = _Fault(
+            status=status,
+            path=_ENDPOINTS[endpoint] if endpoint else None,
+            organization=organization,
+            remaining=times,
+            name=name or _ERROR_NAMES.get(status, "server_error" if status >= 500 else "error"),
+            message=message or f"Injected error: HTTP {status}.",
+            headers=dict(headers or {}),
+        )
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear_errors(self) -> None:
+        """Drop every injected error not yet used."""
+        with self._lock:
+            self._faults.clear()
+
+    @property
+    def transport(self) -> StandInTransport:
+        """An ``httpx`` transport (sync and async) answering from this stand-in in-process."""
+        from ._transport import StandInTransport
+
+        return StandInTransport(self)
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> StandInServer:
+        """Serve this stand-in over HTTP on loopback; use as a context manager (``.url``)."""
+        from ._server import StandInServer
+
+        return StandInServer(self, host=host, port=port)
+
+    def respond(self, method: str, path: str, headers: HeaderLookup) -> StandInResponse:
+        """Answer one request, as the real API would."""
+        path = path.split("?", 1)[0]
+        key = headers.get("Authorization")
+        organization = headers.get("Organization") or None
+        with self._lock:
+            account = self._accounts.get(key) if key else None
+            self.requests.append(RecordedRequest(method, path, organization, account is not None))
+            if path not in (ACCOUNT_PATH, BALANCE_PATH):
+                return _error(404, "not_found", f"No route for {path}.")
+            if method != "GET":
+                return _error(405, "method_not_allowed", f"{method} is not allowed on {path}.")
+            fault = self._take_fault(path, organization)
+            if fault is not None:
+                return _error(fault.status, fault.name, fault.message, fault.headers)
+            if not key:
+                return _error(401, "unauthorized", "missing authorization header")
+            if account is None:
+                return _error(401, "unauthorized", "invalid api key")
+            if path == ACCOUNT_PATH:
+                return _ok(self._account_body(account))
+            org_id = organization or self._default_organization(account)
+            if org_id is None or org_id not in account.organizations:
+                return _error(
+                    403,
+                    "permission_denied",
+                    f"You do not have access to organization {organization}.",
+                )
+            return _ok({"credits": self._credits[org_id]})
+
+    def _take_fault(self, path: str, organization: str | None) -> _Fault | None:
+        for fault in self._faults:
+            if fault.matches(path, organization):
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self._faults.remove(fault)
+                return fault
+        return None
+
+    def _default_organization(self, account: _Account) -> str | None:
+        for org_id in account.organizations:
+            if self._organizations[org_id].is_default:
+                return org_id
+        return account.organizations[0] if account.organizations else None
+
+    def _account_body(self, account: _Account) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": account.id,
+            "email": account.email,
+            "organizations": [
+                {
+                    "id": org.id,
+                    "name": org.name,
+                    "role": org.role,
+                    "is_default": org.is_default,
+                }
+                for org in (self._organizations[org_id] for org_id in account.organizations)
+            ],
+        }
+        if account.profile_picture is not None:
+            body["profile_picture"] = account.profile_picture
+        return body
+
+
+def _ok(body: dict[str, Any]) -> StandInResponse:
+    return StandInResponse(200, {"Content-Type": "application/json"}, json.dumps(body).encode())
+
+
+def _error(
+    status: int, name: str, message: str, headers: Mapping[str, str] | None = None
+) -> StandInResponse:
+    body = {"id": str(uuid.uuid4()), "name": name, "message": message}
+    return StandInResponse(
+        status,
+        {"Content-Type": "application/json", **(headers or {})},
+        json.dumps(body).encode(),
+    )

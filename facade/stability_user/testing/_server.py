@@ -1,0 +1,80 @@
+"""The stand-in as a real HTTP/1.1 server on loopback, with keep-alive."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+if TYPE_CHECKING:
+    from ._api import StandInAPI
+
+__all__ = ["StandInServer"]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the real API
+    server: _Server
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        answer = self.server.api.respond(self.command, self.path, self.headers)
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        self.wfile.write(answer.body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _answer
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: tests and the demo print what matters themselves."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], api: StandInAPI) -> None:
+        self.api = api
+        super().__init__(address, _Handler)
+
+
+class StandInServer:
+    """A ``StandInAPI`` served on loopback; starts on creation, stops on ``close()``.
+
+    Attributes:
+        url: The base URL to give a client, e.g. ``http://127.0.0.1:53211``.
+    """
+
+    def __init__(self, api: StandInAPI, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = _Server((host, port), api)
+        bound_host, bound_port = self._server.server_address[:2]
+        if isinstance(bound_host, bytes):
+            bound_host = bound_host.decode()
+        self.url = f"http://{bound_host}:{bound_port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="stability-user-standin", daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving and release the port; calling it again is harmless."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join()
+        self._server.server_close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
