@@ -1,0 +1,243 @@
+"""The ``stability-user`` command (also ``python -m stability_user``).
+
+Only argparse is imported up front: ``--help`` and ``--version`` never import httpx or the
+client. Exit statuses: 0 success, 1 API or network failure, 2 usage or configuration error,
+3 a balance below ``--min-credits``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ._constants import API_KEY_ENV
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._client import StabilityUser
+    from ._exceptions import StabilityError
+    from ._models import Account, Balance, OrganizationBalance
+
+__all__ = ["EXIT_API_ERROR", "EXIT_BELOW_MIN", "EXIT_OK", "EXIT_USAGE", "main"]
+
+EXIT_OK = 0
+EXIT_API_ERROR = 1
+EXIT_USAGE = 2
+EXIT_BELOW_MIN = 3
+
+_PROG = "stability-user"
+_EPILOG = f"""\
+The API key is read from {API_KEY_ENV} only: a key on the command line would leak into
+shell history and process lists. STABILITY_BASE_URL (or API_HOST) and STABILITY_ORGANIZATION
+are read too.
+
+examples:
+  {_PROG} account
+  {_PROG} balance --org org-123456
+  {_PROG} balances --json
+  {_PROG} balances --min-credits 50 || echo "top up before the batch runs"
+
+exit status:
+  0  success
+  1  API or network failure (one line on stderr)
+  2  usage or configuration error, including a missing {API_KEY_ENV}
+  3  a balance is below --min-credits
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=_PROG,
+        description="Check a Stability AI account and its credits from a shell.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    common.add_argument(
+        "--base-url", metavar="URL", help="API base URL (default: https://api.stability.ai)"
+    )
+    common.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="timeout per request (default: 20)"
+    )
+    minimum = argparse.ArgumentParser(add_help=False)
+    minimum.add_argument(
+        "--min-credits",
+        type=float,
+        metavar="N",
+        help=f"exit with status {EXIT_BELOW_MIN} when a balance is below N",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser(
+        "account",
+        parents=[common],
+        help="the account behind the key, with its organizations",
+        description="Show the account behind the key, with its organizations.",
+    )
+    balance = commands.add_parser(
+        "balance",
+        parents=[common, minimum],
+        help="credits of the default or a named organization",
+        description="Show the credits of the default organization, or of --org.",
+    )
+    balance.add_argument(
+        "--org", metavar="ORG", help="organization id (default: STABILITY_ORGANIZATION, else yours)"
+    )
+    commands.add_parser(
+        "balances",
+        parents=[common, minimum],
+        help="every organization's credits, fetched concurrently",
+        description="Show every organization of the account with its credits.",
+    )
+    return parser
+
+
+class _Output:
+    """Where and how to print: colour only on a terminal, and never with NO_COLOR."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.colour = stream.isatty() and not os.environ.get("NO_COLOR")
+
+    def bold(self, text: str) -> str:
+        return f"\033[1m{text}\033[0m" if self.colour else text
+
+    def print(self, text: str = "") -> None:
+        print(text, file=self.stream)
+
+
+def _credits(value: float) -> str:
+    return f"{value:,.2f}"
+
+
+def _table(out: _Output, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+
+    out.print(out.bold(line(header).rstrip()))
+    for row in rows:
+        out.print(line(row).rstrip())
+
+
+def _describe_error(error: StabilityError) -> str:
+    from ._exceptions import APIStatusError
+
+    if isinstance(error, APIStatusError):
+        return f"{type(error).__name__} (HTTP {error.status_code}): {error.message}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _show_account(out: _Output, account: Account, as_json: bool) -> None:
+    if as_json:
+        out.print(json.dumps(account.to_dict(), indent=2))
+        return
+    out.print(f"{out.bold('Account')}  {account.id}")
+    out.print(f"{out.bold('Email')}    {account.email}")
+    if account.profile_picture:
+        out.print(f"{out.bold('Picture')}  {account.profile_picture}")
+    out.print()
+    rows = [
+        [org.id, org.name, org.role, "yes" if org.is_default else ""]
+        for org in account.organizations
+    ]
+    _table(out, ["ORGANIZATION", "NAME", "ROLE", "DEFAULT"], rows)
+
+
+def _show_balance(out: _Output, balance: Balance, org: str | None, as_json: bool) -> None:
+    if as_json:
+        out.print(json.dumps(balance.to_dict()))
+        return
+    scope = f"organization {org}" if org else "default organization"
+    out.print(f"{_credits(balance.credits)} credits ({scope})")
+
+
+def _show_balances(out: _Output, results: Sequence[OrganizationBalance], as_json: bool) -> None:
+    if as_json:
+        out.print(json.dumps([result.to_dict() for result in results], indent=2))
+        return
+    rows = [
+        [
+            result.organization.id + (" *" if result.organization.is_default else ""),
+            result.organization.name,
+            result.organization.role,
+            "error" if result.balance is None else _credits(result.balance.credits),
+        ]
+        for result in results
+    ]
+    _table(out, ["ORGANIZATION", "NAME", "ROLE", "CREDITS"], rows)
+    out.print("* default organization")
+
+
+def _below(minimum: float | None, credits: float) -> bool:
+    return minimum is not None and credits < minimum
+
+
+def _run(args: argparse.Namespace, out: _Output, err: _Output) -> int:
+    from ._client import StabilityUser
+
+    options: dict[str, Any] = {"base_url": args.base_url}
+    if args.timeout is not None:
+        options["timeout"] = args.timeout
+    with StabilityUser(**options) as client:
+        return _COMMANDS[args.command](client, args, out, err)
+
+
+def _account(client: StabilityUser, args: argparse.Namespace, out: _Output, err: _Output) -> int:
+    _show_account(out, client.get_account(), args.json)
+    return EXIT_OK
+
+
+def _balance(client: StabilityUser, args: argparse.Namespace, out: _Output, err: _Output) -> int:
+    org = args.org or client.organization
+    balance = client.get_balance(args.org)
+    _show_balance(out, balance, org, args.json)
+    if _below(args.min_credits, balance.credits):
+        err.print(
+            f"{_PROG}: {_credits(balance.credits)} credits is below --min-credits "
+            f"{_credits(args.min_credits)}"
+        )
+        return EXIT_BELOW_MIN
+    return EXIT_OK
+
+
+def _balances(client: StabilityUser, args: argparse.Namespace, out: _Output, err: _Output) -> int:
+    results = client.get_balances()
+    _show_balances(out, results, args.json)
+    status = EXIT_OK
+    for result in results:
+        if result.error is not None:
+            err.print(f"{_PROG}: {result.organization.id}: {_describe_error(result.error)}")
+            status = EXIT_API_ERROR
+        elif status == EXIT_OK and _below(args.min_credits, result.credits or 0.0):
+            status = EXIT_BELOW_MIN
+    if status == EXIT_BELOW_MIN:
+        low = [r for r in results if _below(args.min_credits, r.credits or 0.0)]
+        names = ", ".join(f"{r.organization.id} ({_credits(r.credits or 0.0)})" for r in low)
+        err.print(f"{_PROG}: below --min-credits {_credits(args.min_credits)}: {names}")
+    return status
+
+
+_COMMANDS = {"account": _account, "balance": _balance, "balances": _balances}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    out, err = _Output(sys.stdout), _Output(sys.stderr)
+    from ._exceptions import ConfigurationError, StabilityError
+
+    try:
+        return _run(args, out, err)
+    except ConfigurationError as error:
+        err.print(f"{_PROG}: {error}")
+        return EXIT_USAGE
+    except StabilityError as error:
+        err.print(f"{_PROG}: error: {_describe_error(error)}")
+        return EXIT_API_ERROR

@@ -1,0 +1,45 @@
+"""The cassettes' one VCR configuration, shared by the tests (replay) and `make cassettes`.
+
+Requests match on method, path, query and the ``Organization`` header (vcrpy's default
+matchers ignore headers, and the header is what scopes a balance). The host is left out on
+purpose: a cassette recorded against the stand-in on loopback replays for a client pointed
+at https://api.stability.ai.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import vcr
+from vcr.request import Request
+
+from stability_user._constants import API_KEY_PLACEHOLDER
+
+CASSETTE_DIR = Path(__file__).resolve().parent.parent / "cassettes"
+SCENARIOS = ("account", "balance-default", "balance-org", "invalid-key", "server-error")
+PATHS = ("sync", "async", "module")
+# What the recorder writes as each cassette's first line, naming where it came from.
+SOURCE_PREFIX = "# source: "
+# Anything shaped like a Stability API key.
+KEY_PATTERN = r"sk-[A-Za-z0-9_\-]{16,}"
+
+
+def cassette_path(scenario: str, path: str) -> Path:
+    return CASSETTE_DIR / f"{scenario}-{path}.yaml"
+
+
+def match_organization(r1: Request, r2: Request) -> None:
+    assert r1.headers.get("Organization") == r2.headers.get("Organization")
+
+
+def make_vcr(record_mode: str = "none", **options: Any) -> vcr.VCR:
+    recorder = vcr.VCR(
+        record_mode=record_mode,
+        match_on=["method", "path", "query", "organization"],
+        filter_headers=[("authorization", API_KEY_PLACEHOLDER)],
+        decode_compressed_response=True,
+        **options,
+    )
+    recorder.register_matcher("organization", match_organization)
+    return recorder

@@ -1,0 +1,55 @@
+"""Run one SDK operation through any of its three doors: sync client, async client, module."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import stability_user
+from stability_user import AsyncStabilityUser, StabilityUser
+from stability_user._default import _reset_default_client
+
+PATHS = ("sync", "async", "module")
+
+
+def call_via(
+    path: str,
+    operation: str,
+    *args: Any,
+    api_key: str,
+    base_url: str | None = None,
+    **client_options: Any,
+) -> Any:
+    """``operation`` (``get_account``, ``get_balance``, ``get_balances``) through ``path``.
+
+    The module path configures the shared default client from the environment, as a user
+    would, and restores the environment afterwards.
+    """
+    if path == "sync":
+        with StabilityUser(api_key, base_url=base_url, **client_options) as client:
+            return getattr(client, operation)(*args)
+    if path == "async":
+
+        async def run() -> Any:
+            async with AsyncStabilityUser(api_key, base_url=base_url, **client_options) as client:
+                return await getattr(client, operation)(*args)
+
+        return asyncio.run(run())
+    if path == "module":
+        assert not client_options, "the module-level functions take no client options"
+        saved = {name: os.environ.get(name) for name in ("STABILITY_API_KEY", "STABILITY_BASE_URL")}
+        os.environ["STABILITY_API_KEY"] = api_key
+        if base_url is not None:
+            os.environ["STABILITY_BASE_URL"] = base_url
+        _reset_default_client()
+        try:
+            return getattr(stability_user, operation)(*args)
+        finally:
+            _reset_default_client()
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+    raise ValueError(f"unknown path {path!r}")
