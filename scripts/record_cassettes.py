@@ -111,11 +111,15 @@ def scenario_actions(
 ) -> dict[str, Callable[[], Any]]:
     return {
         "account": lambda: call_via(path, "get_account", api_key=api_key, base_url=base_url),
-        "balance-default": lambda: call_via(path, "get_balance", api_key=api_key, base_url=base_url),
+        "balance-default": lambda: call_via(
+            path, "get_balance", api_key=api_key, base_url=base_url
+        ),
         "balance-org": lambda: call_via(
             path, "get_balance", organization, api_key=api_key, base_url=base_url
         ),
-        "invalid-key": lambda: call_via(path, "get_account", api_key=INVALID_KEY, base_url=base_url),
+        "invalid-key": lambda: call_via(
+            path, "get_account", api_key=INVALID_KEY, base_url=base_url
+        ),
     }
 
 
@@ -140,7 +144,9 @@ def main() -> int:
             scrub: Scrubber | None = None
             if live_key:
                 base_url = live_base_url()
-                orgs = call_via(path, "get_account", api_key=live_key, base_url=base_url).organizations
+                orgs = call_via(
+                    path, "get_account", api_key=live_key, base_url=base_url
+                ).organizations
                 organization = (orgs[1] if len(orgs) > 1 else orgs[0]).id
                 source = "the live API, key and personal data scrubbed"
                 actions = scenario_actions(path, live_key, base_url, organization)

@@ -19,21 +19,23 @@ def call_via(
     *args: Any,
     api_key: str,
     base_url: str | None = None,
+    timeout: float | None = None,
     **client_options: Any,
 ) -> Any:
     """``operation`` (``get_account``, ``get_balance``, ``get_balances``) through ``path``.
 
+    ``timeout`` goes to the call; ``client_options`` to the client (not on the module path).
     The module path configures the shared default client from the environment, as a user
     would, and restores the environment afterwards.
     """
     if path == "sync":
         with StabilityUser(api_key, base_url=base_url, **client_options) as client:
-            return getattr(client, operation)(*args)
+            return getattr(client, operation)(*args, timeout=timeout)
     if path == "async":
 
         async def run() -> Any:
             async with AsyncStabilityUser(api_key, base_url=base_url, **client_options) as client:
-                return await getattr(client, operation)(*args)
+                return await getattr(client, operation)(*args, timeout=timeout)
 
         return asyncio.run(run())
     if path == "module":
@@ -44,7 +46,7 @@ def call_via(
             os.environ["STABILITY_BASE_URL"] = base_url
         _reset_default_client()
         try:
-            return getattr(stability_user, operation)(*args)
+            return getattr(stability_user, operation)(*args, timeout=timeout)
         finally:
             _reset_default_client()
             for name, value in saved.items():

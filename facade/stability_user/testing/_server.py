@@ -57,7 +57,11 @@ class StandInServer:
             bound_host = bound_host.decode()
         self.url = f"http://{bound_host}:{bound_port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="stability-user-standin", daemon=True
+            target=self._server.serve_forever,
+            # Short, so that close() returns promptly; idle polling costs next to nothing.
+            kwargs={"poll_interval": 0.05},
+            name="stability-user-standin",
+            daemon=True,
         )
         self._thread.start()
 

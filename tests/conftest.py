@@ -1,0 +1,68 @@
+"""Shared fixtures: a clean environment, instant retry waits, the stand-in and the fault server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from support.cassettes import cassette_path, make_vcr
+from support.fault_server import FaultServer
+
+from stability_user._default import _reset_default_client
+from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer, instant_retries
+
+# The environment variables the SDK reads; none may leak in from the developer's shell.
+SDK_ENV_PREFIXES = ("STABILITY_",)
+SDK_ENV_NAMES = ("API_HOST",)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.startswith(SDK_ENV_PREFIXES) or name in SDK_ENV_NAMES:
+            monkeypatch.delenv(name)
+    _reset_default_client()
+    yield
+    _reset_default_client()
+
+
+@pytest.fixture
+def waits() -> Iterator[list[float]]:
+    """Retry waits made instant; the list holds the waits the policy asked for."""
+    with instant_retries() as asked:
+        yield asked
+
+
+@pytest.fixture
+def standin() -> StandInAPI:
+    return StandInAPI.sample()
+
+
+@pytest.fixture
+def standin_server(standin: StandInAPI) -> Iterator[StandInServer]:
+    with standin.serve() as server:
+        yield server
+
+
+@pytest.fixture
+def api_key() -> str:
+    return SAMPLE_API_KEY
+
+
+@pytest.fixture
+def faults() -> Iterator[FaultServer]:
+    server = FaultServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def replay() -> Any:
+    """``with replay(scenario, path):`` replays that cassette; an unmatched request fails."""
+
+    def use(scenario: str, path: str) -> Any:
+        return make_vcr("none").use_cassette(str(cassette_path(scenario, path)))
+
+    return use
