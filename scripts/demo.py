@@ -20,7 +20,8 @@ def run_commands(env: dict[str, str]) -> int:
     status = 0
     for args in COMMANDS:
         print(f"\n$ stability-user {' '.join(args)}", flush=True)
-        code = subprocess.run([sys.executable, "-m", "stability_user", *args], env=env).returncode
+        command = [sys.executable, "-m", "stability_user", *args]
+        code = subprocess.run(command, check=False, env=env).returncode
         status = status or code
     return status
 

@@ -18,16 +18,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from support.cassettes import (  # noqa: E402
+from stability_user import StabilityError
+from stability_user.testing import SAMPLE_API_KEY, StandInAPI, instant_retries
+from support.cassettes import (
     PATHS,
     SOURCE_PREFIX,
     cassette_path,
     make_vcr,
 )
-from support.paths import call_via  # noqa: E402
-
-from stability_user import StabilityError  # noqa: E402
-from stability_user.testing import SAMPLE_API_KEY, StandInAPI, instant_retries  # noqa: E402
+from support.paths import call_via
 
 INVALID_KEY = "invalid-key-for-the-cassettes"
 # Only these response headers are kept: the rest (cookies, tracing ids) say nothing the tests

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support.cassettes import cassette_path, make_vcr
-from support.fault_server import FaultServer
 
 from stability_user._default import _reset_default_client
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer, instant_retries
+from support.cassettes import cassette_path, make_vcr
+from support.fault_server import FaultServer
 
 # The environment variables the SDK reads; none may leak in from the developer's shell.
 SDK_ENV_PREFIXES = ("STABILITY_",)

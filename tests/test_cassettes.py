@@ -11,15 +11,6 @@ from typing import Any
 import pytest
 import yaml
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
-from support.cassettes import (
-    CASSETTE_DIR,
-    KEY_PATTERN,
-    PATHS,
-    SCENARIOS,
-    SOURCE_PREFIX,
-    cassette_path,
-)
-from support.paths import call_via
 
 from stability_user import (
     Account,
@@ -29,6 +20,15 @@ from stability_user import (
     Organization,
 )
 from stability_user._constants import API_KEY_PLACEHOLDER
+from support.cassettes import (
+    CASSETTE_DIR,
+    KEY_PATTERN,
+    PATHS,
+    SCENARIOS,
+    SOURCE_PREFIX,
+    cassette_path,
+)
+from support.paths import call_via
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 ALL_CASSETTES = sorted(CASSETTE_DIR.glob("*.yaml"))
@@ -127,7 +127,8 @@ def test_the_readme_snippet_runs_against_a_replayed_cassette(
         credits = get_balance().credits
     with replay("balance-org", "module"):
         org_credits = get_balance(organization="org-standin-lumen").credits
-    assert account.email and [o.name for o in account.organizations]
+    assert account.email
+    assert [o.name for o in account.organizations]
     assert isinstance(credits, float)
     assert isinstance(org_credits, float)
 

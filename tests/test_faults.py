@@ -6,17 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from support.fault_server import (
-    Close,
-    FaultServer,
-    Reply,
-    Reset,
-    SlowBody,
-    SlowHeaders,
-    Truncated,
-    unused_port_url,
-)
-from support.paths import PATHS, call_via
 
 from stability_user import (
     Account,
@@ -29,6 +18,17 @@ from stability_user import (
     InvalidResponseError,
     RateLimitError,
 )
+from support.fault_server import (
+    Close,
+    FaultServer,
+    Reply,
+    Reset,
+    SlowBody,
+    SlowHeaders,
+    Truncated,
+    unused_port_url,
+)
+from support.paths import PATHS, call_via
 
 KEY = "fault-test-key"
 BALANCE = Reply(200, b'{"credits": 12.5}')

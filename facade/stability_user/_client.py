@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
+
 from stability_user_client.api.user import get_account as _account_op
 from stability_user_client.api.user import get_balance as _balance_op
 
