@@ -232,6 +232,7 @@ def test_an_informational_status_alone_times_out(
         b'{"balance": 12}',
         b'{"credits": NaN}',
         b'{"credits": 1e999}',
+        b'{"credits": 1' + b"0" * 400 + b"}",
         b"[" * 100_000,
         b'{"credits": 1, "padding": "' + b"y" * 2_000_000 + b'"}',
     ],

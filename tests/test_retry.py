@@ -93,7 +93,18 @@ def test_retry_after_as_an_http_date() -> None:
     assert retry_after_seconds(headers(earlier), now=now.timestamp()) == 0.0
 
 
-@pytest.mark.parametrize("value", ["soon", "", "nan", "inf", "Mon, 99 Foo 2026 99:99:99", "1e999"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "soon",
+        "",
+        "nan",
+        "inf",
+        "Mon, 99 Foo 2026 99:99:99",
+        "1e999",
+        "Thu, 01 Jan 2026 00:00:00 -0000",
+    ],
+)
 def test_unusable_retry_after_is_ignored(value: str) -> None:
     assert retry_after_seconds(headers(value)) is None
 

@@ -20,8 +20,8 @@ from ._server import StandInServer
 from ._transport import StandInTransport
 
 __all__ = [
-    "SAMPLE_API_KEY",
     "RecordedRequest",
+    "SAMPLE_API_KEY",
     "StandInAPI",
     "StandInOrganization",
     "StandInResponse",

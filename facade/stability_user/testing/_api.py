@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ACCOUNT_PATH",
     "BALANCE_PATH",
-    "SAMPLE_API_KEY",
     "RecordedRequest",
+    "SAMPLE_API_KEY",
     "StandInAPI",
     "StandInOrganization",
     "StandInResponse",

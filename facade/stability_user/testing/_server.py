@@ -37,6 +37,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # The default backlog of 5 drops connections when a client opens many at once.
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], api: StandInAPI) -> None:
         self.api = api

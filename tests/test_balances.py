@@ -1,0 +1,75 @@
+"""get_balances(): every organization, concurrently, in the account's order, failures kept apart."""
+
+from __future__ import annotations
+
+import pytest
+
+from stability_user import AuthenticationError, PermissionDeniedError
+from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInOrganization, StandInServer
+from support.paths import PATHS, call_via
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_every_organization_in_order(path: str, standin_server: StandInServer) -> None:
+    results = call_via(path, "get_balances", api_key=SAMPLE_API_KEY, base_url=standin_server.url)
+    assert [(r.organization.id, r.credits, r.error) for r in results] == [
+        ("org-standin-personal", 125.5, None),
+        ("org-standin-lumen", 42.0, None),
+        ("org-standin-lab", 3.25, None),
+    ]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_one_failing_organization_does_not_lose_the_others(
+    path: str, standin: StandInAPI, standin_server: StandInServer, waits: list[float]
+) -> None:
+    standin.inject_error(403, organization="org-standin-lumen", times=None, message="revoked")
+    results = call_via(path, "get_balances", api_key=SAMPLE_API_KEY, base_url=standin_server.url)
+    assert [r.organization.id for r in results] == [
+        "org-standin-personal",
+        "org-standin-lumen",
+        "org-standin-lab",
+    ]
+    assert [r.credits for r in results] == [125.5, None, 3.25]
+    failed = results[1]
+    assert failed.balance is None
+    assert isinstance(failed.error, PermissionDeniedError)
+    assert failed.error.message == "revoked"
+    assert failed.to_dict()["error"].startswith("PermissionDeniedError")
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_each_organization_is_asked_with_its_header(
+    path: str, standin: StandInAPI, standin_server: StandInServer
+) -> None:
+    call_via(path, "get_balances", api_key=SAMPLE_API_KEY, base_url=standin_server.url)
+    balance_requests = [r for r in standin.requests if r.path.endswith("/balance")]
+    assert sorted(r.organization or "" for r in balance_requests) == [
+        "org-standin-lab",
+        "org-standin-lumen",
+        "org-standin-personal",
+    ]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_failing_account_raises(path: str, standin_server: StandInServer) -> None:
+    with pytest.raises(AuthenticationError):
+        call_via(path, "get_balances", api_key="wrong", base_url=standin_server.url)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_an_account_without_organizations(path: str) -> None:
+    api = StandInAPI()
+    api.add_account("lonely", email="l@example.com", organizations=[])
+    with api.serve() as server:
+        assert call_via(path, "get_balances", api_key="lonely", base_url=server.url) == []
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_many_organizations(path: str) -> None:
+    api = StandInAPI()
+    orgs = [StandInOrganization(f"org-{n:02}", f"Org {n}", credits=n) for n in range(20)]
+    api.add_account("many", email="m@example.com", organizations=orgs)
+    with api.serve() as server:
+        results = call_via(path, "get_balances", api_key="many", base_url=server.url)
+    assert [r.credits for r in results] == [float(n) for n in range(20)]

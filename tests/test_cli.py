@@ -1,0 +1,309 @@
+"""The stability-user command: every command, flag and exit status, through the real entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stability_user._cli import main
+from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, standin_server: StandInServer) -> StandInServer:
+    monkeypatch.setenv("STABILITY_API_KEY", SAMPLE_API_KEY)
+    monkeypatch.setenv("STABILITY_BASE_URL", standin_server.url)
+    return standin_server
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_:  # argparse's own exits: --help, --version, usage errors
+        code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_account_table(env: StandInServer, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "account")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == "Account  user-standin-0001"
+    assert lines[1] == "Email    ada@example.com"
+    assert lines[4].split() == ["ORGANIZATION", "NAME", "ROLE", "DEFAULT"]
+    assert lines[5].split() == ["org-standin-personal", "Ada's", "studio", "OWNER", "yes"]
+    assert lines[6].split() == ["org-standin-lumen", "Lumen", "Games", "MEMBER"]
+    assert "\033[" not in out
+
+
+def test_account_json(env: StandInServer, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "account", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["email"] == "ada@example.com"
+    assert data["organizations"][0]["id"] == "org-standin-personal"
+
+
+def test_balance(env: StandInServer, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "balance") == (0, "125.50 credits (default organization)\n", "")
+    assert run(capsys, "balance", "--org", "org-standin-lab") == (
+        0,
+        "3.25 credits (organization org-standin-lab)\n",
+        "",
+    )
+    code, out, _ = run(capsys, "balance", "--org", "org-standin-lumen", "--json")
+    assert (code, json.loads(out)) == (0, {"credits": 42.0})
+
+
+def test_balance_uses_stability_organization(
+    env: StandInServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STABILITY_ORGANIZATION", "org-standin-lab")
+    assert run(capsys, "balance")[1] == "3.25 credits (organization org-standin-lab)\n"
+
+
+def test_balances(env: StandInServer, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "balances")
+    assert (code, err) == (0, "")
+    rows = [line.split() for line in out.splitlines()]
+    assert rows[0] == ["ORGANIZATION", "NAME", "ROLE", "CREDITS"]
+    assert rows[1] == ["org-standin-personal", "*", "Ada's", "studio", "OWNER", "125.50"]
+    assert rows[3][-1] == "3.25"
+    assert rows[-1] == ["*", "default", "organization"]
+    code, out, _ = run(capsys, "balances", "--json")
+    assert json.loads(out) == [
+        {"id": "org-standin-personal", "name": "Ada's studio", "credits": 125.5},
+        {"id": "org-standin-lumen", "name": "Lumen Games", "credits": 42.0},
+        {"id": "org-standin-lab", "name": "Research Lab", "credits": 3.25},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (["balance", "--min-credits", "100"], 0),
+        (["balance", "--min-credits", "200"], 3),
+        (["balance", "--org", "org-standin-lab", "--min-credits", "3.25"], 0),
+        (["balance", "--org", "org-standin-lab", "--min-credits", "3.26"], 3),
+        (["balances", "--min-credits", "3"], 0),
+        (["balances", "--min-credits", "50"], 3),
+        (["balances", "--min-credits", "50", "--json"], 3),
+    ],
+)
+def test_min_credits(
+    env: StandInServer, capsys: pytest.CaptureFixture[str], argv: list[str], code: int
+) -> None:
+    got, out, err = run(capsys, *argv)
+    assert got == code
+    assert out  # the balance is printed either way
+    if code == 3:
+        assert "below --min-credits" in err
+    else:
+        assert err == ""
+
+
+def test_balances_names_the_low_organizations(
+    env: StandInServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, _, err = run(capsys, "balances", "--min-credits", "50")
+    assert "org-standin-lumen (42.00)" in err
+    assert "org-standin-lab (3.25)" in err
+    assert "org-standin-personal" not in err
+
+
+def test_balances_with_a_failing_organization_exits_1_and_keeps_the_rest(
+    env: StandInServer,
+    standin: StandInAPI,
+    capsys: pytest.CaptureFixture[str],
+    waits: list[float],
+) -> None:
+    standin.inject_error(403, organization="org-standin-lab", times=None, message="no access")
+    code, out, err = run(capsys, "balances", "--min-credits", "1")
+    assert code == 1
+    assert "125.50" in out
+    assert "error" in out.splitlines()[3]
+    assert err.strip() == (
+        "stability-user: org-standin-lab: PermissionDeniedError (HTTP 403): no access"
+    )
+    code, out, _ = run(capsys, "balances", "--json")
+    assert json.loads(out)[2]["credits"] is None
+    assert json.loads(out)[2]["error"].startswith("PermissionDeniedError")
+
+
+def test_api_failure_is_one_line_and_exit_1(
+    env: StandInServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STABILITY_API_KEY", "wrong-key")
+    code, out, err = run(capsys, "account")
+    assert (code, out) == (1, "")
+    assert err == "stability-user: error: AuthenticationError (HTTP 401): invalid api key\n"
+
+
+def test_network_failure_is_exit_1(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, waits: list[float]
+) -> None:
+    from support.fault_server import unused_port_url
+
+    monkeypatch.setenv("STABILITY_API_KEY", "k")
+    code, _, err = run(capsys, "balance", "--base-url", unused_port_url(), "--timeout", "2")
+    assert code == 1
+    assert err.startswith(
+        "stability-user: error: APIConnectionError: Connection error (ConnectError"
+    )
+    assert len(err.splitlines()) == 1
+
+
+def test_missing_key_is_exit_2_naming_the_variable(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "balance")
+    assert (code, out) == (2, "")
+    assert "STABILITY_API_KEY" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["frobnicate"],
+        ["balance", "--min-credits", "lots"],
+        ["balance", "--timeout", "soon"],
+        ["account", "--api-key", "sk-123"],
+    ],
+)
+def test_usage_errors_are_exit_2(
+    env: StandInServer, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert "usage:" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["balance", "--timeout", "-1"],
+        ["balance", "--base-url", "ftp://x"],
+        ["balance", "--org", " "],
+    ],
+)
+def test_configuration_errors_are_exit_2(
+    env: StandInServer, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith("stability-user: ")
+
+
+def test_base_url_and_timeout_flags(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = StandInAPI.sample()
+    monkeypatch.setenv("STABILITY_API_KEY", SAMPLE_API_KEY)
+    with api.serve() as server:
+        code, out, _ = run(capsys, "balance", "--base-url", server.url, "--timeout", "5")
+    assert (code, out) == (0, "125.50 credits (default organization)\n")
+
+
+def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    for text in ("account", "balances", "examples:", "exit status:", "STABILITY_API_KEY"):
+        assert text in out
+    code, out, _ = run(capsys, "--version")
+    assert (code, out.strip()) == (0, "stability-user 0.1.0")
+    code, out, _ = run(capsys, "balance", "--help")
+    assert "--min-credits" in out
+    assert "--org" in out
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(
+    env: StandInServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "\033[" not in run(capsys, "balances")[1]  # captured output is not a terminal
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    coloured = run(capsys, "balances")[1]
+    assert coloured.startswith("\033[1mORGANIZATION")
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\033[" not in run(capsys, "balances")[1]
+
+
+def installed_command() -> str:
+    found = shutil.which("stability-user", path=str(Path(sys.executable).parent))
+    assert found, "the stability-user entry point is installed with the package"
+    return found
+
+
+def test_the_installed_command_runs(standin_server: StandInServer) -> None:
+    env = {
+        **os.environ,
+        "STABILITY_API_KEY": SAMPLE_API_KEY,
+        "STABILITY_BASE_URL": standin_server.url,
+    }
+    result = subprocess.run(
+        [installed_command(), "balances", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [row["credits"] for row in json.loads(result.stdout)] == [125.5, 42.0, 3.25]
+    result = subprocess.run(
+        [installed_command(), "balance", "--min-credits", "1000"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 3
+    bad = {**env, "STABILITY_API_KEY": "nope"}
+    result = subprocess.run(
+        [installed_command(), "account"], env=bad, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    no_key = {k: v for k, v in env.items() if k != "STABILITY_API_KEY"}
+    result = subprocess.run(
+        [installed_command(), "account"], env=no_key, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert "STABILITY_API_KEY" in result.stderr
+
+
+def test_python_dash_m_runs_the_same_command(standin_server: StandInServer) -> None:
+    env = {
+        **os.environ,
+        "STABILITY_API_KEY": SAMPLE_API_KEY,
+        "STABILITY_BASE_URL": standin_server.url,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "stability_user", "balance"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (0, "125.50 credits (default organization)\n")
+
+
+def test_help_imports_neither_httpx_nor_the_client() -> None:
+    code = (
+        "import sys\n"
+        "from stability_user._cli import main\n"
+        "try:\n    main(['--help'])\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('httpx', 'stability_user._client', 'stability_user_client') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"
