@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._client import AsyncStabilityUser, StabilityUser
+    from ._async_client import AsyncStabilityUser
+    from ._client import StabilityUser
     from ._default import get_account, get_balance, get_balances
     from ._exceptions import (
         APIConnectionError,
@@ -64,7 +65,7 @@ __all__ = [
 
 # Which private module defines each public name.
 _HOMES = {
-    "AsyncStabilityUser": "_client",
+    "AsyncStabilityUser": "_async_client",
     "StabilityUser": "_client",
     "get_account": "_default",
     "get_balance": "_default",

@@ -13,7 +13,6 @@ import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from email.utils import parsedate_to_datetime
 
 import httpx
 
@@ -59,6 +58,9 @@ def retry_after_seconds(headers: httpx.Headers, *, now: float | None = None) -> 
     try:
         seconds = float(value)
     except ValueError:
+        # The HTTP-date form is rare; its parser is not worth importing up front.
+        from email.utils import parsedate_to_datetime
+
         try:
             moment = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):

@@ -1,0 +1,417 @@
+"""`make bench`: the facade against bare httpx and against what users would otherwise write.
+
+One run, interleaved rounds, medians with min-max. The server is the stand-in on loopback in
+its own process (keep-alive HTTP/1.1, TCP_NODELAY), so it neither shares this process's GIL
+nor its core. Prints one table, writes the same figures to benchmarks/results.json, and
+exits 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _server import API_KEY, ORGANIZATIONS  # noqa: E402
+
+BALANCE_PATH = "/v1alpha/user/balance"
+HEADERS = {"Authorization": API_KEY, "Accept": "application/json"}
+TARGETS = {
+    "warm_sync": 1.10,
+    "module_level": 1.15,
+    "async_fan_out": 1.25,
+    "cold_import": 1.30,
+}
+
+
+# What benchmark 5 adds to every answer: a modest round trip to a real API over the internet.
+SIMULATED_LATENCY = 0.020
+
+
+def start_server(latency: float = 0.0) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "_server.py"), str(latency)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    return process, process.stdout.readline().strip()
+
+
+def per_call_us(function: Callable[[], Any], calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        function()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    return {
+        "median": statistics.median(samples),
+        "min": min(samples),
+        "max": max(samples),
+        "rounds": len(samples),
+    }
+
+
+def interleaved(contenders: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    """Run each contender once per round, rotating the order so none always goes first."""
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
+    for round_index in range(rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(contenders[name]())
+    return samples
+
+
+def bench_sync(url: str) -> dict[str, Any]:
+    """Targets 1 and 2, and the peers of 3, per call in microseconds."""
+    import requests
+
+    import stability_user
+    from stability_user import StabilityUser
+    from stability_user_client import AuthenticatedClient
+    from stability_user_client.api.user import get_balance as generated_balance
+
+    os.environ.update(STABILITY_API_KEY=API_KEY, STABILITY_BASE_URL=url)
+    calls = 300
+    with (
+        httpx.Client(base_url=url, headers=HEADERS) as bare,
+        StabilityUser(API_KEY, base_url=url) as facade,
+    ):
+
+        def bare_call() -> None:
+            bare.get(BALANCE_PATH).json()
+
+        def naive_generated() -> None:
+            with AuthenticatedClient(base_url=url, token=API_KEY, prefix="") as client:
+                generated_balance.sync_detailed(client=client)
+
+        def requests_call() -> None:
+            requests.get(url + BALANCE_PATH, headers={"Authorization": API_KEY}).json()
+
+        for warm in (bare_call, facade.get_balance, stability_user.get_balance):
+            per_call_us(warm, 50)
+        hot = interleaved(
+            {
+                "httpx": lambda: per_call_us(bare_call, calls),
+                "facade": lambda: per_call_us(facade.get_balance, calls),
+                "module": lambda: per_call_us(stability_user.get_balance, calls),
+            },
+            rounds=15,
+        )
+        peers = interleaved(
+            {
+                "facade": lambda: per_call_us(facade.get_balance, 100),
+                "requests": lambda: per_call_us(requests_call, 100),
+                "generated_naive": lambda: per_call_us(naive_generated, 100),
+            },
+            rounds=5,
+        )
+    return {"hot": hot, "peers": peers}
+
+
+def bench_async(url: str) -> dict[str, list[float]]:
+    """Target 4: 200 concurrent get_balance() on one client, wall time in milliseconds."""
+    from stability_user import AsyncStabilityUser
+
+    concurrency = 200
+
+    async def main() -> dict[str, list[float]]:
+        async with (
+            httpx.AsyncClient(base_url=url, headers=HEADERS, timeout=30) as bare,
+            AsyncStabilityUser(API_KEY, base_url=url) as facade,
+        ):
+
+            async def bare_call() -> Any:
+                return (await bare.get(BALANCE_PATH)).json()
+
+            async def fan_out(call: Callable[[], Any]) -> float:
+                start = time.perf_counter()
+                await asyncio.gather(*(call() for _ in range(concurrency)))
+                return (time.perf_counter() - start) * 1e3
+
+            await fan_out(bare_call)
+            await fan_out(facade.get_balance)
+            samples: dict[str, list[float]] = {"httpx": [], "facade": []}
+            for round_index in range(12):
+                order = ["httpx", "facade"] if round_index % 2 == 0 else ["facade", "httpx"]
+                for name in order:
+                    call = bare_call if name == "httpx" else facade.get_balance
+                    samples[name].append(await fan_out(call))
+            return samples
+
+    return asyncio.run(main())
+
+
+def bench_balances(url: str, rounds: int = 9) -> dict[str, list[float]]:
+    """Target 5: get_balances() for 20 organizations vs get_balance() for each in turn (ms)."""
+    from stability_user import StabilityUser
+
+    with StabilityUser(API_KEY, base_url=url) as client:
+        organizations = [org.id for org in client.get_account().organizations]
+        assert len(organizations) == ORGANIZATIONS
+
+        def concurrent() -> float:
+            start = time.perf_counter()
+            client.get_balances()
+            return (time.perf_counter() - start) * 1e3
+
+        def one_by_one() -> float:
+            start = time.perf_counter()
+            client.get_account()
+            for org in organizations:
+                client.get_balance(org)
+            return (time.perf_counter() - start) * 1e3
+
+        concurrent()
+        return interleaved({"get_balances": concurrent, "one_by_one": one_by_one}, rounds=rounds)
+
+
+def wall_ms(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return (time.perf_counter() - start) * 1e3
+
+
+def bench_cold_start() -> dict[str, list[float]]:
+    """Target 6: fresh interpreters, wall time in milliseconds."""
+    python = sys.executable
+    command = str(Path(python).parent / "stability-user")
+    return interleaved(
+        {
+            "import httpx": lambda: wall_ms([python, "-c", "import httpx"]),
+            "import stability_user": lambda: wall_ms([python, "-c", "import stability_user"]),
+            "from stability_user import StabilityUser": lambda: wall_ms(
+                [python, "-c", "from stability_user import StabilityUser"]
+            ),
+            "stability-user --help": lambda: wall_ms([command, "--help"]),
+        },
+        rounds=15,
+    )
+
+
+def peak_rss_child(variant: str, url: str, calls: int) -> None:
+    """In a fresh process: ``calls`` balance calls, then print peak RSS in KiB."""
+    if variant == "facade":
+        from stability_user import StabilityUser
+
+        with StabilityUser(API_KEY, base_url=url) as client:
+            for _ in range(calls):
+                client.get_balance()
+    else:
+        with httpx.Client(base_url=url, headers=HEADERS) as bare:
+            for _ in range(calls):
+                bare.get(BALANCE_PATH).json()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def bench_memory(url: str) -> dict[str, list[float]]:
+    """Target 7: peak RSS (MiB) of 5,000 calls, each variant in a fresh process."""
+
+    def run(variant: str) -> float:
+        out = subprocess.run(
+            [sys.executable, __file__, "--rss", variant, url, "5000"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return int(out.strip()) / 1024
+
+    return interleaved({"httpx": lambda: run("httpx"), "facade": lambda: run("facade")}, rounds=3)
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "httpx": httpx.__version__,
+    }
+
+
+def stop_server(server: subprocess.Popen[str]) -> None:
+    assert server.stdin is not None
+    server.stdin.close()
+    server.wait()
+
+
+def main() -> int:
+    server, url = start_server()
+    try:
+        sync = bench_sync(url)
+        fan_out = bench_async(url)
+        balances = bench_balances(url)
+        memory = bench_memory(url)
+    finally:
+        stop_server(server)
+    slow_server, slow_url = start_server(SIMULATED_LATENCY)
+    try:
+        balances_with_latency = bench_balances(slow_url, rounds=5)
+    finally:
+        stop_server(slow_server)
+    cold = bench_cold_start()
+    return report(
+        {
+            "sync_per_call_us": sync["hot"],
+            "peers_per_call_us": sync["peers"],
+            "async_fan_out_200_ms": fan_out,
+            "get_balances_20_orgs_ms": balances,
+            "get_balances_20_orgs_20ms_latency_ms": balances_with_latency,
+            "cold_start_ms": cold,
+            "peak_rss_5000_calls_mib": memory,
+        }
+    )
+
+
+def report(samples: dict[str, dict[str, list[float]]]) -> int:
+    """Print the table, write results.json; 1 if a target is missed."""
+
+    def med(values: list[float]) -> float:
+        return statistics.median(values)
+
+    hot, peers = samples["sync_per_call_us"], samples["peers_per_call_us"]
+    fan_out, cold = samples["async_fan_out_200_ms"], samples["cold_start_ms"]
+    balances = samples["get_balances_20_orgs_ms"]
+    balances_with_latency = samples["get_balances_20_orgs_20ms_latency_ms"]
+    memory = samples["peak_rss_5000_calls_mib"]
+    rows: list[tuple[str, str, str, str, float | None, float | None]] = []
+
+    def row(
+        label: str,
+        ours: list[float],
+        theirs: list[float],
+        unit: str,
+        target_key: str | None = None,
+    ) -> None:
+        ratio = med(ours) / med(theirs)
+        target = TARGETS.get(target_key) if target_key else None
+        rows.append(
+            (
+                label,
+                f"{med(ours):.1f} ({min(ours):.1f}-{max(ours):.1f}) {unit}",
+                f"{med(theirs):.1f} ({min(theirs):.1f}-{max(theirs):.1f}) {unit}",
+                f"{ratio:.3f}x",
+                target,
+                ratio,
+            )
+        )
+
+    row("1 warm sync get_balance vs bare httpx", hot["facade"], hot["httpx"], "us", "warm_sync")
+    row("2 module get_balance vs bare httpx", hot["module"], hot["httpx"], "us", "module_level")
+    row("3a facade vs requests.get per call", peers["facade"], peers["requests"], "us")
+    row(
+        "3b facade vs generated, new client per call",
+        peers["facade"],
+        peers["generated_naive"],
+        "us",
+    )
+    row(
+        "4 async fan-out x200 vs bare AsyncClient",
+        fan_out["facade"],
+        fan_out["httpx"],
+        "ms",
+        "async_fan_out",
+    )
+    row(
+        "5a get_balances (20 orgs) vs one by one",
+        balances_with_latency["get_balances"],
+        balances_with_latency["one_by_one"],
+        "ms",
+    )
+    row(
+        "5b the same on bare loopback (no latency)",
+        balances["get_balances"],
+        balances["one_by_one"],
+        "ms",
+    )
+    row(
+        "6a import stability_user vs import httpx",
+        cold["import stability_user"],
+        cold["import httpx"],
+        "ms",
+        "cold_import",
+    )
+    row(
+        "6b from stability_user import StabilityUser",
+        cold["from stability_user import StabilityUser"],
+        cold["import httpx"],
+        "ms",
+    )
+    row(
+        "6c stability-user --help vs import httpx",
+        cold["stability-user --help"],
+        cold["import httpx"],
+        "ms",
+    )
+    row("7 peak RSS, 5,000 calls vs bare httpx", memory["facade"], memory["httpx"], "MiB")
+
+    info = machine()
+    print(f"\nMachine: {info['cpu']}, {info['cores']} cores, {info['os']},", end=" ")
+    print(f"Python {info['python']}, httpx {info['httpx']}")
+    print("Median (min-max) over interleaved rounds; ratio = ours / theirs (lower is better).")
+    print(
+        f"5a: the server answers after {SIMULATED_LATENCY * 1e3:.0f} ms, as a remote API would.\n"
+    )
+    header = ("benchmark", "stability-user", "baseline", "ratio", "target")
+    widths = [46, 30, 30, 8, 14]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    missed = []
+    for label, ours, theirs, ratio_text, target, ratio in rows:
+        verdict = ""
+        if target is not None:
+            ok = ratio is not None and ratio <= target
+            verdict = f"<= {target:.2f} {'ok' if ok else 'MISSED'}"
+            if not ok:
+                missed.append(label)
+        elif label.startswith(("3", "5")):
+            verdict = f"{1 / ratio:.1f}x faster" if ratio else ""
+        cells = (label, ours, theirs, ratio_text, verdict)
+        print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
+
+    results = {
+        "machine": info,
+        "samples": samples,
+        "summary": {
+            label: {"stability_user": ours, "baseline": theirs, "ratio": ratio, "target": target}
+            for label, ours, theirs, _, target, ratio in rows
+        },
+        "missed": missed,
+    }
+    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nWrote {HERE / 'results.json'}")
+    if missed:
+        print("Missed targets: " + "; ".join(missed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--rss":
+        peak_rss_child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        sys.exit(0)
+    sys.exit(main())
