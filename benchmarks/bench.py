@@ -389,7 +389,7 @@ def report(samples: dict[str, dict[str, list[float]]]) -> int:
             if not ok:
                 missed.append(label)
         elif label.startswith(("3", "5")):
-            verdict = f"{1 / ratio:.1f}x faster" if ratio else ""
+            verdict = f"{1 / ratio:.1f}x faster" if ratio < 1 else f"{ratio:.1f}x slower"
         cells = (label, ours, theirs, ratio_text, verdict)
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
 
