@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from types import TracebackType
-from typing import Any, Self
+from typing import Self, TypeVar
 
 import httpx
 
@@ -17,6 +17,8 @@ from ._models import Account, Balance, Organization, OrganizationBalance
 from ._retry import effective_wait
 
 __all__ = ["AsyncStabilityUser"]
+
+_Result = TypeVar("_Result")
 
 
 class AsyncStabilityUser(ClientCore):
@@ -48,7 +50,7 @@ class AsyncStabilityUser(ClientCore):
         )
         self._http = httpx.AsyncClient(transport=transport, **self._http_options())
 
-    async def _run(self, flow: Flow[Any]) -> Any:
+    async def _run(self, flow: Flow[_Result]) -> _Result:
         # The only awaiting I/O: send what the flow asks for, sleep when it says so.
         step = next(flow)
         while True:
@@ -64,19 +66,18 @@ class AsyncStabilityUser(ClientCore):
                 else:
                     step = flow.send(response)
             except StopIteration as done:
-                return done.value
+                result: _Result = done.value  # the flow's return value
+                return result
 
     async def get_account(self, *, timeout: TimeoutTypes | None = None) -> Account:
         """The account behind the API key. See ``StabilityUser.get_account``."""
-        account: Account = await self._run(self._account_flow(timeout))
-        return account
+        return await self._run(self._account_flow(timeout))
 
     async def get_balance(
         self, organization: str | None = None, *, timeout: TimeoutTypes | None = None
     ) -> Balance:
         """A credit balance. See ``StabilityUser.get_balance``."""
-        balance: Balance = await self._run(self._balance_flow(organization, timeout))
-        return balance
+        return await self._run(self._balance_flow(organization, timeout))
 
     async def _balance_or_error(
         self, organization: Organization, timeout: TimeoutTypes | None

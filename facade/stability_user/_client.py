@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
-from typing import Any, Self
+from typing import Self, TypeVar
 
 import httpx
 
@@ -17,6 +17,8 @@ from ._models import Account, Balance, Organization, OrganizationBalance
 from ._retry import effective_wait
 
 __all__ = ["StabilityUser"]
+
+_Result = TypeVar("_Result")
 
 # get_balances(): enough threads to overlap round trips, few enough to stay polite to the API.
 _MAX_BALANCE_THREADS = 8
@@ -66,7 +68,7 @@ class StabilityUser(ClientCore):
         )
         self._http = httpx.Client(transport=transport, **self._http_options())
 
-    def _run(self, flow: Flow[Any]) -> Any:
+    def _run(self, flow: Flow[_Result]) -> _Result:
         # The only blocking I/O: send what the flow asks for, sleep when it says so.
         step = next(flow)
         while True:
@@ -82,7 +84,8 @@ class StabilityUser(ClientCore):
                 else:
                     step = flow.send(response)
             except StopIteration as done:
-                return done.value
+                result: _Result = done.value  # the flow's return value
+                return result
 
     def get_account(self, *, timeout: TimeoutTypes | None = None) -> Account:
         """The account behind the API key.
@@ -90,8 +93,7 @@ class StabilityUser(ClientCore):
         Args:
             timeout: Overrides the client's timeout for this call.
         """
-        account: Account = self._run(self._account_flow(timeout))
-        return account
+        return self._run(self._account_flow(timeout))
 
     def get_balance(
         self, organization: str | None = None, *, timeout: TimeoutTypes | None = None
@@ -102,8 +104,7 @@ class StabilityUser(ClientCore):
             organization: An organization id such as ``org-123456``.
             timeout: Overrides the client's timeout for this call.
         """
-        balance: Balance = self._run(self._balance_flow(organization, timeout))
-        return balance
+        return self._run(self._balance_flow(organization, timeout))
 
     def _balance_or_error(
         self, organization: Organization, timeout: TimeoutTypes | None

@@ -7,7 +7,8 @@ the generated client, retries, error mapping and parsing from the flow. The conc
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 
@@ -24,6 +25,8 @@ from ._parsing import parse_account, parse_balance
 from ._version import __version__
 
 __all__ = ["DEFAULT_HTTPX_TIMEOUT", "ClientCore", "settled"]
+
+_Result = TypeVar("_Result")
 
 DEFAULT_HTTPX_TIMEOUT = httpx.Timeout(DEFAULT_TIMEOUT, connect=DEFAULT_CONNECT_TIMEOUT)
 _USER_AGENT = f"stability-user/{__version__}"
@@ -92,7 +95,12 @@ class ClientCore:
             f"organization={self.organization!r}, max_retries={self.max_retries})"
         )
 
-    def _call(self, kwargs: dict[str, Any], parse: Any, timeout: TimeoutTypes | None) -> Flow[Any]:
+    def _call(
+        self,
+        kwargs: dict[str, Any],
+        parse: Callable[[httpx.Response], _Result],
+        timeout: TimeoutTypes | None,
+    ) -> Flow[_Result]:
         request = self._http.build_request(
             **kwargs,
             timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else to_httpx_timeout(timeout),
