@@ -9,10 +9,11 @@ names its source.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from stability_user import StabilityError
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, instant_retries
 from support.cassettes import (
+    CASSETTE_DIR,
     PATHS,
     SOURCE_PREFIX,
     cassette_path,
@@ -41,6 +43,8 @@ class Scrubber:
         self.replacements: dict[str, str] = {}
 
     def _placeholder(self, value: str, kind: str) -> str:
+        if value in self.replacements.values():  # already scrubbed (vcrpy may ask twice)
+            return value
         if value not in self.replacements:
             count = sum(1 for v in self.replacements.values() if v.startswith(kind))
             self.replacements[value] = f"{kind}-placeholder-{count + 1}"
@@ -81,13 +85,11 @@ def only_headers(response: dict[str, Any]) -> dict[str, Any]:
 
 
 def record(
-    scenario: str,
-    path: str,
+    target: Path,
     source: str,
     action: Callable[[], Any],
     scrubber: Scrubber | None,
 ) -> None:
-    target = cassette_path(scenario, path)
     target.unlink(missing_ok=True)
     options: dict[str, Any] = {"before_record_response": only_headers}
     if scrubber is not None:
@@ -130,7 +132,13 @@ def live_base_url() -> str:
     )
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--output", type=Path, default=CASSETTE_DIR, help="folder (default: tests/cassettes)"
+    )
+    output: Path = parser.parse_args(argv).output
+    output.mkdir(parents=True, exist_ok=True)
     live_key = os.environ.get("STABILITY_API_KEY")
     healthy = StandInAPI.sample()
     # The live API cannot be made to fail on demand: server errors always come from the
@@ -154,10 +162,9 @@ def main() -> int:
                 source = "the stand-in (stability_user.testing) on loopback; no key was set"
                 actions = scenario_actions(path, SAMPLE_API_KEY, server.url, "org-standin-lumen")
             for scenario, action in actions.items():
-                record(scenario, path, source, action, scrub)
+                record(cassette_path(scenario, path, output), source, action, scrub)
             record(
-                "server-error",
-                path,
+                cassette_path("server-error", path, output),
                 "the stand-in (stability_user.testing) on loopback, a 500 injected",
                 lambda p=path: call_via(
                     p, "get_account", api_key=SAMPLE_API_KEY, base_url=failing_server.url

@@ -25,8 +25,8 @@ SOURCE_PREFIX = "# source: "
 KEY_PATTERN = r"sk-[A-Za-z0-9_\-]{16,}"
 
 
-def cassette_path(scenario: str, path: str) -> Path:
-    return CASSETTE_DIR / f"{scenario}-{path}.yaml"
+def cassette_path(scenario: str, path: str, directory: Path = CASSETTE_DIR) -> Path:
+    return directory / f"{scenario}-{path}.yaml"
 
 
 def match_organization(r1: Request, r2: Request) -> None:
