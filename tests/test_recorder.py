@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 import yaml
-from support.cassettes import KEY_PATTERN, PATHS, SCENARIOS, make_vcr
-from support.paths import call_via
 from test_cassettes import validate_against_spec
 
 from stability_user import AuthenticationError, Balance, InternalServerError
-from stability_user.testing import StandInAPI, StandInOrganization
+from stability_user.testing import StandInAPI, StandInOrganization, instant_retries
+from support.cassettes import KEY_PATTERN, PATHS, SCENARIOS, make_vcr
+from support.paths import call_via
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "record_cassettes.py"
 LIVE_KEY = "sk-" + "Zq7" * 16
@@ -99,11 +99,8 @@ def test_scrubbed_cassettes_still_replay_and_validate(recorded: Path) -> None:
         assert replay("balance-org", path, "get_balance", "org-placeholder-2") == Balance(2.5)
         with pytest.raises(AuthenticationError):
             replay("invalid-key", path, "get_account")
-        with pytest.raises(InternalServerError):
-            from stability_user.testing import instant_retries
-
-            with instant_retries():
-                replay("server-error", path, "get_account")
+        with pytest.raises(InternalServerError), instant_retries():
+            replay("server-error", path, "get_account")
     for cassette in recorded.glob("*.yaml"):
         for interaction in yaml.safe_load(cassette.read_text())["interactions"]:
             uri_path = "/" + interaction["request"]["uri"].split("/", 3)[3]
