@@ -210,18 +210,21 @@ def _balance(client: StabilityUser, args: argparse.Namespace, out: _Output, err:
 def _balances(client: StabilityUser, args: argparse.Namespace, out: _Output, err: _Output) -> int:
     results = client.get_balances()
     _show_balances(out, results, args.json)
-    status = EXIT_OK
-    for result in results:
-        if result.error is not None:
-            err.print(f"{_PROG}: {result.organization.id}: {_describe_error(result.error)}")
-            status = EXIT_API_ERROR
-        elif status == EXIT_OK and _below(args.min_credits, result.credits or 0.0):
-            status = EXIT_BELOW_MIN
-    if status == EXIT_BELOW_MIN:
-        low = [r for r in results if _below(args.min_credits, r.credits or 0.0)]
-        names = ", ".join(f"{r.organization.id} ({_credits(r.credits or 0.0)})" for r in low)
+    failed = [(result.organization.id, result.error) for result in results if result.error]
+    for org, error in failed:
+        err.print(f"{_PROG}: {org}: {_describe_error(error)}")
+    if failed:  # a failure outranks a low balance: the failed organization's credits are unknown
+        return EXIT_API_ERROR
+    low = [
+        (result.organization.id, result.balance.credits)
+        for result in results
+        if result.balance is not None and _below(args.min_credits, result.balance.credits)
+    ]
+    if low:
+        names = ", ".join(f"{org} ({_credits(credits)})" for org, credits in low)
         err.print(f"{_PROG}: below --min-credits {_credits(args.min_credits)}: {names}")
-    return status
+        return EXIT_BELOW_MIN
+    return EXIT_OK
 
 
 _COMMANDS = {"account": _account, "balance": _balance, "balances": _balances}
