@@ -27,8 +27,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _server import API_KEY, ORGANIZATIONS  # noqa: E402
 
-BALANCE_PATH = "/v1alpha/user/balance"
-HEADERS = {"Authorization": API_KEY, "Accept": "application/json"}
+BALANCE_PATH = "/v1/user/balance"
+HEADERS = {"Authorization": f"Bearer {API_KEY}", "Accept": "application/json"}
 TARGETS = {
     "warm_sync": 1.10,
     "module_level": 1.15,
@@ -103,7 +103,7 @@ def bench_sync(url: str) -> dict[str, Any]:
                 generated_balance.sync_detailed(client=client)
 
         def requests_call() -> None:
-            requests.get(url + BALANCE_PATH, headers={"Authorization": API_KEY}).json()
+            requests.get(url + BALANCE_PATH, headers={"Authorization": f"Bearer {API_KEY}"}).json()
 
         for warm in (bare_call, facade.get_balance, stability_user.get_balance):
             per_call_us(warm, 50)

@@ -2,7 +2,8 @@
 
 With STABILITY_API_KEY set, the account and balance scenarios are recorded against the live
 API, with the key and personal data (email, ids, names, picture URL) scrubbed to
-placeholders. Without it, and always for scenarios the live API cannot be made to produce (a
+placeholders; a key the API quotes masked in a 401 (sk-LIVE****CDEF) is scrubbed too, in every
+recording. Without it, and always for scenarios the live API cannot be made to produce (a
 server error), they are recorded against the stand-in on loopback. Each cassette's first line
 names its source.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,6 +25,8 @@ from stability_user import StabilityError
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, instant_retries
 from support.cassettes import (
     CASSETTE_DIR,
+    MASKED_KEY_PATTERN,
+    MASKED_KEY_PLACEHOLDER,
     PATHS,
     SOURCE_PREFIX,
     cassette_path,
@@ -76,11 +80,17 @@ class Scrubber:
 
 
 def only_headers(response: dict[str, Any]) -> dict[str, Any]:
+    """Keep only the headers the tests need, and no masked key in the body."""
     response["headers"] = {
         name: values
         for name, values in response["headers"].items()
         if name.lower() in KEPT_RESPONSE_HEADERS
     }
+    body = response["body"]["string"]
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    scrubbed = re.sub(MASKED_KEY_PATTERN, MASKED_KEY_PLACEHOLDER, text)
+    if scrubbed != text:
+        response["body"]["string"] = scrubbed.encode()
     return response
 
 
@@ -120,6 +130,12 @@ def scenario_actions(
         ),
         "invalid-key": lambda: call_via(
             path, "get_account", api_key=INVALID_KEY, base_url=base_url
+        ),
+        "v1alpha-account": lambda: call_via(
+            path, "get_account", api_key=api_key, base_url=base_url, api_version="v1alpha"
+        ),
+        "v1alpha-balance": lambda: call_via(
+            path, "get_balance", api_key=api_key, base_url=base_url, api_version="v1alpha"
         ),
     }
 

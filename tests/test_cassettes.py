@@ -23,7 +23,9 @@ from stability_user._constants import API_KEY_PLACEHOLDER
 from support.cassettes import (
     CASSETTE_DIR,
     KEY_PATTERN,
+    MASKED_KEY_PLACEHOLDER,
     PATHS,
+    SCENARIO_API_VERSIONS,
     SCENARIOS,
     SOURCE_PREFIX,
     cassette_path,
@@ -133,13 +135,53 @@ def test_the_readme_snippet_runs_against_a_replayed_cassette(
     assert isinstance(org_credits, float)
 
 
+@pytest.mark.parametrize("path", PATHS)
+def test_v1alpha_account_and_balance(replay: Any, path: str) -> None:
+    (account_interaction,) = interactions(cassette_path("v1alpha-account", path))
+    (balance_interaction,) = interactions(cassette_path("v1alpha-balance", path))
+    # Matching includes the path: these cassettes answer only the v1alpha paths.
+    with replay("v1alpha-account", path):
+        account = call_via(path, "get_account", api_key=KEY, api_version="v1alpha")
+    with replay("v1alpha-balance", path):
+        balance = call_via(path, "get_balance", api_key=KEY, api_version="v1alpha")
+    assert account.to_dict() == body(account_interaction)
+    assert balance == Balance(credits=float(body(balance_interaction)["credits"]))
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize(
+    ("scenario", "version"), [("account", "v1alpha"), ("v1alpha-account", "v1")]
+)
+def test_a_replay_proves_which_version_was_called(
+    replay: Any, path: str, scenario: str, version: str
+) -> None:
+    from vcr.errors import CannotOverwriteExistingCassetteException
+
+    with replay(scenario, path), pytest.raises(CannotOverwriteExistingCassetteException):
+        call_via(path, "get_account", api_key=KEY, api_version=version)
+
+
 @pytest.mark.parametrize("cassette", ALL_CASSETTES, ids=lambda p: p.name)
 def test_no_cassette_holds_a_key(cassette: Path) -> None:
     text = cassette.read_text()
     assert not re.search(KEY_PATTERN, text)
+    assert not re.search(r"\*\*\*", text), "a masked key is scrubbed too"
+    scenario = cassette.name.rsplit("-", 1)[0]
+    version = SCENARIO_API_VERSIONS.get(scenario, "v1")
     for interaction in interactions(cassette):
         headers = {k.lower(): v for k, v in interaction["request"]["headers"].items()}
-        assert headers["authorization"] == [API_KEY_PLACEHOLDER]
+        # The placeholder keeps the form the key was sent in.
+        expected = API_KEY_PLACEHOLDER if version == "v1alpha" else f"Bearer {API_KEY_PLACEHOLDER}"
+        assert headers["authorization"] == [expected]
+        assert interaction["request"]["uri"].split("/", 3)[3].startswith(f"{version}/user/")
+
+
+def test_the_invalid_key_message_is_kept_with_the_masked_key_scrubbed() -> None:
+    (interaction,) = interactions(cassette_path("invalid-key", "sync"))
+    assert body(interaction)["message"] == (
+        f"Incorrect API key provided: {MASKED_KEY_PLACEHOLDER}. "
+        "You can find your API key at https://stability.ai."
+    )
 
 
 @pytest.mark.parametrize("cassette", ALL_CASSETTES, ids=lambda p: p.name)
@@ -182,6 +224,6 @@ def test_the_spec_check_catches_a_drifted_body() -> None:
     from jsonschema.exceptions import ValidationError
 
     with pytest.raises(ValidationError):
-        validate_against_spec("/v1alpha/user/balance", 200, {"credits": "12"})
+        validate_against_spec("/v1/user/balance", 200, {"credits": "12"})
     with pytest.raises(ValidationError):
-        validate_against_spec("/v1alpha/user/account", 200, {"id": "u", "email": "x@y.z"})
+        validate_against_spec("/v1/user/account", 200, {"id": "u", "email": "x@y.z"})

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import stability_user
 from stability_user._cli import main
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
 
@@ -143,7 +144,10 @@ def test_api_failure_is_one_line_and_exit_1(
     monkeypatch.setenv("STABILITY_API_KEY", "wrong-key")
     code, out, err = run(capsys, "account")
     assert (code, out) == (1, "")
-    assert err == "stability-user: error: AuthenticationError (HTTP 401): invalid api key\n"
+    assert err == (
+        "stability-user: error: AuthenticationError (HTTP 401): Incorrect API key provided: "
+        "*********. You can find your API key at https://stability.ai.\n"
+    )
 
 
 def test_network_failure_is_exit_1(
@@ -218,7 +222,7 @@ def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     for text in ("account", "balances", "examples:", "exit status:", "STABILITY_API_KEY"):
         assert text in out
     code, out, _ = run(capsys, "--version")
-    assert (code, out.strip()) == (0, "stability-user 0.1.0")
+    assert (code, out.strip()) == (0, f"stability-user {stability_user.__version__}")
     code, out, _ = run(capsys, "balance", "--help")
     assert "--min-credits" in out
     assert "--org" in out

@@ -51,7 +51,7 @@ def test_arguments_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     assert (client.base_url, client.organization) == ("https://arg.example.com", "org-arg")
 
 
-def test_the_key_goes_verbatim_in_authorization() -> None:
+def test_the_key_goes_trimmed_in_authorization() -> None:
     seen: list[httpx.Request] = []
 
     def capture(request: httpx.Request) -> httpx.Response:
@@ -59,7 +59,7 @@ def test_the_key_goes_verbatim_in_authorization() -> None:
         return httpx.Response(200, json={"credits": 1.5})
 
     StabilityUser("  my-key\n", transport=httpx.MockTransport(capture)).get_balance()
-    assert seen[0].headers["Authorization"] == "my-key"
+    assert seen[0].headers["Authorization"] == "Bearer my-key"
     assert "Organization" not in seen[0].headers
 
 
@@ -169,7 +169,8 @@ def test_repr_shows_settings_but_never_the_key() -> None:
     client = StabilityUser("sk-super-secret-key", organization="org-1")
     assert "sk-super-secret-key" not in repr(client)
     assert repr(client) == (
-        "StabilityUser(base_url='https://api.stability.ai', organization='org-1', max_retries=2)"
+        "StabilityUser(base_url='https://api.stability.ai', api_version='v1', "
+        "organization='org-1', max_retries=2)"
     )
     assert "sk-super-secret-key" not in repr(client._settings)
     assert "sk-super-secret-key" not in repr(AsyncStabilityUser("sk-super-secret-key"))

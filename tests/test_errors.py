@@ -32,7 +32,7 @@ SECRET = "sk-THIS-IS-THE-SECRET-KEY-000000"
 
 
 def response(status: int, content: bytes = b"", **headers: str) -> httpx.Response:
-    request = httpx.Request("GET", "https://api.stability.ai/v1alpha/user/account")
+    request = httpx.Request("GET", "https://api.stability.ai/v1/user/account")
     return httpx.Response(status, content=content, headers=headers, request=request)
 
 
@@ -161,7 +161,7 @@ def test_every_httpx_exception_is_known_to_the_test() -> None:
 
 @pytest.mark.parametrize("exc_type", all_httpx_exceptions(), ids=lambda c: c.__name__)
 def test_every_httpx_exception_is_mapped(exc_type: type[httpx.HTTPError]) -> None:
-    request = httpx.Request("GET", "https://api.stability.ai/v1alpha/user/account")
+    request = httpx.Request("GET", "https://api.stability.ai/v1/user/account")
     exc = exc_type(f"failure mentioning {SECRET}")
     error = connection_error(exc, request=request, secret=SECRET)
     assert isinstance(error, APIConnectionError)

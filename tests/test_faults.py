@@ -294,9 +294,9 @@ def test_the_wire_request(path: str, faults: FaultServer) -> None:
     faults.script(BALANCE)
     call_via(path, "get_balance", "org-42", api_key=KEY, base_url=faults.url)
     (seen,) = faults.seen
-    assert (seen.method, seen.path) == ("GET", "/v1alpha/user/balance")
+    assert (seen.method, seen.path) == ("GET", "/v1/user/balance")
     headers = {k.lower(): v for k, v in seen.headers.items()}
-    assert headers["authorization"] == KEY
+    assert headers["authorization"] == f"Bearer {KEY}"
     assert headers["organization"] == "org-42"
     assert headers["accept"] == "application/json"
     assert headers["user-agent"].startswith("stability-user/")

@@ -24,10 +24,10 @@ def test_attempts_statuses_and_delays_are_logged_and_the_key_never_is(
     client.close()
     messages = [record.getMessage() for record in caplog.records]
     ours = [m for r, m in zip(caplog.records, messages, strict=True) if r.name == "stability_user"]
-    assert "GET /v1alpha/user/balance: attempt 1" in ours
-    assert "GET /v1alpha/user/balance: HTTP 503" in ours
-    assert any(m.startswith("GET /v1alpha/user/balance: HTTP 503, retry 1 of 2 in ") for m in ours)
-    assert "GET /v1alpha/user/balance: HTTP 200" in ours
+    assert "GET /v1/user/balance: attempt 1" in ours
+    assert "GET /v1/user/balance: HTTP 503" in ours
+    assert any(m.startswith("GET /v1/user/balance: HTTP 503, retry 1 of 2 in ") for m in ours)
+    assert "GET /v1/user/balance: HTTP 200" in ours
     assert any(r.name.startswith(("httpx", "httpcore")) for r in caplog.records)
     for record, message in zip(caplog.records, messages, strict=True):
         assert SECRET not in message

@@ -46,7 +46,7 @@ def test_organization_balance() -> None:
     ok = OrganizationBalance(ORG_A, Balance(3.0))
     assert ok.credits == 3.0
     assert ok.to_dict() == {"id": "org-a", "name": "A", "credits": 3.0}
-    request = httpx.Request("GET", "https://api.stability.ai/v1alpha/user/balance")
+    request = httpx.Request("GET", "https://api.stability.ai/v1/user/balance")
     error = RateLimitError("slow down", response=httpx.Response(429, request=request))
     failed = OrganizationBalance(ORG_B, None, error)
     assert failed.credits is None

@@ -120,6 +120,9 @@ def test_sync_and_async_clients_have_the_same_surface() -> None:
         "timeout",
         "max_retries",
         "allow_insecure_http",
+        "api_version",
+        "client_id",
+        "client_version",
         "transport",
     ]
 

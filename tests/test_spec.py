@@ -1,8 +1,14 @@
-"""openapi.yaml agrees with Stability's published documents on everything on the wire."""
+"""openapi.yaml agrees with Stability's published documents on everything on the wire.
+
+The documents are vendored in ``spec/upstream/``, so every clone runs every check: the
+``v1/user`` operations against the v1 document, the ``v1alpha/user`` ones against the
+v1alpha document.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -14,17 +20,26 @@ from openapi_spec_validator import validate
 from stability_user import Account, Balance, Organization
 
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = ROOT.parent / "shared" / "reference"
+UPSTREAM = ROOT / "spec" / "upstream"
 SPEC: dict[str, Any] = yaml.safe_load((ROOT / "openapi.yaml").read_text())
 
-pytestmark = pytest.mark.skipif(
-    not (REFERENCE / "stability-rest-v1alpha.openapi.json").exists(),
-    reason="the reference documents sit in ../shared/reference beside the checkout",
-)
+# Our tag -> the published document that defines it.
+DOCUMENTS = {
+    "v1/user": "stability-rest-v1.openapi.json",
+    "v1alpha/user": "stability-rest-v1alpha.openapi.json",
+}
+OPERATIONS = [
+    ("v1/user", "/v1/user/account"),
+    ("v1/user", "/v1/user/balance"),
+    ("v1alpha/user", "/v1alpha/user/account"),
+    ("v1alpha/user", "/v1alpha/user/balance"),
+]
+# Responses neither document lists for these paths: the project's additions.
+ADDED_STATUSES = {"403", "404", "429"}
 
 
-def upstream(name: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((REFERENCE / name).read_text())
+def upstream(tag: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((UPSTREAM / DOCUMENTS[tag]).read_text())
     return loaded
 
 
@@ -51,73 +66,159 @@ def wire_shape(document: dict[str, Any], schema: dict[str, Any]) -> Any:
     return shape
 
 
-def test_the_spec_is_valid_openapi() -> None:
+def operation(document: dict[str, Any], path: str) -> dict[str, Any]:
+    found: dict[str, Any] = document["paths"][path]["get"]
+    return found
+
+
+# The vendored files' digests as Stability published them: an edit shows here.
+PUBLISHED_SHA256 = {
+    "stability-rest-v1.openapi.json": (
+        "cbf820151beec399fc09fd027e4f218e2604af9a11494b0cca17c7d74d32bd75"
+    ),
+    "stability-rest-v1alpha.openapi.json": (
+        "4ee4302803590d3144c81d605a8d52e9a1236e0754a079854b1dad8bc1a0ac23"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_SHA256))
+def test_the_published_documents_are_vendored_unchanged(name: str) -> None:
+    digest = hashlib.sha256((UPSTREAM / name).read_bytes()).hexdigest()
+    assert digest == PUBLISHED_SHA256[name]
+
+
+def test_the_v1_document_announces_the_v1alpha_retirement() -> None:
+    description = " ".join(upstream("v1/user")["info"]["description"].split())
+    assert "will disabled on May 1st, 2023" in description
+
+
+def test_the_spec_is_valid_openapi_with_contact_and_license() -> None:
     validate(SPEC)
+    assert SPEC["info"]["contact"]["url"]
+    assert SPEC["info"]["license"]["name"] == "MIT"
 
 
-def test_paths_and_methods_match_the_v1alpha_user_tag() -> None:
-    v1alpha = upstream("stability-rest-v1alpha.openapi.json")
+@pytest.mark.parametrize("tag", sorted(DOCUMENTS))
+def test_paths_and_methods_match_the_published_tag(tag: str) -> None:
     theirs = {
         path: sorted(ops)
-        for path, ops in v1alpha["paths"].items()
-        if any("v1alpha/user" in op.get("tags", []) for op in ops.values())
+        for path, ops in upstream(tag)["paths"].items()
+        if any(tag in op.get("tags", []) for op in ops.values())
     }
-    ours = {path: sorted(ops) for path, ops in SPEC["paths"].items()}
-    assert ours == theirs == {"/v1alpha/user/account": ["get"], "/v1alpha/user/balance": ["get"]}
+    ours = {
+        path: sorted(ops)
+        for path, ops in SPEC["paths"].items()
+        if any(tag in op.get("tags", []) for op in ops.values())
+    }
+    assert ours == theirs
+    assert sorted(ours) == sorted(path for t, path in OPERATIONS if t == tag)
 
 
+def test_the_spec_holds_exactly_the_two_generations() -> None:
+    assert sorted(SPEC["paths"]) == sorted(path for _, path in OPERATIONS)
+
+
+@pytest.mark.parametrize("tag", sorted(DOCUMENTS))
 @pytest.mark.parametrize(
     "name", ["AccountResponseBody", "OrganizationMembership", "BalanceResponseBody"]
 )
-def test_response_schemas_match(name: str) -> None:
-    v1alpha = upstream("stability-rest-v1alpha.openapi.json")
+def test_response_schemas_match(tag: str, name: str) -> None:
+    theirs_document = upstream(tag)
     ours = wire_shape(SPEC, SPEC["components"]["schemas"][name])
-    theirs = wire_shape(v1alpha, v1alpha["components"]["schemas"][name])
+    theirs = wire_shape(theirs_document, theirs_document["components"]["schemas"][name])
     assert ours == theirs
 
 
-@pytest.mark.parametrize("path", ["/v1alpha/user/account", "/v1alpha/user/balance"])
-def test_success_responses_and_security_match(path: str) -> None:
-    v1alpha = upstream("stability-rest-v1alpha.openapi.json")
-    ours, theirs = SPEC["paths"][path]["get"], v1alpha["paths"][path]["get"]
-    schema = "application/json"
-    assert wire_shape(SPEC, ours["responses"]["200"]["content"][schema]["schema"]) == wire_shape(
-        v1alpha, theirs["responses"]["200"]["content"][schema]["schema"]
-    )
+@pytest.mark.parametrize(("tag", "path"), OPERATIONS)
+def test_success_responses_and_security_match(tag: str, path: str) -> None:
+    document = upstream(tag)
+    ours, theirs = operation(SPEC, path), operation(document, path)
+    json_type = "application/json"
+
+    def success(doc: dict[str, Any], op: dict[str, Any]) -> Any:
+        response = resolve(doc, op["responses"]["200"])
+        return wire_shape(doc, response["content"][json_type]["schema"])
+
+    assert success(SPEC, ours) == success(document, theirs)
     ours_schemes = [SPEC["components"]["securitySchemes"][n] for s in ours["security"] for n in s]
     their_schemes = [
-        v1alpha["components"]["securitySchemes"][n] for s in theirs["security"] for n in s
+        document["components"]["securitySchemes"][n] for s in theirs["security"] for n in s
     ]
     wire = [{k: s[k] for k in ("type", "in", "name")} for s in ours_schemes]
     assert wire == [{k: s[k] for k in ("type", "in", "name")} for s in their_schemes]
     assert wire == [{"type": "apiKey", "in": "header", "name": "Authorization"}]
 
 
-def test_the_organization_is_an_optional_header_on_balance_only() -> None:
-    v1alpha = upstream("stability-rest-v1alpha.openapi.json")
-
-    def params(document: dict[str, Any], path: str) -> list[tuple[str, str, bool, str]]:
-        found = document["paths"][path]["get"].get("parameters", [])
-        return [
-            (p["name"], p["in"], p.get("required", False), p["schema"]["type"])
-            for p in (resolve(document, p) for p in found)
-        ]
-
-    for path in ("/v1alpha/user/account", "/v1alpha/user/balance"):
-        assert params(SPEC, path) == params(v1alpha, path)
-    assert params(SPEC, "/v1alpha/user/balance") == [("Organization", "header", False, "string")]
+def parameters(document: dict[str, Any], path: str) -> list[tuple[str, str, bool, str]]:
+    found = operation(document, path).get("parameters", [])
+    return [
+        (p["name"], p["in"], p.get("required", False), p["schema"]["type"])
+        for p in (resolve(document, p) for p in found)
+    ]
 
 
-@pytest.mark.parametrize("status", ["401", "403", "404", "429", "500"])
-@pytest.mark.parametrize("path", ["/v1alpha/user/account", "/v1alpha/user/balance"])
+@pytest.mark.parametrize(("tag", "path"), OPERATIONS)
+def test_parameters_match(tag: str, path: str) -> None:
+    assert parameters(SPEC, path) == parameters(upstream(tag), path)
+
+
+def test_balance_takes_its_optional_headers() -> None:
+    assert parameters(SPEC, "/v1/user/balance") == [
+        ("Organization", "header", False, "string"),
+        ("Stability-Client-ID", "header", False, "string"),
+        ("Stability-Client-Version", "header", False, "string"),
+    ]
+    assert parameters(SPEC, "/v1alpha/user/balance") == [
+        ("Organization", "header", False, "string")
+    ]
+    assert parameters(SPEC, "/v1/user/account") == parameters(SPEC, "/v1alpha/user/account") == []
+
+
+@pytest.mark.parametrize("path", [path for tag, path in OPERATIONS if tag == "v1/user"])
+def test_v1_documented_errors_match(path: str) -> None:
+    v1 = upstream("v1/user")
+    theirs = operation(v1, path)["responses"]
+    ours = operation(SPEC, path)["responses"]
+    documented = set(theirs) - {"200"}
+    assert documented == {"401", "500"}
+    for status in documented:
+        mine = resolve(SPEC, ours[status])["content"]["application/json"]["schema"]
+        published = resolve(v1, theirs[status])["content"]["application/json"]["schema"]
+        assert wire_shape(SPEC, mine)["properties"] == wire_shape(v1, published)["properties"]
+
+
+@pytest.mark.parametrize(("tag", "path"), OPERATIONS)
+def test_every_operation_lists_the_same_responses(tag: str, path: str) -> None:
+    theirs = set(operation(upstream(tag), path)["responses"])
+    ours = set(operation(SPEC, path)["responses"])
+    assert theirs <= ours
+    # What neither document lists is this project's addition, and the document says so.
+    assert ours - theirs - {"401", "500"} == ADDED_STATUSES
+    for status in ADDED_STATUSES:
+        described = resolve(SPEC, operation(SPEC, path)["responses"][status])["description"]
+        assert "this project's addition" in described
+    assert "this project's additions" in " ".join(SPEC["info"]["description"].split())
+
+
+@pytest.mark.parametrize("status", ["401", "403", "404", "500"])
+@pytest.mark.parametrize("path", [path for _, path in OPERATIONS])
 def test_error_responses_carry_the_v1_error_body(path: str, status: str) -> None:
-    v1 = upstream("stability-rest-v1.openapi.json")
-    response = resolve(SPEC, SPEC["paths"][path]["get"]["responses"][status])
+    v1 = upstream("v1/user")
+    response = resolve(SPEC, operation(SPEC, path)["responses"][status])
     schema = wire_shape(SPEC, response["content"]["application/json"]["schema"])
     theirs = wire_shape(v1, v1["components"]["schemas"]["Error"])
     assert schema["properties"] == theirs["properties"]
     # v1 also lists a "status" it never defines; the body has id, name and message.
     assert schema["required"] == ["id", "message", "name"]
+
+
+@pytest.mark.parametrize("path", [path for _, path in OPERATIONS])
+def test_the_429_carries_the_list_of_errors(path: str) -> None:
+    response = resolve(SPEC, operation(SPEC, path)["responses"]["429"])
+    schema = wire_shape(SPEC, response["content"]["application/json"]["schema"])
+    assert schema["required"] == ["errors", "id", "name"]
+    assert schema["properties"]["errors"]["items"]["type"] == "string"
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,9 @@ class AsyncStabilityUser(ClientCore):
         timeout: TimeoutTypes = DEFAULT_HTTPX_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         allow_insecure_http: bool = False,
+        api_version: str | None = None,
+        client_id: str | None = None,
+        client_version: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(
@@ -47,6 +50,9 @@ class AsyncStabilityUser(ClientCore):
             timeout=timeout,
             max_retries=max_retries,
             allow_insecure_http=allow_insecure_http,
+            api_version=api_version,
+            client_id=client_id,
+            client_version=client_version,
         )
         self._http = httpx.AsyncClient(transport=transport, **self._http_options())
 

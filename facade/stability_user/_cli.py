@@ -32,8 +32,8 @@ EXIT_BELOW_MIN = 3
 _PROG = "stability-user"
 _EPILOG = f"""\
 The API key is read from {API_KEY_ENV} only: a key on the command line would leak into
-shell history and process lists. STABILITY_BASE_URL (or API_HOST) and STABILITY_ORGANIZATION
-are read too.
+shell history and process lists. STABILITY_BASE_URL (or API_HOST), STABILITY_API_VERSION,
+STABILITY_ORGANIZATION, STABILITY_CLIENT_ID and STABILITY_CLIENT_VERSION are read too.
 
 examples:
   {_PROG} account
@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
     common.add_argument(
         "--base-url", metavar="URL", help="API base URL (default: https://api.stability.ai)"
+    )
+    common.add_argument(
+        "--api-version",
+        metavar="VERSION",
+        help="v1 (default: the endpoints served today) or v1alpha (retired in May 2023)",
     )
     common.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="timeout per request (default: 20)"
@@ -182,7 +187,7 @@ def _below(minimum: float | None, credits: float) -> bool:
 def _run(args: argparse.Namespace, out: _Output, err: _Output) -> int:
     from ._client import StabilityUser
 
-    options: dict[str, Any] = {"base_url": args.base_url}
+    options: dict[str, Any] = {"base_url": args.base_url, "api_version": args.api_version}
     if args.timeout is not None:
         options["timeout"] = args.timeout
     with StabilityUser(**options) as client:

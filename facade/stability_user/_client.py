@@ -38,6 +38,13 @@ class StabilityUser(ClientCore):
         max_retries: Retries after a retryable failure; 0 turns retries off.
         allow_insecure_http: Allow sending the key over plain ``http://`` to a host that is
             not loopback.
+        api_version: ``"v1"`` (the endpoints served today, the key sent as ``Bearer <key>``)
+            or ``"v1alpha"`` (the developer preview, retired by Stability in May 2023, the key
+            sent verbatim); defaults to ``STABILITY_API_VERSION``, else ``"v1"``.
+        client_id: Sent as ``Stability-Client-ID`` on every request; defaults to
+            ``STABILITY_CLIENT_ID``, else not sent.
+        client_version: Sent as ``Stability-Client-Version``; defaults to
+            ``STABILITY_CLIENT_VERSION``, else not sent.
         transport: An ``httpx`` transport, e.g. ``stability_user.testing.StandInAPI().transport``.
 
     Raises:
@@ -56,6 +63,9 @@ class StabilityUser(ClientCore):
         timeout: TimeoutTypes = DEFAULT_HTTPX_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         allow_insecure_http: bool = False,
+        api_version: str | None = None,
+        client_id: str | None = None,
+        client_version: str | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(
@@ -65,6 +75,9 @@ class StabilityUser(ClientCore):
             timeout=timeout,
             max_retries=max_retries,
             allow_insecure_http=allow_insecure_http,
+            api_version=api_version,
+            client_id=client_id,
+            client_version=client_version,
         )
         self._http = httpx.Client(transport=transport, **self._http_options())
 

@@ -16,17 +16,22 @@ import httpx
 
 from ._constants import (
     API_KEY_ENV,
+    API_VERSION_ENV,
     BASE_URL_ENV,
     BASE_URL_FALLBACK_ENV,
+    CLIENT_ID_ENV,
+    CLIENT_VERSION_ENV,
     DEFAULT_BASE_URL,
     DEFAULT_CONNECT_TIMEOUT,
     ORGANIZATION_ENV,
 )
 from ._exceptions import ConfigurationError, MissingAPIKeyError
+from ._versions import DEFAULT_API_VERSION, APIVersion, check_api_version
 
 __all__ = [
     "Settings",
     "TimeoutTypes",
+    "check_header_value",
     "check_organization",
     "resolve_settings",
     "to_httpx_timeout",
@@ -46,6 +51,14 @@ class Settings:
     organization: str | None
     timeout: httpx.Timeout
     max_retries: int
+    api_version: APIVersion
+    client_id: str | None = None
+    client_version: str | None = None
+
+    @property
+    def authorization(self) -> str:
+        """The ``Authorization`` header's value, in the form the API version expects."""
+        return self.api_version.authorization_prefix + self.api_key
 
 
 def resolve_settings(
@@ -56,6 +69,9 @@ def resolve_settings(
     timeout: TimeoutTypes,
     max_retries: int,
     allow_insecure_http: bool,
+    api_version: str | None = None,
+    client_id: str | None = None,
+    client_version: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Combine arguments with the environment and validate the result.
@@ -73,12 +89,27 @@ def resolve_settings(
         allow_insecure_http=allow_insecure_http,
     )
     org = organization if organization is not None else env.get(ORGANIZATION_ENV) or None
+    ident = client_id if client_id is not None else env.get(CLIENT_ID_ENV) or None
+    ident_version = (
+        client_version if client_version is not None else env.get(CLIENT_VERSION_ENV) or None
+    )
     return Settings(
         api_key=key,
         base_url=url,
         organization=check_organization(org) if org is not None else None,
         timeout=to_httpx_timeout(timeout),
         max_retries=_check_max_retries(max_retries),
+        api_version=check_api_version(
+            api_version
+            if api_version is not None
+            else env.get(API_VERSION_ENV) or DEFAULT_API_VERSION
+        ),
+        client_id=check_header_value(ident, "client_id") if ident is not None else None,
+        client_version=(
+            check_header_value(ident_version, "client_version")
+            if ident_version is not None
+            else None
+        ),
     )
 
 
@@ -96,6 +127,9 @@ def _check_api_key(key: object) -> str:
     if not isinstance(key, str):
         raise ConfigurationError(f"api_key must be a str, not {type(key).__name__}.")
     key = key.strip()
+    # A key pasted from a curl line ("Bearer sk-..."): the prefix is the SDK's to write.
+    if key[:7].lower() == "bearer ":
+        key = key[7:].strip()
     if not key:
         raise ConfigurationError(
             f"The API key is empty: pass api_key=... or set {API_KEY_ENV} to your key."
@@ -109,17 +143,28 @@ def _check_api_key(key: object) -> str:
     return key
 
 
+def check_header_value(value: object, what: str) -> str:
+    """Validate ``value`` for a request header named by the argument ``what`` and return it.
+
+    Surrounding whitespace is refused rather than trimmed: servers trim it (RFC 9110 5.5) while
+    an in-process transport may not, so the same value could name two different things.
+    """
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{what} must be a str, not {type(value).__name__}.")
+    if not value.strip():
+        raise ConfigurationError(f"{what} is empty; pass None to send none.")
+    if value != value.strip():
+        raise ConfigurationError(f"{what} {value!r} has leading or trailing whitespace.")
+    if not _is_header_safe(value):
+        raise ConfigurationError(f"{what} {value!r} holds control or non-ASCII characters.")
+    return value
+
+
 def check_organization(organization: object) -> str:
     """Validate an organization id for the ``Organization`` header and return it."""
-    if not isinstance(organization, str):
-        raise ConfigurationError(f"organization must be a str, not {type(organization).__name__}.")
-    if not organization.strip():
+    if isinstance(organization, str) and not organization.strip():
         raise ConfigurationError("organization is empty; pass None for the default organization.")
-    if not _is_header_safe(organization):
-        raise ConfigurationError(
-            f"organization {organization!r} holds control or non-ASCII characters."
-        )
-    return organization
+    return check_header_value(organization, "organization")
 
 
 def _is_loopback(host: str) -> bool:

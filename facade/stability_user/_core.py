@@ -12,9 +12,6 @@ from typing import Any, TypeVar
 
 import httpx
 
-from stability_user_client.api.user import get_account as _account_op
-from stability_user_client.api.user import get_balance as _balance_op
-
 from ._config import TimeoutTypes, check_organization, resolve_settings, to_httpx_timeout
 from ._constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
 from ._exceptions import StabilityError
@@ -46,6 +43,9 @@ class ClientCore:
         timeout: TimeoutTypes,
         max_retries: int,
         allow_insecure_http: bool,
+        api_version: str | None,
+        client_id: str | None,
+        client_version: str | None,
     ) -> None:
         configure_from_env()
         self._settings = resolve_settings(
@@ -55,19 +55,25 @@ class ClientCore:
             timeout=timeout,
             max_retries=max_retries,
             allow_insecure_http=allow_insecure_http,
+            api_version=api_version,
+            client_id=client_id,
+            client_version=client_version,
         )
 
     def _http_options(self) -> dict[str, Any]:
         settings = self._settings
-        return {
-            "base_url": settings.base_url,
-            "headers": {
-                "Authorization": settings.api_key,
-                "Accept": "application/json",
-                "User-Agent": _USER_AGENT,
-            },
-            "timeout": settings.timeout,
+        headers = {
+            "Authorization": settings.authorization,
+            "Accept": "application/json",
+            "User-Agent": _USER_AGENT,
         }
+        # The v1 document names these on balance; sent on every request, as it recommends
+        # them "for organizational clarity", and only when the caller set them.
+        if settings.client_id is not None:
+            headers["Stability-Client-ID"] = settings.client_id
+        if settings.client_version is not None:
+            headers["Stability-Client-Version"] = settings.client_version
+        return {"base_url": settings.base_url, "headers": headers, "timeout": settings.timeout}
 
     @property
     def base_url(self) -> str:
@@ -78,6 +84,11 @@ class ClientCore:
     def organization(self) -> str | None:
         """The organization ``get_balance()`` uses when given none (``None``: the default)."""
         return self._settings.organization
+
+    @property
+    def api_version(self) -> str:
+        """``"v1"`` (the default) or ``"v1alpha"``."""
+        return self._settings.api_version.name
 
     @property
     def max_retries(self) -> int:
@@ -92,7 +103,8 @@ class ClientCore:
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(base_url={self.base_url!r}, "
-            f"organization={self.organization!r}, max_retries={self.max_retries})"
+            f"api_version={self.api_version!r}, organization={self.organization!r}, "
+            f"max_retries={self.max_retries})"
         )
 
     def _call(
@@ -105,12 +117,17 @@ class ClientCore:
             **kwargs,
             timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else to_httpx_timeout(timeout),
         )
+        settings = self._settings
         return call(
-            request, parse, max_retries=self._settings.max_retries, secret=self._settings.api_key
+            request,
+            parse,
+            max_retries=settings.max_retries,
+            secret=settings.api_key,
+            notice=settings.api_version.retired_notice,
         )
 
     def _account_flow(self, timeout: TimeoutTypes | None) -> Flow[Account]:
-        return self._call(_account_op._get_kwargs(), parse_account, timeout)
+        return self._call(self._settings.api_version.account_request(), parse_account, timeout)
 
     def _balance_flow(
         self, organization: str | None, timeout: TimeoutTypes | None
@@ -120,10 +137,7 @@ class ClientCore:
             if organization is None
             else check_organization(organization)
         )
-        kwargs = (
-            _balance_op._get_kwargs() if org is None else _balance_op._get_kwargs(organization=org)
-        )
-        return self._call(kwargs, parse_balance, timeout)
+        return self._call(self._settings.api_version.balance_request(org), parse_balance, timeout)
 
 
 def settled(organization: Organization, balance: Balance | StabilityError) -> OrganizationBalance:

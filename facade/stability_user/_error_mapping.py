@@ -66,19 +66,50 @@ def _describe_body(response: httpx.Response) -> tuple[str | None, str | None, st
     except (ValueError, RecursionError):
         content_type = response.headers.get("content-type", "no content type")
         return None, None, f"{reason} ({content_type} body: {_snippet(response)!r})"
-    if isinstance(data, dict) and isinstance(data.get("message"), str):
+    message = _api_message(data)
+    if message is not None:
         error_id, name = data.get("id"), data.get("name")
         return (
             error_id if isinstance(error_id, str) else None,
             name if isinstance(name, str) else None,
-            data["message"],
+            message,
         )
     return None, None, f"{reason} (unexpected JSON body: {_snippet(response)!r})"
 
 
-def status_error(response: httpx.Response, *, secret: str) -> APIStatusError:
-    """The typed error for a non-2xx ``response`` (body already read)."""
+def _api_message(data: object) -> str | None:
+    """The message of an API error body: ``{"id", "name", "message"}``, or the
+    ``{"id", "name", "errors": [...]}`` form the API also answers (its 429), errors joined."""
+    if not isinstance(data, dict):
+        return None
+    message = data.get("message")
+    if isinstance(message, str):
+        return message
+    errors = data.get("errors")
+    if isinstance(errors, list) and errors and all(isinstance(e, str) for e in errors):
+        return "; ".join(errors)
+    return None
+
+
+# A 404, or a 401 saying no key arrived, on a retired version's path: the path is the problem.
+_MISSING_HEADER = "missing authorization header"
+
+
+def _needs_notice(status_code: int, message: str) -> bool:
+    return status_code == 404 or (status_code == 401 and _MISSING_HEADER in message.lower())
+
+
+def status_error(
+    response: httpx.Response, *, secret: str, notice: str | None = None
+) -> APIStatusError:
+    """The typed error for a non-2xx ``response`` (body already read).
+
+    ``notice`` is appended to the message of a 404, or of a 401 saying the authorization
+    header was missing: on a retired API version those mean the path, not the key.
+    """
     error_id, name, message = _describe_body(response)
+    if notice and _needs_notice(response.status_code, message):
+        message = f"{message} ({notice})"
     return _error_class(response.status_code)(
         redact(message, secret),
         response=response,

@@ -39,6 +39,7 @@ def call(
     *,
     max_retries: int,
     secret: str,
+    notice: str | None = None,
 ) -> Flow[_Result]:
     """Send ``request`` until it succeeds or the policy gives up; return ``parse(response)``.
 
@@ -46,6 +47,9 @@ def call(
         APIStatusError: A non-2xx answer that is not retried, or the last of those retried.
         APIConnectionError: A transport failure, likewise.
         InvalidResponseError: From ``parse``: a 2xx whose body breaks the contract.
+
+    ``notice`` (the API version's retirement notice) is added to a status error's message
+    where the status suggests the path itself is gone.
     """
     attempt = 0
     while True:
@@ -63,7 +67,7 @@ def call(
             if response.is_success:
                 return parse(response)
             if attempt >= max_retries or not is_retryable_status(response.status_code):
-                raise status_error(response, secret=secret)
+                raise status_error(response, secret=secret, notice=notice)
             outcome = f"HTTP {response.status_code}"
         delay = retry_delay(attempt, response)
         logger.info(

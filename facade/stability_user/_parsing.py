@@ -90,7 +90,8 @@ def _balance(data: Any) -> Balance:
     return Balance(credits=value)
 
 
-def _parse(response: httpx.Response, build: Callable[[Any], _Model], what: str) -> _Model:
+def _parse(response: httpx.Response, build: Callable[[Any], _Model]) -> _Model:
+    what = response.request.url.path
     try:
         data = decode_json(response.content)
     except (ValueError, RecursionError) as err:
@@ -115,9 +116,9 @@ def _describe(response: httpx.Response) -> str:
 
 def parse_account(response: httpx.Response) -> Account:
     """The ``Account`` in a 2xx account response."""
-    return _parse(response, _account, "/v1alpha/user/account")
+    return _parse(response, _account)
 
 
 def parse_balance(response: httpx.Response) -> Balance:
     """The ``Balance`` in a 2xx balance response."""
-    return _parse(response, _balance, "/v1alpha/user/balance")
+    return _parse(response, _balance)

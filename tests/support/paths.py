@@ -20,14 +20,18 @@ def call_via(
     api_key: str,
     base_url: str | None = None,
     timeout: float | None = None,
+    api_version: str | None = None,
     **client_options: Any,
 ) -> Any:
     """``operation`` (``get_account``, ``get_balance``, ``get_balances``) through ``path``.
 
     ``timeout`` goes to the call; ``client_options`` to the client (not on the module path).
     The module path configures the shared default client from the environment, as a user
-    would, and restores the environment afterwards.
+    would, and restores the environment afterwards. ``api_version`` goes to the client, or to
+    ``STABILITY_API_VERSION`` on the module path.
     """
+    if api_version is not None and path != "module":
+        client_options["api_version"] = api_version
     if path == "sync":
         with StabilityUser(api_key, base_url=base_url, **client_options) as client:
             return getattr(client, operation)(*args, timeout=timeout)
@@ -40,10 +44,13 @@ def call_via(
         return asyncio.run(run())
     if path == "module":
         assert not client_options, "the module-level functions take no client options"
-        saved = {name: os.environ.get(name) for name in ("STABILITY_API_KEY", "STABILITY_BASE_URL")}
+        names = ("STABILITY_API_KEY", "STABILITY_BASE_URL", "STABILITY_API_VERSION")
+        saved = {name: os.environ.get(name) for name in names}
         os.environ["STABILITY_API_KEY"] = api_key
         if base_url is not None:
             os.environ["STABILITY_BASE_URL"] = base_url
+        if api_version is not None:
+            os.environ["STABILITY_API_VERSION"] = api_version
         _reset_default_client()
         try:
             return getattr(stability_user, operation)(*args, timeout=timeout)

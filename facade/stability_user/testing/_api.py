@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ACCOUNT_PATH",
     "BALANCE_PATH",
+    "REQUEST_LOG_SIZE",
     "RecordedRequest",
     "SAMPLE_API_KEY",
     "StandInAPI",
@@ -28,12 +30,25 @@ __all__ = [
     "StandInResponse",
 ]
 
-ACCOUNT_PATH = "/v1alpha/user/account"
-BALANCE_PATH = "/v1alpha/user/balance"
+ACCOUNT_PATH = "/v1/user/account"
+BALANCE_PATH = "/v1/user/balance"
+# The developer-preview paths, served with the same data.
+_V1ALPHA_ACCOUNT_PATH = "/v1alpha/user/account"
+_V1ALPHA_BALANCE_PATH = "/v1alpha/user/balance"
 # Deliberately not shaped like a real key (sk-...), so it can never be mistaken for one.
 SAMPLE_API_KEY = "standin-sample-key"
+# How many requests ``StandInAPI.requests`` keeps (the newest), so a long-running ``serve``
+# does not grow without bound.
+REQUEST_LOG_SIZE = 10_000
 
-_ENDPOINTS = {"account": ACCOUNT_PATH, "balance": BALANCE_PATH}
+# Path -> endpoint, for both versions.
+_ROUTES = {
+    ACCOUNT_PATH: "account",
+    BALANCE_PATH: "balance",
+    _V1ALPHA_ACCOUNT_PATH: "account",
+    _V1ALPHA_BALANCE_PATH: "balance",
+}
+_ALLOWED_METHODS = "GET, HEAD"
 _ERROR_NAMES = {
     400: "bad_request",
     401: "unauthorized",
@@ -50,6 +65,8 @@ class HeaderLookup(Protocol):
     """Case-insensitive header access, as ``httpx.Headers`` and ``http.client``'s message give."""
 
     def get(self, name: str, /) -> str | None: ...
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +95,24 @@ class StandInResponse:
 
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
-    """A request the stand-in received (the key is not kept)."""
+    """A request exactly as the stand-in received it.
+
+    Attributes:
+        method: The HTTP method.
+        path: The path, without a query.
+        organization: The ``Organization`` header, trimmed; ``None`` when absent or blank.
+        authorized: Whether the ``Authorization`` header named a known key.
+        authorization: The ``Authorization`` header as it arrived (``Bearer <key>`` or the
+            bare key); left out of the repr.
+        headers: Every header as it arrived, names lower-cased; left out of the repr.
+    """
 
     method: str
     path: str
     organization: str | None
     authorized: bool
+    authorization: str | None = field(default=None, repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(slots=True)
@@ -104,8 +133,8 @@ class _Fault:
     message: str
     headers: dict[str, str] = field(default_factory=dict)
 
-    def matches(self, path: str, organization: str | None) -> bool:
-        return (self.path is None or self.path == path) and (
+    def matches(self, endpoint: str, organization: str | None) -> bool:
+        return (self.path is None or self.path == endpoint) and (
             self.organization is None or self.organization == organization
         )
 
@@ -129,7 +158,18 @@ class StandInAPI:
         self._organizations: dict[str, StandInOrganization] = {}
         self._credits: dict[str, float] = {}
         self._faults: list[_Fault] = []
-        self.requests: list[RecordedRequest] = []
+        self._requests: deque[RecordedRequest] = deque(maxlen=REQUEST_LOG_SIZE)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """The requests received, oldest first (the newest ``REQUEST_LOG_SIZE`` of them)."""
+        with self._lock:
+            return list(self._requests)
+
+    def clear_requests(self) -> None:
+        """Forget the requests received so far."""
+        with self._lock:
+            self._requests.clear()
 
     @classmethod
     def sample(cls) -> StandInAPI:
@@ -199,11 +239,11 @@ class StandInAPI:
             message: The error body's ``message``.
             headers: Extra response headers, e.g. ``{"Retry-After": "2"}``.
         """
-        if endpoint is not None and endpoint not in _ENDPOINTS:
+        if endpoint is not None and endpoint not in ("account", "balance"):
             raise ValueError(f"endpoint must be 'account' or 'balance', not {endpoint!r}")
         fault = _Fault(
             status=status,
-            path=_ENDPOINTS[endpoint] if endpoint else None,
+            path=endpoint,
             organization=organization,
             remaining=times,
             name=name or _ERROR_NAMES.get(status, "server_error" if status >= 500 else "error"),
@@ -232,38 +272,81 @@ class StandInAPI:
         return StandInServer(self, host=host, port=port)
 
     def respond(self, method: str, path: str, headers: HeaderLookup) -> StandInResponse:
-        """Answer one request, as the real API would."""
+        """Answer one request, as the real API would.
+
+        Header values are trimmed of surrounding whitespace (RFC 9110 5.5), so the loopback
+        server and the in-process transport read the same values. ``HEAD`` is answered as
+        ``GET`` without the body.
+        """
         path = path.split("?", 1)[0]
-        key = headers.get("Authorization")
-        organization = headers.get("Organization") or None
+        authorization = headers.get("Authorization")
+        key = _key_from(authorization)
+        organization = (headers.get("Organization") or "").strip() or None
         with self._lock:
             account = self._accounts.get(key) if key else None
-            self.requests.append(RecordedRequest(method, path, organization, account is not None))
-            if path not in (ACCOUNT_PATH, BALANCE_PATH):
-                return _error(404, "not_found", f"No route for {path}.")
-            if method != "GET":
-                return _error(405, "method_not_allowed", f"{method} is not allowed on {path}.")
-            fault = self._take_fault(path, organization)
-            if fault is not None:
-                return _error(fault.status, fault.name, fault.message, fault.headers)
-            if not key:
-                return _error(401, "unauthorized", "missing authorization header")
-            if account is None:
-                return _error(401, "unauthorized", "invalid api key")
-            if path == ACCOUNT_PATH:
-                return _ok(self._account_body(account))
-            org_id = organization or self._default_organization(account)
-            if org_id is None or org_id not in account.organizations:
-                return _error(
-                    403,
-                    "permission_denied",
-                    f"You do not have access to organization {organization}.",
+            self._requests.append(
+                RecordedRequest(
+                    method,
+                    path,
+                    organization,
+                    account is not None,
+                    authorization,
+                    {name.lower(): value for name, value in headers.items()},
                 )
-            return _ok({"credits": self._credits[org_id]})
+            )
+            answer = self._answer(method, path, key, account, organization)
+        if method == "HEAD":
+            return StandInResponse(
+                answer.status,
+                {**answer.headers, "Content-Length": str(len(answer.body))},
+                b"",
+            )
+        return answer
 
-    def _take_fault(self, path: str, organization: str | None) -> _Fault | None:
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        key: str | None,
+        account: _Account | None,
+        organization: str | None,
+    ) -> StandInResponse:
+        endpoint = _ROUTES.get(path)
+        if endpoint is None:
+            return _error(404, "not_found", f"No route for {path}.")
+        if method not in ("GET", "HEAD"):
+            return _error(
+                405,
+                "method_not_allowed",
+                f"{method} is not allowed on {path}.",
+                {"Allow": _ALLOWED_METHODS},
+            )
+        fault = self._take_fault(endpoint, organization)
+        if fault is not None:
+            return _error(fault.status, fault.name, fault.message, fault.headers)
+        if not key:
+            return _error(401, "unauthorized", "missing authorization header")
+        if account is None:
+            return _error(
+                401,
+                "unauthorized",
+                f"Incorrect API key provided: {_masked(key)}. "
+                "You can find your API key at https://stability.ai.",
+            )
+        if endpoint == "account":
+            return _ok(self._account_body(account))
+        org_id = organization or self._default_organization(account)
+        if org_id is None or org_id not in account.organizations:
+            return _error(
+                403,
+                "permission_denied",
+                f"You do not have access to organization {organization}.",
+            )
+        return _ok({"credits": self._credits[org_id]})
+
+    def _take_fault(self, endpoint: str, organization: str | None) -> _Fault | None:
         for fault in self._faults:
-            if fault.matches(path, organization):
+            if fault.matches(endpoint, organization):
                 if fault.remaining is not None:
                     fault.remaining -= 1
                     if fault.remaining <= 0:
@@ -300,10 +383,30 @@ def _ok(body: dict[str, Any]) -> StandInResponse:
     return StandInResponse(200, {"Content-Type": "application/json"}, json.dumps(body).encode())
 
 
+def _key_from(authorization: str | None) -> str | None:
+    """The key in an ``Authorization`` value: ``Bearer <key>`` (v1) or the bare key (v1alpha)."""
+    value = (authorization or "").strip()
+    if value[:7].lower() == "bearer ":
+        value = value[7:].strip()
+    return value or None
+
+
+def _masked(key: str) -> str:
+    """The key as the API quotes it in a 401: its first 7 and last 4 characters."""
+    if len(key) < 16:
+        return "*" * len(key)
+    return key[:7] + "*" * (len(key) - 11) + key[-4:]
+
+
 def _error(
     status: int, name: str, message: str, headers: Mapping[str, str] | None = None
 ) -> StandInResponse:
-    body = {"id": str(uuid.uuid4()), "name": name, "message": message}
+    body: dict[str, Any]
+    if status == 429:
+        # The API's rate-limit body carries a list of errors instead of one message.
+        body = {"id": name, "name": name, "errors": [message]}
+    else:
+        body = {"id": uuid.uuid4().hex, "name": name, "message": message}
     return StandInResponse(
         status,
         {"Content-Type": "application/json", **(headers or {})},

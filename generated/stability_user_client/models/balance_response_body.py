@@ -13,8 +13,7 @@ T = TypeVar("T", bound="BalanceResponseBody")
 class BalanceResponseBody:
     """
     Attributes:
-        credits_ (float): The balance of the account/organization associated with the API key Example:
-            0.2944737146168059.
+        credits_ (float): The balance of the account/organization associated with the API key Example: 1072.5.
     """
 
     credits_: float

@@ -5,26 +5,34 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.account_response_body import AccountResponseBody
+from ...models.balance_response_body import BalanceResponseBody
 from ...models.error import Error
-from ...types import Response
+from ...models.error_list import ErrorList
+from ...types import UNSET, Response, Unset
 
 
-def _get_kwargs() -> dict[str, Any]:
+def _get_kwargs(
+    *,
+    organization: str | Unset = UNSET,
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    if not isinstance(organization, Unset):
+        headers["Organization"] = organization
 
     _kwargs: dict[str, Any] = {
         "method": "get",
-        "url": "/v1alpha/user/account",
+        "url": "/v1alpha/user/balance",
     }
 
+    _kwargs["headers"] = headers
     return _kwargs
 
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> AccountResponseBody | Error | None:
+) -> BalanceResponseBody | Error | ErrorList | None:
     if response.status_code == 200:
-        response_200 = AccountResponseBody.from_dict(response.json())
+        response_200 = BalanceResponseBody.from_dict(response.json())
 
         return response_200
 
@@ -44,7 +52,7 @@ def _parse_response(
         return response_404
 
     if response.status_code == 429:
-        response_429 = Error.from_dict(response.json())
+        response_429 = ErrorList.from_dict(response.json())
 
         return response_429
 
@@ -61,7 +69,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[AccountResponseBody | Error]:
+) -> Response[BalanceResponseBody | Error | ErrorList]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -73,20 +81,27 @@ def _build_response(
 def sync_detailed(
     *,
     client: AuthenticatedClient,
-) -> Response[AccountResponseBody | Error]:
-    """account
+    organization: str | Unset = UNSET,
+) -> Response[BalanceResponseBody | Error | ErrorList]:
+    """balance (v1alpha)
 
-     Get information about the account associated with the provided API key
+     Get the credit balance of the account/organization associated with the API key. Retired by Stability
+    on May 1st, 2023: use /v1/user/balance.
+
+    Args:
+        organization (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[AccountResponseBody | Error]
+        Response[BalanceResponseBody | Error | ErrorList]
     """
 
-    kwargs = _get_kwargs()
+    kwargs = _get_kwargs(
+        organization=organization,
+    )
 
     response = client.get_httpx_client().request(
         **kwargs,
@@ -98,41 +113,54 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient,
-) -> AccountResponseBody | Error | None:
-    """account
+    organization: str | Unset = UNSET,
+) -> BalanceResponseBody | Error | ErrorList | None:
+    """balance (v1alpha)
 
-     Get information about the account associated with the provided API key
+     Get the credit balance of the account/organization associated with the API key. Retired by Stability
+    on May 1st, 2023: use /v1/user/balance.
+
+    Args:
+        organization (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        AccountResponseBody | Error
+        BalanceResponseBody | Error | ErrorList
     """
 
     return sync_detailed(
         client=client,
+        organization=organization,
     ).parsed
 
 
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
-) -> Response[AccountResponseBody | Error]:
-    """account
+    organization: str | Unset = UNSET,
+) -> Response[BalanceResponseBody | Error | ErrorList]:
+    """balance (v1alpha)
 
-     Get information about the account associated with the provided API key
+     Get the credit balance of the account/organization associated with the API key. Retired by Stability
+    on May 1st, 2023: use /v1/user/balance.
+
+    Args:
+        organization (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[AccountResponseBody | Error]
+        Response[BalanceResponseBody | Error | ErrorList]
     """
 
-    kwargs = _get_kwargs()
+    kwargs = _get_kwargs(
+        organization=organization,
+    )
 
     response = await client.get_async_httpx_client().request(**kwargs)
 
@@ -142,21 +170,27 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient,
-) -> AccountResponseBody | Error | None:
-    """account
+    organization: str | Unset = UNSET,
+) -> BalanceResponseBody | Error | ErrorList | None:
+    """balance (v1alpha)
 
-     Get information about the account associated with the provided API key
+     Get the credit balance of the account/organization associated with the API key. Retired by Stability
+    on May 1st, 2023: use /v1/user/balance.
+
+    Args:
+        organization (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        AccountResponseBody | Error
+        BalanceResponseBody | Error | ErrorList
     """
 
     return (
         await asyncio_detailed(
             client=client,
+            organization=organization,
         )
     ).parsed

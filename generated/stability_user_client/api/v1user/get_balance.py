@@ -7,20 +7,29 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.balance_response_body import BalanceResponseBody
 from ...models.error import Error
+from ...models.error_list import ErrorList
 from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
     organization: str | Unset = UNSET,
+    stability_client_id: str | Unset = UNSET,
+    stability_client_version: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not isinstance(organization, Unset):
         headers["Organization"] = organization
 
+    if not isinstance(stability_client_id, Unset):
+        headers["Stability-Client-ID"] = stability_client_id
+
+    if not isinstance(stability_client_version, Unset):
+        headers["Stability-Client-Version"] = stability_client_version
+
     _kwargs: dict[str, Any] = {
         "method": "get",
-        "url": "/v1alpha/user/balance",
+        "url": "/v1/user/balance",
     }
 
     _kwargs["headers"] = headers
@@ -29,7 +38,7 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> BalanceResponseBody | Error | None:
+) -> BalanceResponseBody | Error | ErrorList | None:
     if response.status_code == 200:
         response_200 = BalanceResponseBody.from_dict(response.json())
 
@@ -51,7 +60,7 @@ def _parse_response(
         return response_404
 
     if response.status_code == 429:
-        response_429 = Error.from_dict(response.json())
+        response_429 = ErrorList.from_dict(response.json())
 
         return response_429
 
@@ -68,7 +77,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[BalanceResponseBody | Error]:
+) -> Response[BalanceResponseBody | Error | ErrorList]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -81,24 +90,30 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     organization: str | Unset = UNSET,
-) -> Response[BalanceResponseBody | Error]:
+    stability_client_id: str | Unset = UNSET,
+    stability_client_version: str | Unset = UNSET,
+) -> Response[BalanceResponseBody | Error | ErrorList]:
     """balance
 
      Get the credit balance of the account/organization associated with the API key
 
     Args:
         organization (str | Unset):
+        stability_client_id (str | Unset):
+        stability_client_version (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[BalanceResponseBody | Error]
+        Response[BalanceResponseBody | Error | ErrorList]
     """
 
     kwargs = _get_kwargs(
         organization=organization,
+        stability_client_id=stability_client_id,
+        stability_client_version=stability_client_version,
     )
 
     response = client.get_httpx_client().request(
@@ -112,25 +127,31 @@ def sync(
     *,
     client: AuthenticatedClient,
     organization: str | Unset = UNSET,
-) -> BalanceResponseBody | Error | None:
+    stability_client_id: str | Unset = UNSET,
+    stability_client_version: str | Unset = UNSET,
+) -> BalanceResponseBody | Error | ErrorList | None:
     """balance
 
      Get the credit balance of the account/organization associated with the API key
 
     Args:
         organization (str | Unset):
+        stability_client_id (str | Unset):
+        stability_client_version (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        BalanceResponseBody | Error
+        BalanceResponseBody | Error | ErrorList
     """
 
     return sync_detailed(
         client=client,
         organization=organization,
+        stability_client_id=stability_client_id,
+        stability_client_version=stability_client_version,
     ).parsed
 
 
@@ -138,24 +159,30 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     organization: str | Unset = UNSET,
-) -> Response[BalanceResponseBody | Error]:
+    stability_client_id: str | Unset = UNSET,
+    stability_client_version: str | Unset = UNSET,
+) -> Response[BalanceResponseBody | Error | ErrorList]:
     """balance
 
      Get the credit balance of the account/organization associated with the API key
 
     Args:
         organization (str | Unset):
+        stability_client_id (str | Unset):
+        stability_client_version (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[BalanceResponseBody | Error]
+        Response[BalanceResponseBody | Error | ErrorList]
     """
 
     kwargs = _get_kwargs(
         organization=organization,
+        stability_client_id=stability_client_id,
+        stability_client_version=stability_client_version,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -167,25 +194,31 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     organization: str | Unset = UNSET,
-) -> BalanceResponseBody | Error | None:
+    stability_client_id: str | Unset = UNSET,
+    stability_client_version: str | Unset = UNSET,
+) -> BalanceResponseBody | Error | ErrorList | None:
     """balance
 
      Get the credit balance of the account/organization associated with the API key
 
     Args:
         organization (str | Unset):
+        stability_client_id (str | Unset):
+        stability_client_version (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        BalanceResponseBody | Error
+        BalanceResponseBody | Error | ErrorList
     """
 
     return (
         await asyncio_detailed(
             client=client,
             organization=organization,
+            stability_client_id=stability_client_id,
+            stability_client_version=stability_client_version,
         )
     ).parsed
