@@ -86,7 +86,7 @@ def bench_sync(url: str) -> dict[str, Any]:
     import stability_user
     from stability_user import StabilityUser
     from stability_user_client import AuthenticatedClient
-    from stability_user_client.api.user import get_balance as generated_balance
+    from stability_user_client.api.v1user import get_balance as generated_balance
 
     os.environ.update(STABILITY_API_KEY=API_KEY, STABILITY_BASE_URL=url)
     calls = 300
@@ -99,7 +99,7 @@ def bench_sync(url: str) -> dict[str, Any]:
             bare.get(BALANCE_PATH).json()
 
         def naive_generated() -> None:
-            with AuthenticatedClient(base_url=url, token=API_KEY, prefix="") as client:
+            with AuthenticatedClient(base_url=url, token=API_KEY) as client:
                 generated_balance.sync_detailed(client=client)
 
         def requests_call() -> None:

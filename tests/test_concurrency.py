@@ -45,7 +45,8 @@ def test_module_functions_from_many_threads_share_one_client(
         assert credits == [expected[index % 3]] * CALLS_PER_THREAD
     assert len(standin.requests) == THREADS * CALLS_PER_THREAD
     # Connections were reused: far fewer than one per call (keep-alive pool).
-    pool_connections = _default_client()._http._transport._pool.connections  # type: ignore[attr-defined]
+    pool = _default_client()._pools.current()
+    pool_connections = pool._transport._pool.connections  # type: ignore[union-attr]
     assert len(pool_connections) <= THREADS
 
 
@@ -53,8 +54,11 @@ def test_async_fan_out_on_one_client(standin_server: StandInServer, api_key: str
     async def main() -> list[Balance]:
         async with AsyncStabilityUser(api_key, base_url=standin_server.url) as client:
             results = await asyncio.gather(*(client.get_balance() for _ in range(FAN_OUT)))
-            assert len(client._http._transport._pool.connections) <= 100  # type: ignore[attr-defined]
-        assert client._http.is_closed
+            pool = client._pools.current(asyncio.get_running_loop())
+            assert pool is not None
+            assert len(pool._transport._pool.connections) <= 100  # type: ignore[attr-defined]
+        assert pool.is_closed
+        assert client.is_closed
         return results
 
     results = asyncio.run(main())

@@ -123,6 +123,8 @@ def test_sync_and_async_clients_have_the_same_surface() -> None:
         "api_version",
         "client_id",
         "client_version",
+        "rate_limit",
+        "proxy",
         "transport",
     ]
 

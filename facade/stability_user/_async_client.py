@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar
 
 import httpx
 
 from ._config import TimeoutTypes
 from ._constants import DEFAULT_MAX_RETRIES
-from ._core import DEFAULT_HTTPX_TIMEOUT, ClientCore, settled
-from ._exceptions import StabilityError
+from ._core import (
+    DEFAULT_HTTPX_TIMEOUT,
+    MAX_CONCURRENT_BALANCES,
+    BodyReader,
+    ClientCore,
+    body_fits,
+    fan_out,
+    settled,
+)
+from ._exceptions import ClientClosedError, StabilityError
 from ._flow import Flow, Wait
 from ._models import Account, Balance, Organization, OrganizationBalance
+from ._pool import PoolKeeper
 from ._retry import effective_wait
+
+if TYPE_CHECKING:
+    from ._ratelimit import RateLimit
 
 __all__ = ["AsyncStabilityUser"]
 
@@ -24,10 +37,9 @@ _Result = TypeVar("_Result")
 class AsyncStabilityUser(ClientCore):
     """The awaitable twin of ``StabilityUser``: same arguments, same behaviour.
 
-    ``transport`` takes an ``httpx.AsyncBaseTransport``.
+    ``transport`` takes an ``httpx.AsyncBaseTransport``. One client works across successive
+    event loops (each ``asyncio.run()`` gets its own connections) and across ``os.fork()``.
     """
-
-    _http: httpx.AsyncClient
 
     def __init__(
         self,
@@ -41,6 +53,8 @@ class AsyncStabilityUser(ClientCore):
         api_version: str | None = None,
         client_id: str | None = None,
         client_version: str | None = None,
+        rate_limit: RateLimit | bool | None = None,
+        proxy: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(
@@ -53,11 +67,20 @@ class AsyncStabilityUser(ClientCore):
             api_version=api_version,
             client_id=client_id,
             client_version=client_version,
+            rate_limit=rate_limit,
+            proxy=proxy,
         )
-        self._http = httpx.AsyncClient(transport=transport, **self._http_options())
+        options = self._http_options()
+        self._pools: PoolKeeper[httpx.AsyncClient] = PoolKeeper(
+            lambda: httpx.AsyncClient(transport=transport, **options)
+        )
+
+    def _pool(self) -> httpx.AsyncClient:
+        return self._checked_pool(self._pools, asyncio.get_running_loop())
 
     async def _run(self, flow: Flow[_Result]) -> _Result:
-        # The only awaiting I/O: send what the flow asks for, sleep when it says so.
+        # The only awaiting I/O: send what the flow asks for, read, sleep when it says so.
+        http = self._pool()
         step = next(flow)
         while True:
             try:
@@ -66,47 +89,95 @@ class AsyncStabilityUser(ClientCore):
                     step = flow.send(None)
                     continue
                 try:
-                    response = await self._http.send(step)
+                    response = await self._read(await http.send(step, stream=True))
                 except httpx.HTTPError as exc:
                     step = flow.throw(exc)
+                except RuntimeError as exc:  # httpx: the pool was closed under this call
+                    if not self._closed:
+                        raise
+                    raise self._closed_error(exc) from exc
                 else:
                     step = flow.send(response)
             except StopIteration as done:
                 result: _Result = done.value  # the flow's return value
                 return result
 
+    @staticmethod
+    async def _read(response: httpx.Response) -> httpx.Response:
+        try:
+            if body_fits(response):
+                await response.aread()
+                return response
+            reader = BodyReader(response)
+            async for chunk in response.aiter_bytes():
+                reader.feed(chunk)
+            return reader.response()
+        finally:
+            await response.aclose()
+
     async def get_account(self, *, timeout: TimeoutTypes | None = None) -> Account:
         """The account behind the API key. See ``StabilityUser.get_account``."""
-        return await self._run(self._account_flow(timeout))
+        return await self._run(self._account_flow(self._pool(), timeout))
 
     async def get_balance(
         self, organization: str | None = None, *, timeout: TimeoutTypes | None = None
     ) -> Balance:
         """A credit balance. See ``StabilityUser.get_balance``."""
-        return await self._run(self._balance_flow(organization, timeout))
+        return await self._run(self._balance_flow(self._pool(), organization, timeout))
 
     async def _balance_or_error(
-        self, organization: Organization, timeout: TimeoutTypes | None
+        self,
+        organization: Organization,
+        timeout: TimeoutTypes | None,
+        slots: asyncio.Semaphore | None = None,
     ) -> OrganizationBalance:
         try:
-            return settled(organization, await self.get_balance(organization.id, timeout=timeout))
+            if slots is None:
+                return settled(
+                    organization, await self.get_balance(organization.id, timeout=timeout)
+                )
+            async with slots:
+                return settled(
+                    organization, await self.get_balance(organization.id, timeout=timeout)
+                )
         except StabilityError as err:
             return settled(organization, err)
 
     async def get_balances(
         self, *, timeout: TimeoutTypes | None = None
     ) -> list[OrganizationBalance]:
-        """Every organization's balance, concurrently. See ``StabilityUser.get_balances``."""
+        """Every organization's balance, at most 8 at a time. See ``StabilityUser.get_balances``."""
+        started = time.perf_counter()
         organizations = (await self.get_account(timeout=timeout)).organizations
+        if not fan_out(organizations, time.perf_counter() - started):
+            return [await self._balance_or_error(org, timeout) for org in organizations]
+        slots = asyncio.Semaphore(MAX_CONCURRENT_BALANCES)
         return list(
-            await asyncio.gather(*(self._balance_or_error(org, timeout) for org in organizations))
+            await asyncio.gather(
+                *(self._balance_or_error(org, timeout, slots) for org in organizations)
+            )
         )
 
     async def aclose(self) -> None:
-        """Close the connection pool; calling it again is harmless."""
-        await self._http.aclose()
+        """Close the connection pools; calling it again is harmless.
+
+        The pool of the running event loop is closed; those of loops already gone are
+        dropped (their connections died with them). Calls made after it raise
+        ``ClientClosedError`` without sending anything.
+        """
+        self._closed = True
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - aclose() is a coroutine: a loop runs it
+            loop = None
+        current = self._pools.current(loop) if loop is not None else None
+        self._pools.take_all()
+        if current is not None:
+            await current.aclose()
 
     async def __aenter__(self) -> Self:
+        if self._closed:
+            raise ClientClosedError(f"{type(self).__name__} is closed.")
         return self
 
     async def __aexit__(

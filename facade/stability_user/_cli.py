@@ -1,13 +1,14 @@
 """The ``stability-user`` command (also ``python -m stability_user``).
 
 Only argparse is imported up front: ``--help`` and ``--version`` never import httpx or the
-client. Exit statuses: 0 success, 1 API or network failure, 2 usage or configuration error,
-3 a balance below ``--min-credits``.
+client. Exit statuses: 0 success, 1 API or network failure (or output that cannot be written),
+2 usage or configuration error, 3 a balance below ``--min-credits``, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -22,12 +23,20 @@ if TYPE_CHECKING:
     from ._exceptions import StabilityError
     from ._models import Account, Balance, OrganizationBalance
 
-__all__ = ["EXIT_API_ERROR", "EXIT_BELOW_MIN", "EXIT_OK", "EXIT_USAGE", "main"]
+__all__ = [
+    "EXIT_API_ERROR",
+    "EXIT_BELOW_MIN",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "main",
+]
 
 EXIT_OK = 0
 EXIT_API_ERROR = 1
 EXIT_USAGE = 2
 EXIT_BELOW_MIN = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 _PROG = "stability-user"
 _EPILOG = f"""\
@@ -46,6 +55,7 @@ exit status:
   1  API or network failure (one line on stderr)
   2  usage or configuration error, including a missing {API_KEY_ENV}
   3  a balance is below --min-credits
+  130  interrupted (Ctrl-C)
 """
 
 
@@ -239,6 +249,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
     out, err = _Output(sys.stdout), _Output(sys.stderr)
+    try:
+        code = _main(args, out, err)
+        sys.stdout.flush()  # a closed pipe or a full disk shows here, not at exit
+    except KeyboardInterrupt:
+        _say(err, f"{_PROG}: interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`| head -1`): Python's documented recipe, so that the flush
+        # at exit does not fail again with a traceback.
+        _silence_stdout()
+        return EXIT_API_ERROR
+    except OSError as error:  # e.g. `> /dev/full`
+        _silence_stdout()
+        _say(err, f"{_PROG}: error: cannot write the output: {error}")
+        return EXIT_API_ERROR
+    return code
+
+
+def _main(args: argparse.Namespace, out: _Output, err: _Output) -> int:
     from ._exceptions import ConfigurationError, StabilityError
 
     try:
@@ -249,3 +278,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StabilityError as error:
         err.print(f"{_PROG}: error: {_describe_error(error)}")
         return EXIT_API_ERROR
+
+
+def _say(err: _Output, text: str) -> None:
+    with contextlib.suppress(OSError):  # stderr is gone too: nothing more can be said
+        err.print(text)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured, replaced)
+        pass

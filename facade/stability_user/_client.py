@@ -2,30 +2,49 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar
 
 import httpx
 
 from ._config import TimeoutTypes
 from ._constants import DEFAULT_MAX_RETRIES
-from ._core import DEFAULT_HTTPX_TIMEOUT, ClientCore, settled
-from ._exceptions import StabilityError
+from ._core import (
+    DEFAULT_HTTPX_TIMEOUT,
+    MAX_CONCURRENT_BALANCES,
+    BodyReader,
+    ClientCore,
+    body_fits,
+    fan_out,
+    settled,
+)
+from ._exceptions import ClientClosedError, StabilityError
 from ._flow import Flow, Wait
 from ._models import Account, Balance, Organization, OrganizationBalance
+from ._pool import PoolKeeper
 from ._retry import effective_wait
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ._ratelimit import RateLimit
 
 __all__ = ["StabilityUser"]
 
 _Result = TypeVar("_Result")
 
-# get_balances(): enough threads to overlap round trips, few enough to stay polite to the API.
-_MAX_BALANCE_THREADS = 8
+
+class _Cancelled(StabilityError):
+    """A get_balances() worker's call, stopped because its caller was interrupted."""
 
 
 class StabilityUser(ClientCore):
     """A blocking client for Stability AI's account and credits API.
+
+    Safe to share between threads, and across ``os.fork()`` (a child process gets its own
+    connections).
 
     Args:
         api_key: The API key; defaults to ``STABILITY_API_KEY``.
@@ -45,14 +64,18 @@ class StabilityUser(ClientCore):
             ``STABILITY_CLIENT_ID``, else not sent.
         client_version: Sent as ``Stability-Client-Version``; defaults to
             ``STABILITY_CLIENT_VERSION``, else not sent.
+        rate_limit: The client-side limit on requests started, shared by all of this client's
+            threads: ``None`` (default) applies Stability's 150 per 10 seconds to
+            ``https://api.stability.ai`` and none elsewhere; ``True`` applies it anywhere;
+            ``False`` turns it off; or a ``RateLimit(requests, per_seconds)``.
+        proxy: A proxy URL for every request. Without one, ``HTTP_PROXY``/``HTTPS_PROXY``/
+            ``ALL_PROXY`` (and ``NO_PROXY``) are honoured, except for a loopback base URL.
         transport: An ``httpx`` transport, e.g. ``stability_user.testing.StandInAPI().transport``.
 
     Raises:
         MissingAPIKeyError: No key anywhere.
         ConfigurationError: An argument or environment value is unusable.
     """
-
-    _http: httpx.Client
 
     def __init__(
         self,
@@ -66,6 +89,8 @@ class StabilityUser(ClientCore):
         api_version: str | None = None,
         client_id: str | None = None,
         client_version: str | None = None,
+        rate_limit: RateLimit | bool | None = None,
+        proxy: str | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(
@@ -78,27 +103,65 @@ class StabilityUser(ClientCore):
             api_version=api_version,
             client_id=client_id,
             client_version=client_version,
+            rate_limit=rate_limit,
+            proxy=proxy,
         )
-        self._http = httpx.Client(transport=transport, **self._http_options())
+        options = self._http_options()
+        self._pools: PoolKeeper[httpx.Client] = PoolKeeper(
+            lambda: httpx.Client(transport=transport, **options)
+        )
+        self._executors: PoolKeeper[ThreadPoolExecutor] = PoolKeeper(self._new_executor)
 
-    def _run(self, flow: Flow[_Result]) -> _Result:
-        # The only blocking I/O: send what the flow asks for, sleep when it says so.
+    @staticmethod
+    def _new_executor() -> ThreadPoolExecutor:
+        # Imported here: only get_balances() needs threads, and importing them costs a few
+        # milliseconds of every program's start-up otherwise.
+        from concurrent.futures import ThreadPoolExecutor
+
+        return ThreadPoolExecutor(MAX_CONCURRENT_BALANCES, thread_name_prefix="stability-user")
+
+    def _run(self, flow: Flow[_Result], cancel: threading.Event | None = None) -> _Result:
+        # The only blocking I/O: send what the flow asks for, read, sleep when it says so.
+        http = self._checked_pool(self._pools)
         step = next(flow)
         while True:
             try:
                 if isinstance(step, Wait):
-                    time.sleep(effective_wait(step.seconds))
+                    seconds = effective_wait(step.seconds)
+                    if cancel is None:
+                        time.sleep(seconds)
+                    elif cancel.wait(seconds):
+                        raise _Cancelled("the caller was interrupted")
                     step = flow.send(None)
                     continue
+                if cancel is not None and cancel.is_set():
+                    raise _Cancelled("the caller was interrupted")
                 try:
-                    response = self._http.send(step)
+                    response = self._read(http.send(step, stream=True))
                 except httpx.HTTPError as exc:
                     step = flow.throw(exc)
+                except RuntimeError as exc:  # httpx: the pool was closed under this call
+                    if not self._closed:
+                        raise
+                    raise self._closed_error(exc) from exc
                 else:
                     step = flow.send(response)
             except StopIteration as done:
                 result: _Result = done.value  # the flow's return value
                 return result
+
+    @staticmethod
+    def _read(response: httpx.Response) -> httpx.Response:
+        try:
+            if body_fits(response):
+                response.read()
+                return response
+            reader = BodyReader(response)
+            for chunk in response.iter_bytes():
+                reader.feed(chunk)
+            return reader.response()
+        finally:
+            response.close()
 
     def get_account(self, *, timeout: TimeoutTypes | None = None) -> Account:
         """The account behind the API key.
@@ -106,7 +169,7 @@ class StabilityUser(ClientCore):
         Args:
             timeout: Overrides the client's timeout for this call.
         """
-        return self._run(self._account_flow(timeout))
+        return self._run(self._account_flow(self._checked_pool(self._pools), timeout))
 
     def get_balance(
         self, organization: str | None = None, *, timeout: TimeoutTypes | None = None
@@ -117,38 +180,64 @@ class StabilityUser(ClientCore):
             organization: An organization id such as ``org-123456``.
             timeout: Overrides the client's timeout for this call.
         """
-        return self._run(self._balance_flow(organization, timeout))
+        http = self._checked_pool(self._pools)
+        return self._run(self._balance_flow(http, organization, timeout))
 
     def _balance_or_error(
-        self, organization: Organization, timeout: TimeoutTypes | None
+        self,
+        organization: Organization,
+        timeout: TimeoutTypes | None,
+        cancel: threading.Event | None = None,
     ) -> OrganizationBalance:
         try:
-            return settled(organization, self.get_balance(organization.id, timeout=timeout))
+            http = self._checked_pool(self._pools)
+            flow = self._balance_flow(http, organization.id, timeout)
+            return settled(organization, self._run(flow, cancel))
         except StabilityError as err:
             return settled(organization, err)
 
     def get_balances(self, *, timeout: TimeoutTypes | None = None) -> list[OrganizationBalance]:
-        """Every organization of the account with its balance, fetched concurrently.
+        """Every organization of the account with its balance.
 
+        Fetched concurrently (at most 8 at a time, on threads shared by all callers of this
+        client) when the account's round trip shows latency to hide, else one after another.
         A failed organization carries its error in ``.error``; the others are unaffected.
-        Raises only if the account itself cannot be fetched.
+        Raises only if the account itself cannot be fetched. Interrupted (Ctrl-C), it raises
+        at once and no further request starts.
         """
+        started = time.perf_counter()
         organizations = self.get_account(timeout=timeout).organizations
-        if not organizations:
-            return []
-        # Imported here: only get_balances() needs threads, and importing them costs a few
-        # milliseconds of every program's start-up otherwise.
-        from concurrent.futures import ThreadPoolExecutor
-
-        workers = min(len(organizations), _MAX_BALANCE_THREADS)
-        with ThreadPoolExecutor(workers, thread_name_prefix="stability-user") as pool:
-            return list(pool.map(lambda org: self._balance_or_error(org, timeout), organizations))
+        if not fan_out(organizations, time.perf_counter() - started):
+            return [self._balance_or_error(org, timeout) for org in organizations]
+        cancel = threading.Event()
+        executor = self._checked_pool(self._executors)
+        futures = [
+            executor.submit(self._balance_or_error, org, timeout, cancel) for org in organizations
+        ]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            # KeyboardInterrupt or the like: let it through now, and stop the workers from
+            # starting anything more (a request in flight ends by itself).
+            cancel.set()
+            for future in futures:
+                future.cancel()
+            raise
 
     def close(self) -> None:
-        """Close the connection pool; calling it again is harmless."""
-        self._http.close()
+        """Close the connection pool; calling it again is harmless.
+
+        Calls made after it raise ``ClientClosedError`` without sending anything.
+        """
+        self._closed = True
+        for executor in self._executors.take_all():
+            executor.shutdown(wait=False, cancel_futures=True)
+        for http in self._pools.take_all():
+            http.close()
 
     def __enter__(self) -> Self:
+        if self._closed:
+            raise ClientClosedError(f"{type(self).__name__} is closed.")
         return self
 
     def __exit__(

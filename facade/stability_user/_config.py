@@ -26,6 +26,7 @@ from ._constants import (
     ORGANIZATION_ENV,
 )
 from ._exceptions import ConfigurationError, MissingAPIKeyError
+from ._ratelimit import RateLimit, resolve_rate_limit
 from ._versions import DEFAULT_API_VERSION, APIVersion, check_api_version
 
 __all__ = [
@@ -54,6 +55,11 @@ class Settings:
     api_version: APIVersion
     client_id: str | None = None
     client_version: str | None = None
+    rate_limit: RateLimit | None = None
+    proxy: str | None = field(default=None, repr=False)
+    # Environment proxies (HTTP_PROXY, ALL_PROXY...) and SSL_CERT_FILE are honoured, except for
+    # a loopback base URL: the key must not travel to a proxy to reach this very machine.
+    trust_env: bool = True
 
     @property
     def authorization(self) -> str:
@@ -72,6 +78,8 @@ def resolve_settings(
     api_version: str | None = None,
     client_id: str | None = None,
     client_version: str | None = None,
+    rate_limit: object = None,
+    proxy: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Combine arguments with the environment and validate the result.
@@ -88,6 +96,7 @@ def resolve_settings(
         else env.get(BASE_URL_ENV) or env.get(BASE_URL_FALLBACK_ENV) or DEFAULT_BASE_URL,
         allow_insecure_http=allow_insecure_http,
     )
+    host = httpx.URL(url).host
     org = organization if organization is not None else env.get(ORGANIZATION_ENV) or None
     ident = client_id if client_id is not None else env.get(CLIENT_ID_ENV) or None
     ident_version = (
@@ -110,7 +119,25 @@ def resolve_settings(
             if ident_version is not None
             else None
         ),
+        rate_limit=resolve_rate_limit(rate_limit, host),
+        proxy=_check_proxy(proxy) if proxy is not None else None,
+        trust_env=not _is_loopback(host),
     )
+
+
+def _check_proxy(proxy: object) -> str:
+    if not isinstance(proxy, str):
+        raise ConfigurationError(f"proxy must be a URL string, not {type(proxy).__name__}.")
+    try:
+        url = httpx.URL(proxy.strip())
+    except httpx.InvalidURL as err:
+        raise ConfigurationError(f"proxy is not a valid URL: {err}") from err
+    if url.scheme not in ("http", "https", "socks5", "socks5h") or not url.host:
+        raise ConfigurationError(
+            "proxy must be an absolute http://, https:// or socks5:// URL, "
+            "such as 'http://proxy.example:3128'."
+        )
+    return str(url)
 
 
 def _is_header_safe(value: str) -> bool:

@@ -1,38 +1,58 @@
-"""What the sync and async clients share: settings, request building, result pairing.
+"""What the sync and async clients share: settings, pools, request building, result pairing.
 
 Everything but I/O lives here and in the ``_flow`` it builds: the request's shape comes from
-the generated client, retries, error mapping and parsing from the flow. The concrete clients
-(``_client.StabilityUser``, ``_async_client.AsyncStabilityUser``) only send, sleep and close.
+the generated client (through the API-version table), retries, error mapping and parsing from
+the flow, the pools per process and event loop from ``_pool``, the rate limiter from
+``_ratelimit``. The concrete clients (``_client.StabilityUser``,
+``_async_client.AsyncStabilityUser``) only send, read, sleep and close.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import httpx
 
 from ._config import TimeoutTypes, check_organization, resolve_settings, to_httpx_timeout
 from ._constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
-from ._exceptions import StabilityError
+from ._error_mapping import MAX_BODY_BYTES, body_too_large_error
+from ._exceptions import ClientClosedError, StabilityError
 from ._flow import Flow, call
 from ._logging import configure_from_env
 from ._models import Account, Balance, Organization, OrganizationBalance
 from ._parsing import parse_account, parse_balance
+from ._pool import PoolKeeper
+from ._ratelimit import RateLimit, RateLimiter
 from ._version import __version__
 
-__all__ = ["DEFAULT_HTTPX_TIMEOUT", "ClientCore", "settled"]
+__all__ = [
+    "DEFAULT_HTTPX_TIMEOUT",
+    "FAN_OUT_MIN_LATENCY",
+    "MAX_CONCURRENT_BALANCES",
+    "BodyReader",
+    "ClientCore",
+    "body_fits",
+    "fan_out",
+    "settled",
+]
 
 _Result = TypeVar("_Result")
+_Pool = TypeVar("_Pool")
 
 DEFAULT_HTTPX_TIMEOUT = httpx.Timeout(DEFAULT_TIMEOUT, connect=DEFAULT_CONNECT_TIMEOUT)
 _USER_AGENT = f"stability-user/{__version__}"
 
+# get_balances(): enough requests in flight to overlap round trips, few enough to stay polite
+# to the API (and within one pool's keep-alive connections). The same for both clients.
+MAX_CONCURRENT_BALANCES = 8
+# Below this round trip (seconds, measured on the account call that get_balances() makes
+# anyway) there is no latency to hide, and handing work to threads costs more than it saves.
+FAN_OUT_MIN_LATENCY = 0.002
+
 
 class ClientCore:
-    """Configuration and request building shared by both clients; performs no I/O."""
-
-    _http: httpx.Client | httpx.AsyncClient
+    """Configuration, pools and request building shared by both clients; performs no I/O."""
 
     def __init__(
         self,
@@ -46,6 +66,8 @@ class ClientCore:
         api_version: str | None,
         client_id: str | None,
         client_version: str | None,
+        rate_limit: object,
+        proxy: str | None,
     ) -> None:
         configure_from_env()
         self._settings = resolve_settings(
@@ -58,7 +80,12 @@ class ClientCore:
             api_version=api_version,
             client_id=client_id,
             client_version=client_version,
+            rate_limit=rate_limit,
+            proxy=proxy,
         )
+        limit = self._settings.rate_limit
+        self._limiter = RateLimiter(limit) if limit is not None else None
+        self._closed = False
 
     def _http_options(self) -> dict[str, Any]:
         settings = self._settings
@@ -73,7 +100,34 @@ class ClientCore:
             headers["Stability-Client-ID"] = settings.client_id
         if settings.client_version is not None:
             headers["Stability-Client-Version"] = settings.client_version
-        return {"base_url": settings.base_url, "headers": headers, "timeout": settings.timeout}
+        options: dict[str, Any] = {
+            "base_url": settings.base_url,
+            "headers": headers,
+            "timeout": settings.timeout,
+            "trust_env": settings.trust_env,
+            "limits": httpx.Limits(
+                max_connections=100, max_keepalive_connections=MAX_CONCURRENT_BALANCES * 2
+            ),
+        }
+        if settings.proxy is not None:
+            options["proxy"] = settings.proxy
+        return options
+
+    def _checked_pool(self, keeper: PoolKeeper[_Pool], loop: object | None = None) -> _Pool:
+        """The pool a call may use now; ``ClientClosedError`` once the client is closed."""
+        if self._closed:
+            raise ClientClosedError(f"{type(self).__name__} is closed; nothing was sent.")
+        return keeper.get(loop)
+
+    def _closed_error(self, cause: BaseException) -> ClientClosedError:
+        return ClientClosedError(
+            f"{type(self).__name__} was closed while the call was in progress ({cause})."
+        )
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether ``close()`` (or ``aclose()``) was called."""
+        return self._closed
 
     @property
     def base_url(self) -> str:
@@ -81,14 +135,14 @@ class ClientCore:
         return self._settings.base_url
 
     @property
-    def organization(self) -> str | None:
-        """The organization ``get_balance()`` uses when given none (``None``: the default)."""
-        return self._settings.organization
-
-    @property
     def api_version(self) -> str:
         """``"v1"`` (the default) or ``"v1alpha"``."""
         return self._settings.api_version.name
+
+    @property
+    def organization(self) -> str | None:
+        """The organization ``get_balance()`` uses when given none (``None``: the default)."""
+        return self._settings.organization
 
     @property
     def max_retries(self) -> int:
@@ -100,6 +154,11 @@ class ClientCore:
         """The client's default timeout."""
         return self._settings.timeout
 
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The client-side ``RateLimit`` in force, or ``None`` when requests are not limited."""
+        return self._settings.rate_limit
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(base_url={self.base_url!r}, "
@@ -109,11 +168,12 @@ class ClientCore:
 
     def _call(
         self,
+        http: httpx.Client | httpx.AsyncClient,
         kwargs: dict[str, Any],
         parse: Callable[[httpx.Response], _Result],
         timeout: TimeoutTypes | None,
     ) -> Flow[_Result]:
-        request = self._http.build_request(
+        request = http.build_request(
             **kwargs,
             timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else to_httpx_timeout(timeout),
         )
@@ -124,23 +184,92 @@ class ClientCore:
             max_retries=settings.max_retries,
             secret=settings.api_key,
             notice=settings.api_version.retired_notice,
+            limiter=self._limiter,
         )
 
-    def _account_flow(self, timeout: TimeoutTypes | None) -> Flow[Account]:
-        return self._call(self._settings.api_version.account_request(), parse_account, timeout)
+    def _account_flow(
+        self, http: httpx.Client | httpx.AsyncClient, timeout: TimeoutTypes | None
+    ) -> Flow[Account]:
+        return self._call(
+            http, self._settings.api_version.account_request(), parse_account, timeout
+        )
 
     def _balance_flow(
-        self, organization: str | None, timeout: TimeoutTypes | None
+        self,
+        http: httpx.Client | httpx.AsyncClient,
+        organization: str | None,
+        timeout: TimeoutTypes | None,
     ) -> Flow[Balance]:
         org = (
             self._settings.organization
             if organization is None
             else check_organization(organization)
         )
-        return self._call(self._settings.api_version.balance_request(org), parse_balance, timeout)
+        return self._call(
+            http, self._settings.api_version.balance_request(org), parse_balance, timeout
+        )
+
+
+def fan_out(organizations: Sequence[Organization], account_seconds: float) -> bool:
+    """Whether ``get_balances()`` should fetch these balances concurrently.
+
+    Only when there is more than one and the account's round trip shows latency worth hiding.
+    """
+    return len(organizations) > 1 and account_seconds >= FAN_OUT_MIN_LATENCY
 
 
 def settled(organization: Organization, balance: Balance | StabilityError) -> OrganizationBalance:
+    """``organization`` paired with its balance, or with the error that kept it from us."""
     if isinstance(balance, Balance):
         return OrganizationBalance(organization, balance)
     return OrganizationBalance(organization, None, balance)
+
+
+def body_fits(response: httpx.Response) -> bool:
+    """Whether the body can be read whole: a declared, unencoded length within the cap.
+
+    Anything else (no length, a compressed body that may inflate) is read in chunks through a
+    ``BodyReader``. A declared length past the cap raises at once, reading nothing.
+    """
+    length = response.headers.get("content-length")
+    if length is None or "content-encoding" in response.headers or not length.isdigit():
+        return False
+    if int(length) > MAX_BODY_BYTES:
+        raise body_too_large_error(_buffered(response, b""), 0)
+    return True
+
+
+def _buffered(source: httpx.Response, content: bytes) -> httpx.Response:
+    """A copy of ``source`` holding ``content`` (decoded) as its body, fully read."""
+    skip = {b"content-encoding", b"content-length", b"transfer-encoding"}
+    return httpx.Response(
+        source.status_code,
+        headers=[(k, v) for k, v in source.headers.raw if k.lower() not in skip],
+        content=content,
+        request=source.request,
+        extensions=source.extensions,
+    )
+
+
+class BodyReader:
+    """Collects a body chunk by chunk, stopping with ``InvalidResponseError`` past the cap."""
+
+    __slots__ = ("_chunks", "_response", "_size")
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        """Add a decoded chunk."""
+        self._chunks.append(chunk)
+        self._size += len(chunk)
+        if self._size > MAX_BODY_BYTES:
+            # The error keeps what was read, up to the cap, so it can be inspected and pickled.
+            kept = b"".join(self._chunks)[:MAX_BODY_BYTES]
+            raise body_too_large_error(_buffered(self._response, kept), self._size)
+
+    def response(self) -> httpx.Response:
+        """The response with its whole (decoded) body, as if it had been read normally."""
+        return _buffered(self._response, b"".join(self._chunks))

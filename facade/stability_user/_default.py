@@ -1,54 +1,149 @@
 """The module-level ``get_account()``, ``get_balance()`` and ``get_balances()``.
 
-They share one ``StabilityUser``, created on first use from the environment and kept for the
-life of the process, so connections are reused across calls and threads (``httpx.Client`` is
-thread-safe). A missing key raises on every call until one is set; nothing is cached then.
+They share one ``StabilityUser``, created on first use from the environment, so connections are
+reused across calls and threads (``httpx.Client`` is thread-safe). Each call compares the
+environment variables the client was built from (a few dictionary look-ups) and builds a new
+client when one changed; the old one is closed once no call is using it. A missing key raises
+on every call until one is set; nothing is cached then. A forked child drops the parent's
+client without closing it (the parent still uses its sockets), and the shared client is closed
+at interpreter exit.
 """
 
 from __future__ import annotations
 
+import atexit
+import os
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 from ._client import StabilityUser
 from ._config import TimeoutTypes
+from ._constants import (
+    API_KEY_ENV,
+    API_VERSION_ENV,
+    BASE_URL_ENV,
+    BASE_URL_FALLBACK_ENV,
+    CLIENT_ID_ENV,
+    CLIENT_VERSION_ENV,
+    ORGANIZATION_ENV,
+)
 from ._models import Account, Balance, OrganizationBalance
 
 __all__ = ["get_account", "get_balance", "get_balances"]
 
+_Result = TypeVar("_Result")
+
+# What the shared client is built from; a change to any of them means a new client.
+_WATCHED = (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    BASE_URL_FALLBACK_ENV,
+    API_VERSION_ENV,
+    ORGANIZATION_ENV,
+    CLIENT_ID_ENV,
+    CLIENT_VERSION_ENV,
+)
+
+
+class _Shared:
+    """The shared client, the environment it was built from, and who is using it."""
+
+    __slots__ = ("client", "environment", "retired", "users")
+
+    def __init__(self, client: StabilityUser, environment: tuple[str | None, ...]) -> None:
+        self.client = client
+        self.environment = environment
+        self.users = 0
+        self.retired = False
+
+
 _lock = threading.Lock()
-_client: StabilityUser | None = None
+_shared: _Shared | None = None
+
+
+def _environment() -> tuple[str | None, ...]:
+    get = os.environ.get
+    return tuple(get(name) for name in _WATCHED)
+
+
+def _acquire() -> _Shared:
+    """The shared client for the current environment, counted as in use."""
+    global _shared
+    environment = _environment()
+    with _lock:
+        shared = _shared
+        if shared is None or shared.environment != environment:
+            if shared is not None:
+                _retire(shared)
+                _shared = None
+            # Built under the lock: threads racing on first use share one client. A missing
+            # key raises here and leaves nothing cached.
+            shared = _shared = _Shared(StabilityUser(), environment)
+        shared.users += 1
+        return shared
+
+
+def _retire(shared: _Shared) -> None:
+    # Under _lock. The last call still using it closes it (see _release).
+    shared.retired = True
+    if shared.users == 0:
+        shared.client.close()
+
+
+def _release(shared: _Shared) -> None:
+    with _lock:
+        shared.users -= 1
+        last = shared.retired and shared.users == 0
+    if last:
+        shared.client.close()
+
+
+def _with_client(use: Callable[[StabilityUser], _Result]) -> _Result:
+    shared = _acquire()
+    try:
+        return use(shared.client)
+    finally:
+        _release(shared)
 
 
 def _default_client() -> StabilityUser:
-    global _client
-    client = _client
-    if client is None:
-        with _lock:
-            client = _client
-            if client is None:
-                client = _client = StabilityUser()
-    return client
+    """The shared client for the current environment (for tests and diagnostics)."""
+    shared = _acquire()
+    _release(shared)
+    return shared.client
 
 
 def _reset_default_client() -> None:
     """Close and forget the shared client, so the next call reads the environment again."""
-    global _client
+    global _shared
     with _lock:
-        client, _client = _client, None
-    if client is not None:
-        client.close()
+        shared, _shared = _shared, None
+        if shared is not None:
+            _retire(shared)
+
+
+def _forget_after_fork() -> None:
+    # In a child: the parent's client holds the parent's sockets; drop it unclosed.
+    global _lock, _shared
+    _lock = threading.Lock()
+    _shared = None
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+atexit.register(_reset_default_client)
 
 
 def get_account(*, timeout: TimeoutTypes | None = None) -> Account:
     """The account behind ``STABILITY_API_KEY``. See ``StabilityUser.get_account``."""
-    return _default_client().get_account(timeout=timeout)
+    return _with_client(lambda client: client.get_account(timeout=timeout))
 
 
 def get_balance(organization: str | None = None, *, timeout: TimeoutTypes | None = None) -> Balance:
     """The credits of ``organization``, or of the default one. See ``StabilityUser.get_balance``."""
-    return _default_client().get_balance(organization, timeout=timeout)
+    return _with_client(lambda client: client.get_balance(organization, timeout=timeout))
 
 
 def get_balances(*, timeout: TimeoutTypes | None = None) -> list[OrganizationBalance]:
     """Every organization's balance. See ``StabilityUser.get_balances``."""
-    return _default_client().get_balances(timeout=timeout)
+    return _with_client(lambda client: client.get_balances(timeout=timeout))

@@ -17,13 +17,21 @@ from ._exceptions import (
     AuthenticationError,
     BadRequestError,
     InternalServerError,
+    InvalidResponseError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
 )
 from ._parsing import decode_json
 
-__all__ = ["STATUS_ERRORS", "connection_error", "redact", "status_error"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "STATUS_ERRORS",
+    "body_too_large_error",
+    "connection_error",
+    "redact",
+    "status_error",
+]
 
 STATUS_ERRORS: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
@@ -35,11 +43,18 @@ STATUS_ERRORS: dict[int, type[APIStatusError]] = {
 
 # Enough of an unexpected body to recognise it (an HTML error page, a proxy's text).
 _SNIPPET_CHARS = 200
+# Both endpoints answer a few hundred bytes; a body past this is not the API's, and is not
+# read further (a misrouted download must not fill the memory).
+MAX_BODY_BYTES = 1024 * 1024
+# A shorter "key" is no real key, and replacing it would garble ordinary words ("un***nown").
+_MIN_SECRET_CHARS = 8
 
 
 def redact(text: str, secret: str) -> str:
-    """``text`` with every occurrence of ``secret`` replaced by ``***``."""
-    return text.replace(secret, "***") if secret and secret in text else text
+    """``text`` with every occurrence of ``secret`` (8 characters or more) replaced by ``***``."""
+    if len(secret) >= _MIN_SECRET_CHARS and secret in text:
+        return text.replace(secret, "***")
+    return text
 
 
 def _error_class(status_code: int) -> type[APIStatusError]:
@@ -48,24 +63,29 @@ def _error_class(status_code: int) -> type[APIStatusError]:
     return STATUS_ERRORS.get(status_code, APIStatusError)
 
 
-def _snippet(response: httpx.Response) -> str:
-    text = response.content[: _SNIPPET_CHARS * 4].decode("utf-8", "replace")
-    text = " ".join(text.split())
+def _snippet(response: httpx.Response, secret: str) -> str:
+    # Redact before cutting: a key straddling the cut would otherwise leave its first part.
+    text = response.content[: _SNIPPET_CHARS * 4 + len(secret)].decode("utf-8", "replace")
+    text = " ".join(redact(text, secret).split())
     if len(text) > _SNIPPET_CHARS:
         text = text[:_SNIPPET_CHARS] + "..."
     return text
 
 
-def _describe_body(response: httpx.Response) -> tuple[str | None, str | None, str]:
+def _describe_body(response: httpx.Response, secret: str) -> tuple[str | None, str | None, str]:
     """The API error body's ``(id, name, message)``, or a description of whatever came."""
     reason = response.reason_phrase or "unexpected status"
+    location = response.headers.get("location") if response.is_redirect else None
+    if location is not None:
+        # Not followed on purpose (the key must not travel to another host); say where to.
+        reason = f"{reason}, redirect to {location!r} not followed"
     if not response.content:
         return None, None, f"{reason} (empty body)"
     try:
         data = decode_json(response.content)
     except (ValueError, RecursionError):
         content_type = response.headers.get("content-type", "no content type")
-        return None, None, f"{reason} ({content_type} body: {_snippet(response)!r})"
+        return None, None, f"{reason} ({content_type} body: {_snippet(response, secret)!r})"
     message = _api_message(data)
     if message is not None:
         error_id, name = data.get("id"), data.get("name")
@@ -74,7 +94,7 @@ def _describe_body(response: httpx.Response) -> tuple[str | None, str | None, st
             name if isinstance(name, str) else None,
             message,
         )
-    return None, None, f"{reason} (unexpected JSON body: {_snippet(response)!r})"
+    return None, None, f"{reason} (unexpected JSON body: {_snippet(response, secret)!r})"
 
 
 def _api_message(data: object) -> str | None:
@@ -107,14 +127,25 @@ def status_error(
     ``notice`` is appended to the message of a 404, or of a 401 saying the authorization
     header was missing: on a retired API version those mean the path, not the key.
     """
-    error_id, name, message = _describe_body(response)
+    error_id, name, message = _describe_body(response, secret)
     if notice and _needs_notice(response.status_code, message):
         message = f"{message} ({notice})"
     return _error_class(response.status_code)(
         redact(message, secret),
         response=response,
-        error_id=error_id,
-        error_name=name,
+        error_id=redact(error_id, secret) if error_id else error_id,
+        error_name=redact(name, secret) if name else name,
+    )
+
+
+def body_too_large_error(response: httpx.Response, read: int) -> InvalidResponseError:
+    """The error for a body that passed ``MAX_BODY_BYTES``; reading stopped at ``read`` bytes."""
+    content_type = response.headers.get("content-type", "no content type")
+    stopped = f"stopped reading after {read} bytes" if read else "not read"
+    return InvalidResponseError(
+        f"HTTP {response.status_code} from {response.request.url.path} carried a body of more "
+        f"than {MAX_BODY_BYTES} bytes ({content_type}); {stopped}",
+        response=response,
     )
 
 

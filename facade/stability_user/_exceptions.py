@@ -5,6 +5,7 @@ The hierarchy::
     StabilityError
     ├── ConfigurationError            (also a ValueError; nothing was sent)
     │   └── MissingAPIKeyError
+    ├── ClientClosedError             (a call on a closed client; nothing was sent)
     └── APIError                      (something went wrong talking to the API)
         ├── APIConnectionError
         │   └── APITimeoutError
@@ -13,17 +14,19 @@ The hierarchy::
         │   ├── AuthenticationError       401
         │   ├── PermissionDeniedError     403
         │   ├── NotFoundError             404
-        │   ├── RateLimitError            429
+        │   ├── RateLimitError            429 (retry_after)
         │   └── InternalServerError       5xx
         └── InvalidResponseError      (a 2xx whose body breaks the API's contract)
 
 Lower-layer errors (httpx's, JSON decoding's) are turned into these at one boundary,
-``_error_mapping``, and chained as ``__cause__``.
+``_error_mapping``, and chained as ``__cause__``. Every exception here survives ``pickle``
+and ``copy.deepcopy`` (a worker process can send one back), with its response's status,
+headers and body.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import httpx
@@ -35,6 +38,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
     "ConfigurationError",
     "InternalServerError",
     "InvalidResponseError",
@@ -46,8 +50,23 @@ __all__ = [
 ]
 
 
+def _rebuild(cls: type[StabilityError], args: tuple[Any, ...]) -> StabilityError:
+    # Unpickling: make the instance without __init__ (whose keyword-only arguments pickle
+    # does not know), then let pickle restore __dict__.
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    return error
+
+
 class StabilityError(Exception):
     """Base class of every exception this package raises."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args), self.__dict__)
+
+
+class ClientClosedError(StabilityError):
+    """The client was closed (``close()`` / ``aclose()``); nothing was sent."""
 
 
 class ConfigurationError(StabilityError, ValueError):
@@ -136,7 +155,27 @@ class NotFoundError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    """429: too many requests; retried automatically before this is raised."""
+    """429: too many requests; retried automatically before this is raised.
+
+    Attributes:
+        retry_after: The seconds the API asked to wait (its ``Retry-After`` header, in seconds
+            or as an HTTP date), or ``None`` when it did not say.
+    """
+
+    retry_after: float | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: httpx.Response,
+        error_id: str | None = None,
+        error_name: str | None = None,
+    ) -> None:
+        super().__init__(message, response=response, error_id=error_id, error_name=error_name)
+        from ._retry import retry_after_seconds
+
+        self.retry_after = retry_after_seconds(response.headers)
 
 
 class InternalServerError(APIStatusError):

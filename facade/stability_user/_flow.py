@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 
 from ._error_mapping import connection_error, status_error
 from ._logging import logger
 from ._retry import is_retryable_error, is_retryable_status, retry_delay
+
+if TYPE_CHECKING:
+    from ._ratelimit import RateLimiter
 
 __all__ = ["Flow", "Wait", "call"]
 
@@ -40,6 +43,7 @@ def call(
     max_retries: int,
     secret: str,
     notice: str | None = None,
+    limiter: RateLimiter | None = None,
 ) -> Flow[_Result]:
     """Send ``request`` until it succeeds or the policy gives up; return ``parse(response)``.
 
@@ -49,10 +53,18 @@ def call(
         InvalidResponseError: From ``parse``: a 2xx whose body breaks the contract.
 
     ``notice`` (the API version's retirement notice) is added to a status error's message
-    where the status suggests the path itself is gone.
+    where the status suggests the path itself is gone. With a ``limiter``, every attempt
+    (retries included) first books its start and waits when the limit says so.
     """
     attempt = 0
     while True:
+        if limiter is not None:
+            hold = limiter.reserve()
+            if hold > 0:
+                logger.info(
+                    "%s %s: rate limit, waiting %.2fs", request.method, request.url.path, hold
+                )
+                yield Wait(hold)
         logger.debug("%s %s: attempt %d", request.method, request.url.path, attempt + 1)
         try:
             response = yield request

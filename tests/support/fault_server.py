@@ -57,7 +57,15 @@ class Truncated:
     missing: int = 10
 
 
-Action = Reply | SlowHeaders | SlowBody | Reset | Close | Truncated
+@dataclass(frozen=True)
+class Endless:
+    """A chunked 200 whose body never ends (up to ``limit`` bytes); counts what was sent."""
+
+    limit: int = 256 * 1024 * 1024
+    chunk: int = 64 * 1024
+
+
+Action = Reply | SlowHeaders | SlowBody | Reset | Close | Truncated | Endless
 
 
 @dataclass(frozen=True)
@@ -122,9 +130,29 @@ class _Handler(socketserver.BaseRequestHandler):
         if isinstance(action, Close):
             conn.close()
             return False
+        if isinstance(action, Endless):
+            return self._endless(conn, action)
         assert isinstance(action, Truncated)
         body = action.reply.body
         conn.sendall(_head(action.reply, len(body) + action.missing) + body)
+        conn.close()
+        return False
+
+
+    def _endless(self, conn: socket.socket, action: Endless) -> bool:
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n"
+        )
+        filler = b"x" * action.chunk
+        frame = f"{len(filler):x}\r\n".encode() + filler + b"\r\n"
+        try:
+            conn.sendall(head.encode() + b'10\r\n{"credits": 1, "\r\n')
+            while self.server.sent_bytes < action.limit and not self.server.stopping.is_set():
+                conn.sendall(frame)
+                self.server.sent_bytes += len(filler)
+        except OSError:  # the client stopped reading and closed: what the test wants
+            pass
         conn.close()
         return False
 
@@ -139,6 +167,7 @@ class _Server(socketserver.ThreadingTCPServer):
         self.lock = threading.Lock()
         self.script: deque[Action] = deque()
         self.seen: list[SeenRequest] = []
+        self.sent_bytes = 0
         self.stopping = threading.Event()
         self.fallback: Action = Reply(599, b'{"message": "fault server: script exhausted"}')
 
@@ -172,6 +201,11 @@ class FaultServer:
     @property
     def seen(self) -> list[SeenRequest]:
         return list(self._server.seen)
+
+    @property
+    def sent_bytes(self) -> int:
+        """Body bytes an ``Endless`` reply has sent so far."""
+        return self._server.sent_bytes
 
     def close(self) -> None:
         self._server.stopping.set()

@@ -265,11 +265,17 @@ class StandInAPI:
 
         return StandInTransport(self)
 
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> StandInServer:
-        """Serve this stand-in over HTTP on loopback; use as a context manager (``.url``)."""
+    def serve(self, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0) -> StandInServer:
+        """Serve this stand-in over HTTP on loopback; use as a context manager (``.url``).
+
+        Args:
+            host: The address to listen on.
+            port: The port; 0 picks a free one.
+            latency: Seconds every answer waits, as across a real network.
+        """
         from ._server import StandInServer
 
-        return StandInServer(self, host=host, port=port)
+        return StandInServer(self, host=host, port=port, latency=latency)
 
     def respond(self, method: str, path: str, headers: HeaderLookup) -> StandInResponse:
         """Answer one request, as the real API would.

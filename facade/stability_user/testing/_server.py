@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -24,7 +25,17 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
-        answer = self.server.api.respond(self.command, self.path, self.headers)
+        server = self.server
+        with server.counter_lock:
+            server.in_flight += 1
+            server.max_in_flight = max(server.max_in_flight, server.in_flight)
+        try:
+            if server.latency:
+                time.sleep(server.latency)
+            answer = server.api.respond(self.command, self.path, self.headers)
+        finally:
+            with server.counter_lock:
+                server.in_flight -= 1
         self.send_response(answer.status)
         for name, value in answer.headers.items():
             self.send_header(name, value)
@@ -50,9 +61,19 @@ class _Server(ThreadingHTTPServer):
     # The default backlog of 5 drops connections when a client opens many at once.
     request_queue_size = 256
 
-    def __init__(self, address: tuple[str, int], api: StandInAPI) -> None:
+    def __init__(self, address: tuple[str, int], api: StandInAPI, latency: float) -> None:
         self.api = api
+        self.latency = latency
+        self.counter_lock = threading.Lock()
+        self.connections = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
         super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.counter_lock:
+            self.connections += 1
+        super().process_request(request, client_address)
 
 
 class StandInServer:
@@ -60,10 +81,16 @@ class StandInServer:
 
     Attributes:
         url: The base URL to give a client, e.g. ``http://127.0.0.1:53211``.
+        latency: Seconds every answer waits, as across a real network (0: none).
     """
 
-    def __init__(self, api: StandInAPI, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = _Server((host, port), api)
+    url: str
+
+    def __init__(
+        self, api: StandInAPI, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0
+    ) -> None:
+        self.latency = latency
+        self._server = _Server((host, port), api, latency)
         bound_host, bound_port = self._server.server_address[:2]
         if isinstance(bound_host, bytes):
             bound_host = bound_host.decode()
@@ -76,6 +103,16 @@ class StandInServer:
             daemon=True,
         )
         self._thread.start()
+
+    @property
+    def connections(self) -> int:
+        """How many TCP connections the server has accepted (keep-alive shows as few)."""
+        return self._server.connections
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests the server was answering at once."""
+        return self._server.max_in_flight
 
     def close(self) -> None:
         """Stop serving and release the port; calling it again is harmless."""
