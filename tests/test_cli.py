@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -311,3 +312,59 @@ def test_help_imports_neither_httpx_nor_the_client() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def cli_process(url: str, *args: str, **options: object) -> subprocess.Popen[str]:
+    env = {**os.environ, "STABILITY_API_KEY": SAMPLE_API_KEY, "STABILITY_BASE_URL": url}
+    env.pop("NO_COLOR", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "stability_user", *args],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        **options,  # type: ignore[call-overload]
+    )
+
+
+def test_ctrl_c_is_one_line_and_exit_130() -> None:
+    import signal
+    import time
+
+    api = StandInAPI.sample()
+    with api.serve(latency=2.0) as server:
+        process = cli_process(server.url, "balances", stdout=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while not api.requests and time.monotonic() < deadline:  # the call is under way
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    assert process.returncode == 130
+    assert out == ""
+    assert err == "stability-user: interrupted\n"
+
+
+@pytest.mark.parametrize("reader", ["head -1", "true"])
+def test_a_closed_pipe_is_not_a_traceback(env: StandInServer, reader: str) -> None:
+    result = subprocess.run(
+        f"{shlex.quote(sys.executable)} -m stability_user balances --json | {reader}",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Traceback" not in result.stderr
+    assert "Error" not in result.stderr
+    if reader == "head -1":
+        assert result.stdout == "[\n"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_is_one_line(env: StandInServer) -> None:
+    with open("/dev/full", "w") as full:
+        process = cli_process(env.url, "balances", stdout=full)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert err.startswith("stability-user: error: cannot write the output: ")
+    assert "No space left on device" in err
+    assert len(err.splitlines()) == 1

@@ -56,8 +56,8 @@ def test_async_fan_out_on_one_client(standin_server: StandInServer, api_key: str
             results = await asyncio.gather(*(client.get_balance() for _ in range(FAN_OUT)))
             pool = client._pools.current(asyncio.get_running_loop())
             assert pool is not None
-            assert len(pool._transport._pool.connections) <= 100  # type: ignore[attr-defined]
-        assert pool.is_closed
+            assert len(pool.http._transport._pool.connections) <= 100  # type: ignore[attr-defined]
+        assert pool.http.is_closed
         assert client.is_closed
         return results
 

@@ -36,6 +36,8 @@ CONTRACT = {
     "RateLimitError",
     "InternalServerError",
     "InvalidResponseError",
+    "ClientClosedError",
+    "RateLimit",
     "__version__",
 }
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         APITimeoutError,
         AuthenticationError,
         BadRequestError,
+        ClientClosedError,
         ConfigurationError,
         InternalServerError,
         InvalidResponseError,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         StabilityError,
     )
     from ._models import Account, Balance, Organization, OrganizationBalance
+    from ._ratelimit import RateLimit
 
 __all__ = [
     "APIConnectionError",
@@ -46,6 +48,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Balance",
+    "ClientClosedError",
     "ConfigurationError",
     "InternalServerError",
     "InvalidResponseError",
@@ -54,6 +57,7 @@ __all__ = [
     "Organization",
     "OrganizationBalance",
     "PermissionDeniedError",
+    "RateLimit",
     "RateLimitError",
     "StabilityError",
     "StabilityUser",
@@ -74,6 +78,7 @@ _HOMES = {
     "Balance": "_models",
     "Organization": "_models",
     "OrganizationBalance": "_models",
+    "RateLimit": "_ratelimit",
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import TYPE_CHECKING, Self, TypeVar
 
@@ -32,6 +33,40 @@ if TYPE_CHECKING:
 __all__ = ["AsyncStabilityUser"]
 
 _Result = TypeVar("_Result")
+
+
+class _LoopPool:
+    """One event loop's ``httpx.AsyncClient``, closed when that loop shuts down.
+
+    ``asyncio.run()`` (and any runner calling ``loop.shutdown_asyncgens()``) closes every async
+    generator the loop has started before closing the loop: ``closer`` is one, started on first
+    use, whose ``finally`` closes the pool while the loop can still run it.
+    """
+
+    __slots__ = ("armed", "closer", "http")
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        self.closer = _close_at_loop_shutdown(http)
+        self.armed = False
+
+    async def arm(self) -> httpx.AsyncClient:
+        if not self.armed:
+            self.armed = True
+            await anext(self.closer)
+        return self.http
+
+    async def aclose(self) -> None:
+        if self.armed:
+            await self.closer.aclose()
+        await self.http.aclose()
+
+
+async def _close_at_loop_shutdown(http: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await http.aclose()
 
 
 class AsyncStabilityUser(ClientCore):
@@ -71,16 +106,16 @@ class AsyncStabilityUser(ClientCore):
             proxy=proxy,
         )
         options = self._http_options()
-        self._pools: PoolKeeper[httpx.AsyncClient] = PoolKeeper(
-            lambda: httpx.AsyncClient(transport=transport, **options)
+        self._pools: PoolKeeper[_LoopPool] = PoolKeeper(
+            lambda: _LoopPool(httpx.AsyncClient(transport=transport, **options))
         )
 
-    def _pool(self) -> httpx.AsyncClient:
-        return self._checked_pool(self._pools, asyncio.get_running_loop())
+    async def _pool(self) -> httpx.AsyncClient:
+        return await self._checked_pool(self._pools, asyncio.get_running_loop()).arm()
 
     async def _run(self, flow: Flow[_Result]) -> _Result:
         # The only awaiting I/O: send what the flow asks for, read, sleep when it says so.
-        http = self._pool()
+        http = await self._pool()
         step = next(flow)
         while True:
             try:
@@ -117,13 +152,13 @@ class AsyncStabilityUser(ClientCore):
 
     async def get_account(self, *, timeout: TimeoutTypes | None = None) -> Account:
         """The account behind the API key. See ``StabilityUser.get_account``."""
-        return await self._run(self._account_flow(self._pool(), timeout))
+        return await self._run(self._account_flow(await self._pool(), timeout))
 
     async def get_balance(
         self, organization: str | None = None, *, timeout: TimeoutTypes | None = None
     ) -> Balance:
         """A credit balance. See ``StabilityUser.get_balance``."""
-        return await self._run(self._balance_flow(self._pool(), organization, timeout))
+        return await self._run(self._balance_flow(await self._pool(), organization, timeout))
 
     async def _balance_or_error(
         self,

@@ -138,7 +138,6 @@ class _Handler(socketserver.BaseRequestHandler):
         conn.close()
         return False
 
-
     def _endless(self, conn: socket.socket, action: Endless) -> bool:
         head = (
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"

@@ -1,0 +1,80 @@
+"""Proxies: honoured for the API, never for a loopback base URL; ``proxy=`` for every request.
+
+A fault server plays the proxy on loopback and records the request lines it receives; the
+non-loopback host (``api.example.test``) is only ever named, never reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from stability_user import ConfigurationError, StabilityUser
+from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
+from support.fault_server import FaultServer, Reply
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+REMOTE = "http://api.example.test"
+
+
+@pytest.fixture
+def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultServer]:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    server = FaultServer()
+    server.always(Reply(200, b'{"credits": 99.0}'))
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"])
+def test_a_loopback_base_url_bypasses_environment_proxies(
+    proxy: FaultServer,
+    standin: StandInAPI,
+    standin_server: StandInServer,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+) -> None:
+    monkeypatch.setenv(variable, proxy.url)
+    with StabilityUser(SAMPLE_API_KEY, base_url=standin_server.url) as client:
+        assert client.get_balance().credits == 125.5  # the stand-in's answer, not the proxy's
+    assert proxy.seen == []  # the key never went to the proxy
+    assert len(standin.requests) == 1
+
+
+def test_other_hosts_honour_environment_proxies(
+    proxy: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    with StabilityUser("proxied-key", base_url=REMOTE, allow_insecure_http=True) as client:
+        assert client.get_balance().credits == 99.0
+    (seen,) = proxy.seen
+    assert seen.path == f"{REMOTE}/v1/user/balance"  # the absolute form a proxy receives
+
+
+def test_the_proxy_argument(proxy: FaultServer) -> None:
+    client = StabilityUser(
+        "proxied-key", base_url=REMOTE, allow_insecure_http=True, proxy=proxy.url
+    )
+    with client:
+        assert client.get_balance().credits == 99.0
+    (seen,) = proxy.seen
+    assert seen.path == f"{REMOTE}/v1/user/balance"
+    assert seen.headers["Authorization"] == "Bearer proxied-key"
+
+
+@pytest.mark.parametrize("value", ["not a url", "ftp://proxy.example", "/just/a/path", 3128])
+def test_a_bad_proxy_is_refused_before_sending(value: object) -> None:
+    with pytest.raises(ConfigurationError, match="proxy"):
+        StabilityUser("k", proxy=value)  # type: ignore[arg-type]
+
+
+def test_a_proxy_with_credentials_is_not_echoed() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        StabilityUser("k", proxy="ftp://user:hunter2@proxy.example")
+    assert "hunter2" not in str(caught.value)
+    client = StabilityUser("k", proxy="http://user:hunter2@proxy.example:3128")
+    assert "hunter2" not in repr(client)
+    assert "hunter2" not in repr(client._settings)
