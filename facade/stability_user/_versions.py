@@ -8,14 +8,11 @@ differ in path (the generated operation modules), in how the key is written in
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from importlib import import_module
+from types import ModuleType
 from typing import Any
-
-from stability_user_client.api.v1alphauser import get_account_v1_alpha as _v1alpha_account
-from stability_user_client.api.v1alphauser import get_balance_v1_alpha as _v1alpha_balance
-from stability_user_client.api.v1user import get_account as _v1_account
-from stability_user_client.api.v1user import get_balance as _v1_balance
 
 from ._exceptions import ConfigurationError
 
@@ -26,10 +23,15 @@ __all__ = ["API_VERSIONS", "DEFAULT_API_VERSION", "APIVersion", "check_api_versi
 class APIVersion:
     """One generation of the user API.
 
+    The generated operation modules are named, not imported: they bring in attrs and the
+    generated models, which ``from stability_user import StabilityUser`` need not pay for; the
+    first request imports them.
+
     Attributes:
         name: ``"v1"`` or ``"v1alpha"``, as ``api_version=`` takes it.
-        account_request: The generated account operation's request arguments.
-        balance_request: The generated balance operation's, given an organization (or none).
+        account_operation: The generated account operation's module, under
+            ``stability_user_client.api``.
+        balance_operation: The generated balance operation's module.
         authorization_prefix: Written before the key in ``Authorization``: ``"Bearer "`` on
             v1 (its samples' form), nothing on v1alpha (the key verbatim, its samples' form).
         retired_notice: Appended to a 404, or a 401 about a missing header, on these paths;
@@ -37,22 +39,28 @@ class APIVersion:
     """
 
     name: str
-    account_request: Callable[[], dict[str, Any]]
-    balance_request: Callable[[str | None], dict[str, Any]]
+    account_operation: str
+    balance_operation: str
     authorization_prefix: str
     retired_notice: str | None
 
+    def account_request(self) -> dict[str, Any]:
+        """The account request's arguments, as the generated operation builds them."""
+        kwargs: dict[str, Any] = _operation(self.account_operation)._get_kwargs()
+        return kwargs
 
-def _v1_balance_request(organization: str | None) -> dict[str, Any]:
-    if organization is None:
-        return _v1_balance._get_kwargs()
-    return _v1_balance._get_kwargs(organization=organization)
+    def balance_request(self, organization: str | None) -> dict[str, Any]:
+        """The balance request's arguments for ``organization`` (``None``: the default)."""
+        build = _operation(self.balance_operation)._get_kwargs
+        kwargs: dict[str, Any] = (
+            build() if organization is None else build(organization=organization)
+        )
+        return kwargs
 
 
-def _v1alpha_balance_request(organization: str | None) -> dict[str, Any]:
-    if organization is None:
-        return _v1alpha_balance._get_kwargs()
-    return _v1alpha_balance._get_kwargs(organization=organization)
+@cache
+def _operation(name: str) -> ModuleType:
+    return import_module(f"stability_user_client.api.{name}")
 
 
 DEFAULT_API_VERSION = "v1"
@@ -60,15 +68,15 @@ DEFAULT_API_VERSION = "v1"
 API_VERSIONS: dict[str, APIVersion] = {
     "v1": APIVersion(
         name="v1",
-        account_request=_v1_account._get_kwargs,
-        balance_request=_v1_balance_request,
+        account_operation="v1user.get_account",
+        balance_operation="v1user.get_balance",
         authorization_prefix="Bearer ",
         retired_notice=None,
     ),
     "v1alpha": APIVersion(
         name="v1alpha",
-        account_request=_v1alpha_account._get_kwargs,
-        balance_request=_v1alpha_balance_request,
+        account_operation="v1alphauser.get_account_v1_alpha",
+        balance_operation="v1alphauser.get_balance_v1_alpha",
         authorization_prefix="",
         retired_notice=(
             "Stability retired the v1alpha endpoints on May 1st, 2023; "
