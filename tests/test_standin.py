@@ -208,4 +208,6 @@ def test_serve_from_a_shell() -> None:
             assert client.get_balance().credits == 125.5
     finally:
         process.terminate()
-        process.communicate(timeout=10)
+        _, err = process.communicate(timeout=10)
+    assert process.returncode == 0  # SIGTERM stops it cleanly
+    assert err == "stopped\n"

@@ -15,7 +15,15 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ._constants import API_KEY_ENV
+from ._constants import (
+    API_KEY_ENV,
+    API_VERSION_ENV,
+    BASE_URL_ENV,
+    BASE_URL_FALLBACK_ENV,
+    DEFAULT_BASE_URL,
+    DEFAULT_TIMEOUT,
+    ORGANIZATION_ENV,
+)
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -59,6 +67,29 @@ exit status:
 """
 
 
+def _effective(names: Sequence[str], fallback: str) -> str:
+    """``--help``'s default: the first environment variable set, named, else ``fallback``.
+
+    An empty variable counts as unset, as the client reads it.
+    """
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return f"{value}, from {name}"
+    return fallback
+
+
+def _seconds(text: str) -> float:
+    """``--timeout``'s type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=_PROG,
@@ -69,16 +100,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    common.add_argument(
-        "--base-url", metavar="URL", help="API base URL (default: https://api.stability.ai)"
-    )
+    base_url = _effective((BASE_URL_ENV, BASE_URL_FALLBACK_ENV), DEFAULT_BASE_URL)
+    common.add_argument("--base-url", metavar="URL", help=f"API base URL (default: {base_url})")
+    version = _effective((API_VERSION_ENV,), "v1, the endpoints served today")
     common.add_argument(
         "--api-version",
         metavar="VERSION",
-        help="v1 (default: the endpoints served today) or v1alpha (retired in May 2023)",
+        help=f"v1 or v1alpha (retired by Stability in May 2023) (default: {version})",
     )
     common.add_argument(
-        "--timeout", type=float, metavar="SECONDS", help="timeout per request (default: 20)"
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help=f"timeout per request (default: {DEFAULT_TIMEOUT:g})",
     )
     minimum = argparse.ArgumentParser(add_help=False)
     minimum.add_argument(
@@ -100,9 +134,8 @@ def _parser() -> argparse.ArgumentParser:
         help="credits of the default or a named organization",
         description="Show the credits of the default organization, or of --org.",
     )
-    balance.add_argument(
-        "--org", metavar="ORG", help="organization id (default: STABILITY_ORGANIZATION, else yours)"
-    )
+    organization = _effective((ORGANIZATION_ENV,), "the account's default organization")
+    balance.add_argument("--org", metavar="ORG", help=f"organization id (default: {organization})")
     commands.add_parser(
         "balances",
         parents=[common, minimum],
@@ -167,7 +200,8 @@ def _show_account(out: _Output, account: Account, as_json: bool) -> None:
 
 def _show_balance(out: _Output, balance: Balance, org: str | None, as_json: bool) -> None:
     if as_json:
-        out.print(json.dumps(balance.to_dict()))
+        # Which organization the credits are of; null for the account's default.
+        out.print(json.dumps({"organization": org, **balance.to_dict()}))
         return
     scope = f"organization {org}" if org else "default organization"
     out.print(f"{_credits(balance.credits)} credits ({scope})")
@@ -273,7 +307,7 @@ def _main(args: argparse.Namespace, out: _Output, err: _Output) -> int:
     try:
         return _run(args, out, err)
     except ConfigurationError as error:
-        err.print(f"{_PROG}: {error}")
+        err.print(f"{_PROG}: error: {error.cli_message or error}")
         return EXIT_USAGE
     except StabilityError as error:
         err.print(f"{_PROG}: error: {_describe_error(error)}")

@@ -149,7 +149,8 @@ def _is_header_safe(value: str) -> bool:
 def _check_api_key(key: object) -> str:
     if key is None:
         raise MissingAPIKeyError(
-            f"No API key: pass api_key=... or set the {API_KEY_ENV} environment variable."
+            f"No API key: pass api_key=... or set the {API_KEY_ENV} environment variable.",
+            cli_message=f"{API_KEY_ENV} is not set: set it to your Stability API key.",
         )
     if not isinstance(key, str):
         raise ConfigurationError(f"api_key must be a str, not {type(key).__name__}.")
@@ -159,15 +160,26 @@ def _check_api_key(key: object) -> str:
         key = key[7:].strip()
     if not key:
         raise ConfigurationError(
-            f"The API key is empty: pass api_key=... or set {API_KEY_ENV} to your key."
+            f"The API key is empty: pass api_key=... or set {API_KEY_ENV} to your key.",
+            cli_message=f"{API_KEY_ENV} is empty: set it to your Stability API key.",
         )
     if not _is_header_safe(key) or " " in key:
         # Never echo the key back: the message only says what is wrong with it.
         raise ConfigurationError(
             "The API key holds whitespace, control or non-ASCII characters; check how it was "
-            "copied."
+            "copied.",
+            cli_message=f"{API_KEY_ENV} holds whitespace, control or non-ASCII characters; "
+            "check how the key was copied.",
         )
     return key
+
+
+# How the command line names each header setting.
+_CLI_NAMES = {
+    "organization": "--org (or STABILITY_ORGANIZATION)",
+    "client_id": CLIENT_ID_ENV,
+    "client_version": CLIENT_VERSION_ENV,
+}
 
 
 def check_header_value(value: object, what: str) -> str:
@@ -178,19 +190,27 @@ def check_header_value(value: object, what: str) -> str:
     """
     if not isinstance(value, str):
         raise ConfigurationError(f"{what} must be a str, not {type(value).__name__}.")
+    cli = _CLI_NAMES.get(what, what)
     if not value.strip():
-        raise ConfigurationError(f"{what} is empty; pass None to send none.")
+        raise ConfigurationError(
+            f"{what} is empty; pass None to send none.", cli_message=f"{cli} is empty."
+        )
     if value != value.strip():
-        raise ConfigurationError(f"{what} {value!r} has leading or trailing whitespace.")
+        problem = f"{value!r} has leading or trailing whitespace."
+        raise ConfigurationError(f"{what} {problem}", cli_message=f"{cli} {problem}")
     if not _is_header_safe(value):
-        raise ConfigurationError(f"{what} {value!r} holds control or non-ASCII characters.")
+        problem = f"{value!r} holds control or non-ASCII characters."
+        raise ConfigurationError(f"{what} {problem}", cli_message=f"{cli} {problem}")
     return value
 
 
 def check_organization(organization: object) -> str:
     """Validate an organization id for the ``Organization`` header and return it."""
     if isinstance(organization, str) and not organization.strip():
-        raise ConfigurationError("organization is empty; pass None for the default organization.")
+        raise ConfigurationError(
+            "organization is empty; pass None for the default organization.",
+            cli_message=f"{_CLI_NAMES['organization']} is empty.",
+        )
     return check_header_value(organization, "organization")
 
 
@@ -206,23 +226,32 @@ def _is_loopback(host: str) -> bool:
 def _check_base_url(raw: object, *, allow_insecure_http: bool) -> str:
     if not isinstance(raw, str):
         raise ConfigurationError(f"base_url must be a str, not {type(raw).__name__}.")
+    cli = f"--base-url (or {BASE_URL_ENV}) {raw!r}"
+    example = f"such as --base-url {DEFAULT_BASE_URL}"
     try:
         url = httpx.URL(raw.strip())
     except httpx.InvalidURL as err:
-        raise ConfigurationError(f"base_url {raw!r} is not a valid URL: {err}") from err
+        raise ConfigurationError(
+            f"base_url {raw!r} is not a valid URL: {err}",
+            cli_message=f"{cli} is not a valid URL: {err}",
+        ) from err
     if url.scheme not in ("http", "https") or not url.host:
         raise ConfigurationError(
             f"base_url {raw!r} must be an absolute http:// or https:// URL, "
-            f"such as {DEFAULT_BASE_URL!r}."
+            f"such as {DEFAULT_BASE_URL!r}.",
+            cli_message=f"{cli} must be an absolute https:// URL, {example}.",
         )
     if url.userinfo or url.query or url.fragment:
         raise ConfigurationError(
-            f"base_url {raw!r} must not hold credentials, a query or a fragment."
+            f"base_url {raw!r} must not hold credentials, a query or a fragment.",
+            cli_message=f"{cli} must not hold credentials, a query or a fragment.",
         )
     if url.scheme == "http" and not allow_insecure_http and not _is_loopback(url.host):
         raise ConfigurationError(
             f"Refusing to send the API key over plain http:// to {url.host!r}; use https://, "
-            "or pass allow_insecure_http=True if you really mean it."
+            "or pass allow_insecure_http=True if you really mean it.",
+            cli_message=f"Refusing to send the API key over plain http:// to {url.host!r}: "
+            f"use an https:// URL, {example}.",
         )
     return str(url).rstrip("/")
 
@@ -242,7 +271,8 @@ def to_httpx_timeout(timeout: object) -> httpx.Timeout:
         return timeout
     if not _is_positive_number(timeout):
         raise ConfigurationError(
-            f"timeout must be a positive number of seconds or an httpx.Timeout, not {timeout!r}."
+            f"timeout must be a positive number of seconds or an httpx.Timeout, not {timeout!r}.",
+            cli_message=f"--timeout must be a positive number of seconds, not {timeout!r}.",
         )
     assert isinstance(timeout, (int, float))  # narrowed by _is_positive_number
     seconds = float(timeout)

@@ -70,7 +70,18 @@ class ClientClosedError(StabilityError):
 
 
 class ConfigurationError(StabilityError, ValueError):
-    """The caller's arguments or environment are unusable; no request was sent."""
+    """The caller's arguments or environment are unusable; no request was sent.
+
+    Attributes:
+        cli_message: The same problem in the command line's terms (its options and
+            environment variables rather than Python arguments), when they differ.
+    """
+
+    cli_message: str | None
+
+    def __init__(self, message: str, *, cli_message: str | None = None) -> None:
+        super().__init__(message)
+        self.cli_message = cli_message
 
 
 class MissingAPIKeyError(ConfigurationError):

@@ -91,5 +91,9 @@ def check_api_version(value: object) -> APIVersion:
     version = API_VERSIONS.get(value.strip().lower()) if isinstance(value, str) else None
     if version is None:
         accepted = ", ".join(repr(name) for name in API_VERSIONS)
-        raise ConfigurationError(f"api_version must be one of {accepted}, not {value!r}.")
+        raise ConfigurationError(
+            f"api_version must be one of {accepted}, not {value!r}.",
+            cli_message=f"--api-version (or STABILITY_API_VERSION) must be one of {accepted}, "
+            f"not {value!r}.",
+        )
     return version

@@ -64,9 +64,13 @@ _ERROR_NAMES = {
 class HeaderLookup(Protocol):
     """Case-insensitive header access, as ``httpx.Headers`` and ``http.client``'s message give."""
 
-    def get(self, name: str, /) -> str | None: ...
+    def get(self, name: str, /) -> str | None:
+        """The header's value, or ``None`` when absent."""
+        ...
 
-    def items(self) -> Iterable[tuple[str, str]]: ...
+    def items(self) -> Iterable[tuple[str, str]]:
+        """Every header as ``(name, value)``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,10 @@ class StandInTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self._api = api
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Answer ``request`` from the stand-in (httpx's sync transport interface)."""
         answer = self._api.respond(request.method, request.url.path, request.headers)
         return httpx.Response(answer.status, headers=answer.headers, content=answer.body)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Answer ``request`` from the stand-in (httpx's async transport interface)."""
         return self.handle_request(request)

@@ -1,0 +1,80 @@
+"""The test matrix `make test` runs: the suite on each supported Python, and once more with the
+lowest dependency versions the package declares.
+
+Interpreters are found on PATH and in pyenv's versions folder. On CI (``CI`` set) a missing one
+is an error; elsewhere nox says which it skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
+PYTHONS = ["3.11", "3.12", "3.13"]
+# The lower bounds in pyproject.toml's dependencies, kept working by the `lowest` session.
+LOWEST = {"httpx": "0.27.0", "attrs": "23.1.0", "sniffio": "1.1.0"}
+
+nox.options.sessions = [*(f"tests-{python}" for python in PYTHONS), "lowest"]
+nox.options.error_on_missing_interpreters = bool(os.environ.get("CI"))
+nox.options.reuse_existing_virtualenvs = True
+
+
+def _add_pyenv_interpreters() -> None:
+    # pyenv's shims only answer for the versions a `.python-version` selects; its installed
+    # versions' own bin folders always work.
+    versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    if versions.is_dir():
+        found = [str(p / "bin") for p in sorted(versions.iterdir()) if (p / "bin").is_dir()]
+        os.environ["PATH"] = os.pathsep.join([*found, os.environ.get("PATH", "")])
+
+
+_add_pyenv_interpreters()
+
+
+def _install(session: nox.Session, constraints: Path) -> None:
+    session.install("--disable-pip-version-check", "-q", f"pip=={_pin('pip')}")
+    session.install(
+        "--disable-pip-version-check", "-q", "-c", str(constraints), "--group", "test", "-e", "."
+    )
+
+
+def _pin(name: str) -> str:
+    match = re.search(rf"^{re.escape(name)}==(\S+)$", CONSTRAINTS.read_text(), re.MULTILINE)
+    assert match, f"{name} is not pinned in {CONSTRAINTS}"
+    return match.group(1)
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The whole suite, with branch coverage of the facade (subprocesses included)."""
+    _install(session, CONSTRAINTS)
+    session.run("pytest", "--cov", "--cov-report=term", "--cov-fail-under=95", *session.posargs)
+
+
+@nox.session(python=PYTHONS[0])
+def lowest(session: nox.Session) -> None:
+    """The suite against the lowest declared versions of httpx, attrs and sniffio."""
+    pins = CONSTRAINTS.read_text()
+    for name, version in LOWEST.items():
+        pins = re.sub(rf"^{name}==\S+$", f"{name}=={version}", pins, flags=re.MULTILINE)
+    with tempfile.TemporaryDirectory() as folder:
+        lowest_constraints = Path(folder) / "constraints-lowest.txt"
+        lowest_constraints.write_text(pins)
+        _install(session, lowest_constraints)
+    versions = session.run(
+        "python",
+        "-c",
+        "from importlib.metadata import version; "
+        "print(' '.join(version(name) for name in ('httpx', 'attrs', 'sniffio')))",
+        silent=True,
+    )
+    expected = " ".join(LOWEST.values())
+    if versions is None or versions.strip() != expected:
+        session.error(f"expected httpx, attrs, sniffio {expected}, got {versions!r}")
+    session.run("pytest", *session.posargs)
