@@ -62,12 +62,12 @@ def test_the_metadata_is_what_twine_6_accepts_and_complete(dist: Path) -> None:
     assert {"Repository", "Issues", "Changelog", "Documentation"} <= urls
     assert fields["Author-email"]
     # Users get the runtime dependencies only: the development tools are dependency groups.
-    assert sorted(r.split(">")[0].split("<")[0] for r in fields["Requires-Dist"]) == [
-        "attrs",
-        "httpx",
-        "sniffio",
-    ]
-    assert "Provides-Extra" not in fields
+    runtime = [r for r in fields["Requires-Dist"] if "extra ==" not in r]
+    assert sorted(r.split(">")[0].split("<")[0] for r in runtime) == ["attrs", "httpx", "sniffio"]
+    (extra,) = [r for r in fields["Requires-Dist"] if "extra ==" in r]
+    assert extra.startswith("prometheus-client")
+    assert "extra == 'exporter'" in extra
+    assert fields["Provides-Extra"] == ["exporter"]  # extras are for users only
 
 
 def test_the_sdist_holds_the_licence_spec_and_tests(dist: Path) -> None:

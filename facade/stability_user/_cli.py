@@ -47,6 +47,7 @@ EXIT_BELOW_MIN = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 _PROG = "stability-user"
+_EXPORTER_INSTALL = "stability-user[exporter]"
 _EPILOG = f"""\
 The API key is read from {API_KEY_ENV} only: a key on the command line would leak into
 shell history and process lists. STABILITY_BASE_URL (or API_HOST), STABILITY_API_VERSION,
@@ -57,6 +58,7 @@ examples:
   {_PROG} balance --org org-123456
   {_PROG} balances --json
   {_PROG} balances --min-credits 50 || echo "top up before the batch runs"
+  {_PROG} exporter --port 9464 --interval 60   # Prometheus metrics
 
 exit status:
   0  success
@@ -98,22 +100,24 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    connection = argparse.ArgumentParser(add_help=False)
     base_url = _effective((BASE_URL_ENV, BASE_URL_FALLBACK_ENV), DEFAULT_BASE_URL)
-    common.add_argument("--base-url", metavar="URL", help=f"API base URL (default: {base_url})")
+    connection.add_argument("--base-url", metavar="URL", help=f"API base URL (default: {base_url})")
     version = _effective((API_VERSION_ENV,), "v1, the endpoints served today")
-    common.add_argument(
+    connection.add_argument(
         "--api-version",
         metavar="VERSION",
         help=f"v1 or v1alpha (retired by Stability in May 2023) (default: {version})",
     )
-    common.add_argument(
+    connection.add_argument(
         "--timeout",
         type=_seconds,
         metavar="SECONDS",
         help=f"timeout per request (default: {DEFAULT_TIMEOUT:g})",
     )
+    # argparse copies a parent's arguments when the child is made: after connection's.
+    common = argparse.ArgumentParser(add_help=False, parents=[connection])
+    common.add_argument("--json", action="store_true", help="print JSON instead of a table")
     minimum = argparse.ArgumentParser(add_help=False)
     minimum.add_argument(
         "--min-credits",
@@ -141,6 +145,29 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common, minimum],
         help="every organization's credits, fetched concurrently",
         description="Show every organization of the account with its credits.",
+    )
+    exporter = commands.add_parser(
+        "exporter",
+        parents=[connection],
+        help="serve every organization's credits as Prometheus metrics",
+        description=(
+            "Serve /metrics (Prometheus exposition format) and /healthz. Balances are refreshed "
+            "in the background every --interval seconds, never per scrape. Needs "
+            f"{_EXPORTER_INSTALL!r}."
+        ),
+    )
+    exporter.add_argument(
+        "--address", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    exporter.add_argument(
+        "--port", type=int, default=9464, help="port; 0 for any free one (default: %(default)s)"
+    )
+    exporter.add_argument(
+        "--interval",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="seconds between refreshes (default: %(default)g)",
     )
     return parser
 
@@ -229,6 +256,15 @@ def _below(minimum: float | None, credits: float) -> bool:
 
 
 def _run(args: argparse.Namespace, out: _Output, err: _Output) -> int:
+    if args.command == "exporter":
+        try:
+            import prometheus_client  # noqa: F401 (only: is it installed?)
+        except ImportError:
+            err.print(
+                f"{_PROG}: error: the exporter needs prometheus-client: "
+                f"pip install {_EXPORTER_INSTALL!r}"
+            )
+            return EXIT_USAGE
     from ._client import StabilityUser
 
     options: dict[str, Any] = {"base_url": args.base_url, "api_version": args.api_version}
@@ -256,6 +292,14 @@ def _balance(client: StabilityUser, args: argparse.Namespace, out: _Output, err:
     return EXIT_OK
 
 
+def _exporter(client: StabilityUser, args: argparse.Namespace, out: _Output, err: _Output) -> int:
+    from .monitoring._exporter import run_exporter
+
+    return run_exporter(
+        client, address=args.address, port=args.port, interval=args.interval, out=out.stream
+    )
+
+
 def _balances(client: StabilityUser, args: argparse.Namespace, out: _Output, err: _Output) -> int:
     results = client.get_balances()
     _show_balances(out, results, args.json)
@@ -276,7 +320,12 @@ def _balances(client: StabilityUser, args: argparse.Namespace, out: _Output, err
     return EXIT_OK
 
 
-_COMMANDS = {"account": _account, "balance": _balance, "balances": _balances}
+_COMMANDS = {
+    "account": _account,
+    "balance": _balance,
+    "balances": _balances,
+    "exporter": _exporter,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

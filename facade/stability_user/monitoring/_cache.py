@@ -1,0 +1,120 @@
+"""What the last refreshes found: each organization's credits and the API calls they made.
+
+Pure and thread-safe: a refresher (thread or task) writes the outcome of each
+``get_balances()`` here, and scrapes read a consistent snapshot. A scrape never calls the API.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .._exceptions import StabilityError
+from .._models import Organization, OrganizationBalance
+
+__all__ = ["CreditsCache", "CreditsSnapshot", "OrganizationCredits"]
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationCredits:
+    """One organization as the last refreshes left it.
+
+    Attributes:
+        organization: The organization.
+        credits: The last credits fetched successfully, or ``None`` if never.
+        refreshed: Whether the last refresh fetched its credits.
+        last_success: When (Unix time) credits were last fetched, or ``None``.
+    """
+
+    organization: Organization
+    credits: float | None
+    refreshed: bool
+    last_success: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CreditsSnapshot:
+    """A consistent view of the cache.
+
+    Attributes:
+        organizations: The organizations of the last successful account call, in its order.
+        requests: API calls made so far, by ``(endpoint, outcome)``; the outcome is ``ok`` or
+            the error's class name.
+        refreshes: How many refreshes have completed (successful or not).
+        last_refresh: When (Unix time) the last refresh completed, or ``None``.
+        last_success: When the last refresh that fetched the account completed, or ``None``.
+    """
+
+    organizations: tuple[OrganizationCredits, ...]
+    requests: tuple[tuple[tuple[str, str], int], ...]
+    refreshes: int
+    last_refresh: float | None
+    last_success: float | None
+
+
+class CreditsCache:
+    """The refresher writes, scrapes read; both from any thread."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._organizations: dict[str, OrganizationCredits] = {}
+        self._requests: Counter[tuple[str, str]] = Counter()
+        self._refreshes = 0
+        self._last_refresh: float | None = None
+        self._last_success: float | None = None
+
+    def record(self, results: Sequence[OrganizationBalance]) -> None:
+        """A refresh whose account call succeeded, with each organization's outcome."""
+        now = self._clock()
+        with self._lock:
+            self._requests["account", "ok"] += 1
+            previous = self._organizations
+            current: dict[str, OrganizationCredits] = {}
+            for result in results:
+                org = result.organization
+                known = previous.get(org.id)
+                if result.balance is not None:
+                    self._requests["balance", "ok"] += 1
+                    current[org.id] = OrganizationCredits(org, result.balance.credits, True, now)
+                else:
+                    outcome = type(result.error).__name__ if result.error else "error"
+                    self._requests["balance", outcome] += 1
+                    # A failed organization keeps its last good credits.
+                    current[org.id] = OrganizationCredits(
+                        org,
+                        known.credits if known else None,
+                        False,
+                        known.last_success if known else None,
+                    )
+            self._organizations = current
+            self._refreshes += 1
+            self._last_refresh = self._last_success = now
+
+    def record_failure(self, error: StabilityError) -> None:
+        """A refresh whose account call failed: every organization's refresh failed."""
+        now = self._clock()
+        with self._lock:
+            self._requests["account", type(error).__name__] += 1
+            self._organizations = {
+                org_id: OrganizationCredits(
+                    state.organization, state.credits, False, state.last_success
+                )
+                for org_id, state in self._organizations.items()
+            }
+            self._refreshes += 1
+            self._last_refresh = now
+
+    def snapshot(self) -> CreditsSnapshot:
+        """What the cache holds now."""
+        with self._lock:
+            return CreditsSnapshot(
+                organizations=tuple(self._organizations.values()),
+                requests=tuple(sorted(self._requests.items())),
+                refreshes=self._refreshes,
+                last_refresh=self._last_refresh,
+                last_success=self._last_success,
+            )

@@ -1,0 +1,141 @@
+"""``stability-user exporter``: the credits metrics on ``/metrics``, and ``/healthz``.
+
+A small HTTP server on its own threads; the refresher runs on another, every ``interval``
+seconds. A scrape renders the last refresh and never calls the API, so scrapes cannot spend the
+API's rate limit. SIGTERM or Ctrl-C stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+from typing import TYPE_CHECKING, TextIO
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from ._collector import CreditsCollector
+
+if TYPE_CHECKING:
+    from .._client import StabilityUser
+
+__all__ = ["DEFAULT_ADDRESS", "DEFAULT_PORT", "ExporterServer", "run_exporter"]
+
+DEFAULT_ADDRESS = "127.0.0.1"
+DEFAULT_PORT = 9464
+# /healthz fails when no refresh has fetched the account for this many intervals.
+_STALE_INTERVALS = 3
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._send(200, CONTENT_TYPE_LATEST, generate_latest(self.server.registry))
+        elif path == "/healthz":
+            status, body = self.server.health()
+            self._send(status, "application/json", json.dumps(body).encode())
+        else:
+            self._send(404, "text/plain; charset=utf-8", b"Not found: try /metrics or /healthz\n")
+
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: Prometheus scrapes every few seconds."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(
+        self, address: tuple[str, int], collector: CreditsCollector, interval: float
+    ) -> None:
+        self.collector = collector
+        self.interval = interval
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(collector)
+        super().__init__(address, _Handler)
+
+    def health(self) -> tuple[int, dict[str, object]]:
+        snapshot = self.collector.cache.snapshot()
+        body: dict[str, object] = {
+            "refreshes": snapshot.refreshes,
+            "last_refresh": snapshot.last_refresh,
+            "last_success": snapshot.last_success,
+            "organizations": len(snapshot.organizations),
+        }
+        if snapshot.last_success is None:
+            body["status"] = "starting" if snapshot.refreshes == 0 else "failing"
+            return 503, body
+        if time.time() - snapshot.last_success > _STALE_INTERVALS * self.interval:
+            body["status"] = "stale"
+            return 503, body
+        body["status"] = "ok"
+        return 200, body
+
+
+class ExporterServer:
+    """The exporter: a collector refreshing ``client`` and an HTTP server rendering it.
+
+    Attributes:
+        url: The base URL it serves, e.g. ``http://127.0.0.1:9464``.
+    """
+
+    url: str
+
+    def __init__(self, client: StabilityUser, *, address: str, port: int, interval: float) -> None:
+        self.collector = CreditsCollector(client, interval=interval)
+        self._server = _Server((address, port), self.collector, interval)
+        host, bound_port = self._server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
+        self.url = f"http://{host}:{bound_port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="stability-user-exporter",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving and refreshing."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+        self.collector.close()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run_exporter(
+    client: StabilityUser, *, address: str, port: int, interval: float, out: TextIO
+) -> int:
+    """Serve until SIGTERM or Ctrl-C; returns the exit status (0)."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    exporter = ExporterServer(client, address=address, port=port, interval=interval)
+    print(
+        f"Serving Stability credits metrics at {exporter.url}/metrics "
+        f"(refreshing every {interval:g} s; health at {exporter.url}/healthz)",
+        file=out,
+        flush=True,
+    )
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("stopped", file=out, flush=True)
+    finally:
+        exporter.close()
+        signal.signal(signal.SIGTERM, previous)
+    return 0

@@ -1,0 +1,110 @@
+"""Keep a ``CreditsCache`` current: a background thread (sync client) or task (async client).
+
+Each refresh is one ``get_balances()``, so it goes through the client's rate limiter, bounded
+fan-out and retries; refreshes happen every ``interval`` seconds, never on a scrape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from typing import TYPE_CHECKING
+
+from .._exceptions import StabilityError
+from .._logging import logger
+from ._cache import CreditsCache
+
+if TYPE_CHECKING:
+    from .._async_client import AsyncStabilityUser
+    from .._client import StabilityUser
+
+__all__ = ["AsyncRefresher", "ThreadRefresher"]
+
+
+def _check_interval(interval: float) -> float:
+    from .._exceptions import ConfigurationError
+
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
+        raise ConfigurationError(
+            f"interval must be a positive number of seconds, not {interval!r}.",
+            cli_message=f"--interval must be a positive number of seconds, not {interval!r}.",
+        )
+    return float(interval)
+
+
+class ThreadRefresher:
+    """Refreshes ``cache`` from a ``StabilityUser`` on a daemon thread until ``stop()``."""
+
+    def __init__(self, client: StabilityUser, cache: CreditsCache, interval: float) -> None:
+        self._client = client
+        self._cache = cache
+        self._interval = _check_interval(interval)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop, name="stability-user-credits", daemon=True
+        )
+
+    def start(self) -> None:
+        """Refresh now, then every ``interval`` seconds."""
+        self._thread.start()
+
+    def refresh(self) -> None:
+        """One refresh, in the calling thread."""
+        try:
+            results = self._client.get_balances()
+        except StabilityError as error:
+            logger.warning("credits refresh failed: %s: %s", type(error).__name__, error)
+            self._cache.record_failure(error)
+        else:
+            self._cache.record(results)
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self.refresh()
+            self._stopping.wait(self._interval)
+
+    def stop(self) -> None:
+        """Stop refreshing; a refresh under way finishes first."""
+        self._stopping.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+
+class AsyncRefresher:
+    """Refreshes ``cache`` from an ``AsyncStabilityUser`` in a task of the running loop."""
+
+    def __init__(self, client: AsyncStabilityUser, cache: CreditsCache, interval: float) -> None:
+        self._client = client
+        self._cache = cache
+        self._interval = _check_interval(interval)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Refresh now, then every ``interval`` seconds, in a task of the running loop."""
+        self._task = asyncio.get_running_loop().create_task(
+            self._loop(), name="stability-user-credits"
+        )
+
+    async def refresh(self) -> None:
+        """One refresh."""
+        try:
+            results = await self._client.get_balances()
+        except StabilityError as error:
+            logger.warning("credits refresh failed: %s: %s", type(error).__name__, error)
+            self._cache.record_failure(error)
+        else:
+            self._cache.record(results)
+
+    async def _loop(self) -> None:
+        while True:
+            await self.refresh()
+            await asyncio.sleep(self._interval)
+
+    async def stop(self) -> None:
+        """Cancel the task and wait for it to end."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):  # the cancellation we asked for
+                await task

@@ -1,0 +1,459 @@
+"""Credits monitoring: the collector, the exporter, and a real Prometheus scraping it.
+
+Prometheus is Debian's package (``apt-get install prometheus``), started here on loopback with
+a generated configuration; ``.ci/run`` installs it. Locally the tests that need it skip, saying
+how to install it; on CI (``CI`` set) they never skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from stability_user import (
+    AsyncStabilityUser,
+    InternalServerError,
+    OrganizationBalance,
+    StabilityUser,
+)
+from stability_user.monitoring import CreditsCache, CreditsCollector
+from stability_user.monitoring._exporter import ExporterServer
+from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "prometheus"
+INSTALL = "apt-get install -y prometheus"
+_T = TypeVar("_T")
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is missing on CI: .ci/run installs it ({INSTALL})")
+        pytest.skip(f"{name} is not installed: {INSTALL}")
+    return found
+
+
+def eventually(probe: Callable[[], _T | None], *, timeout: float = 30.0) -> _T:
+    """``probe()``'s first truthy answer, polled until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = probe()
+        if answer:
+            return answer
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no answer within {timeout} s")
+        time.sleep(0.2)
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def scrape(url: str) -> str:
+    status, body = get(f"{url}/metrics")
+    assert status == 200
+    return body.decode()
+
+
+# The collector and its cache
+
+
+def test_the_cache_keeps_the_last_good_credits_of_a_failed_organization() -> None:
+    from stability_user import Balance, Organization
+
+    clock = iter([100.0, 200.0, 300.0]).__next__
+    cache = CreditsCache(clock=clock)
+    a = Organization("org-a", "A", "OWNER", True)
+    b = Organization("org-b", "B", "MEMBER", False)
+    error = InternalServerError.__new__(InternalServerError)
+    cache.record([OrganizationBalance(a, Balance(10.0)), OrganizationBalance(b, Balance(5.0))])
+    cache.record([OrganizationBalance(a, Balance(9.0)), OrganizationBalance(b, None, error)])
+    first = cache.snapshot()
+    assert [
+        (s.organization.id, s.credits, s.refreshed, s.last_success) for s in first.organizations
+    ] == [
+        ("org-a", 9.0, True, 200.0),
+        ("org-b", 5.0, False, 100.0),
+    ]
+    cache.record_failure(error)
+    after = cache.snapshot()
+    assert [(s.credits, s.refreshed) for s in after.organizations] == [(9.0, False), (5.0, False)]
+    assert dict(after.requests) == {
+        ("account", "ok"): 2,
+        ("account", "InternalServerError"): 1,
+        ("balance", "ok"): 3,
+        ("balance", "InternalServerError"): 1,
+    }
+    assert (after.refreshes, after.last_refresh, after.last_success) == (3, 300.0, 200.0)
+
+
+def test_the_collector_in_an_apps_registry(
+    standin: StandInAPI, standin_server: StandInServer
+) -> None:
+    with StabilityUser(SAMPLE_API_KEY, base_url=standin_server.url) as client:
+        collector = CreditsCollector(client, interval=3600)
+        registry = CollectorRegistry()
+        registry.register(collector)
+        eventually(lambda: collector.cache.snapshot().refreshes)
+        text = generate_latest(registry).decode()
+        collector.close()
+    assert (
+        'stability_credits{default="true",organization_id="org-standin-personal",'
+        'organization_name="Ada\'s studio"} 125.5' in text
+    )
+    assert 'stability_credits_refresh_success{organization_id="org-standin-lab"} 1.0' in text
+    assert 'stability_api_requests_total{endpoint="balance",outcome="ok"} 3.0' in text
+    assert 'stability_exporter_info{api_version="v1",version="' in text
+
+
+def test_the_collector_refreshes_an_async_client_in_a_task(standin_server: StandInServer) -> None:
+    async def main() -> str:
+        async with AsyncStabilityUser(SAMPLE_API_KEY, base_url=standin_server.url) as client:
+            collector = CreditsCollector(client, interval=0.05)
+            registry = CollectorRegistry()
+            registry.register(collector)
+            while collector.cache.snapshot().refreshes < 3:
+                await asyncio.sleep(0.01)
+            await collector.aclose()
+            return generate_latest(registry).decode()
+
+    text = asyncio.run(main())
+    assert 'organization_id="org-standin-lumen",organization_name="Lumen Games"} 42.0' in text
+
+
+def test_a_bad_interval_is_refused(standin_server: StandInServer) -> None:
+    from stability_user import ConfigurationError
+
+    client = StabilityUser(SAMPLE_API_KEY, base_url=standin_server.url)
+    for interval in (0, -1, float("nan")):
+        with pytest.raises(ConfigurationError, match="interval"):
+            CreditsCollector(client, interval=interval)
+    client.close()
+
+
+def test_importing_stability_user_never_imports_prometheus_client() -> None:
+    code = (
+        "import sys, stability_user; from stability_user import StabilityUser, get_balance; "
+        "import stability_user._cli; print('prometheus_client' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout == "False\n"
+
+
+# The exporter
+
+
+@pytest.fixture
+def exporter(standin: StandInAPI, standin_server: StandInServer) -> Iterator[ExporterServer]:
+    client = StabilityUser(SAMPLE_API_KEY, base_url=standin_server.url)
+    server = ExporterServer(client, address="127.0.0.1", port=0, interval=3600)
+    yield server
+    server.close()
+    client.close()
+
+
+def test_scrapes_never_touch_the_api(standin: StandInAPI, exporter: ExporterServer) -> None:
+    eventually(lambda: exporter.collector.cache.snapshot().refreshes)
+    before = len(standin.requests)
+    assert before == 4  # the first refresh: the account and three balances
+    for _ in range(25):
+        assert "stability_credits{" in scrape(exporter.url)
+        assert get(f"{exporter.url}/healthz")[0] == 200
+    assert len(standin.requests) == before
+
+
+def test_healthz_and_unknown_paths(exporter: ExporterServer) -> None:
+    eventually(lambda: exporter.collector.cache.snapshot().refreshes)
+    status, body = get(f"{exporter.url}/healthz")
+    health = json.loads(body)
+    assert (status, health["status"], health["organizations"]) == (200, "ok", 3)
+    assert get(f"{exporter.url}/nope")[0] == 404
+
+
+def test_healthz_fails_while_the_account_cannot_be_fetched(
+    standin: StandInAPI, standin_server: StandInServer
+) -> None:
+    standin.inject_error(401, endpoint="account", times=None)
+    client = StabilityUser(SAMPLE_API_KEY, base_url=standin_server.url)
+    server = ExporterServer(client, address="127.0.0.1", port=0, interval=3600)
+    try:
+        eventually(lambda: server.collector.cache.snapshot().refreshes)
+        status, body = get(f"{server.url}/healthz")
+        assert (status, json.loads(body)["status"]) == (503, "failing")
+        assert (
+            'stability_api_requests_total{endpoint="account",outcome="AuthenticationError"} 1.0'
+            in scrape(server.url)
+        )
+    finally:
+        server.close()
+        client.close()
+
+
+def test_promtool_accepts_the_metrics(exporter: ExporterServer) -> None:
+    promtool = tool("promtool")
+    eventually(lambda: exporter.collector.cache.snapshot().refreshes)
+    result = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=scrape(exporter.url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout + result.stderr == ""  # no naming-lint complaint at all
+
+
+def test_promtool_checks_and_unit_tests_the_alert_rules() -> None:
+    promtool = tool("promtool")
+    for command in (
+        ["check", "rules", "alerts.yml"],
+        ["test", "rules", "alerts_test.yml"],
+        ["check", "config", "prometheus.yml"],
+    ):
+        result = subprocess.run(
+            [promtool, *command],
+            cwd=EXAMPLES,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "SUCCESS" in result.stdout
+
+
+def test_the_grafana_dashboard_has_a_credits_panel_per_organization() -> None:
+    dashboard = json.loads((EXAMPLES / "grafana-dashboard.json").read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert "label_values(stability_credits, organization_name)" in json.dumps(
+        variables["organization"]
+    )
+    (credits,) = [p for p in dashboard["panels"] if p.get("repeat") == "organization"]
+    assert credits["type"] == "timeseries"
+    assert "stability_credits{" in credits["targets"][0]["expr"]
+
+
+def exporter_process(url: str, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "STABILITY_API_KEY": SAMPLE_API_KEY, "STABILITY_BASE_URL": url}
+    return subprocess.Popen(
+        [sys.executable, "-m", "stability_user", "exporter", "--port", "0", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def exporter_url(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert line.startswith("Serving Stability credits metrics at http://127.0.0.1:"), line
+    return line.split(" at ", 1)[1].split("/metrics", 1)[0]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_the_exporter_command_stops_cleanly(
+    standin_server: StandInServer, stop: signal.Signals
+) -> None:
+    process = exporter_process(standin_server.url, "--interval", "1")
+    try:
+        url = exporter_url(process)
+        eventually(lambda: "stability_credits{" in scrape(url))
+    finally:
+        process.send_signal(stop)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert out == "stopped\n"
+    assert "Traceback" not in err
+
+
+def test_without_prometheus_client_the_exporter_says_what_to_install() -> None:
+    code = (
+        "import sys; sys.modules['prometheus_client'] = None; "
+        "from stability_user._cli import main; sys.exit(main(['exporter']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "STABILITY_API_KEY": "k"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "stability-user: error: the exporter needs prometheus-client: "
+        "pip install 'stability-user[exporter]'\n"
+    )
+
+
+# A real Prometheus
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Prometheus:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def query(self, expression: str) -> dict[str, float]:
+        """``expression``'s instant vector, by organization_id."""
+        status, body = get(
+            f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expression})
+        )
+        assert status == 200, body
+        data = json.loads(body)["data"]["result"]
+        return {r["metric"].get("organization_id", ""): float(r["value"][1]) for r in data}
+
+    def api(self, path: str) -> Any:
+        status, body = get(f"{self.url}/api/v1/{path}")
+        assert status == 200, body
+        return json.loads(body)["data"]
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path, standin_server: StandInServer) -> Iterator[tuple[Prometheus, str]]:
+    binary = tool("prometheus")
+    exporter = exporter_process(standin_server.url, "--interval", "1")
+    try:
+        target = exporter_url(exporter).removeprefix("http://")
+        shutil.copy(EXAMPLES / "alerts.yml", tmp_path / "alerts.yml")
+        (tmp_path / "prometheus.yml").write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            "rule_files: [alerts.yml]\n"
+            "scrape_configs:\n  - job_name: stability-credits\n"
+            f"    static_configs:\n      - targets: ['{target}']\n"
+        )
+        port = free_port()
+        server = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={tmp_path / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            eventually(lambda: _ready(url))
+            yield Prometheus(url), target
+        finally:
+            server.terminate()
+            server.communicate(timeout=30)
+    finally:
+        exporter.send_signal(signal.SIGTERM)
+        exporter.communicate(timeout=30)
+
+
+def _ready(url: str) -> bool:
+    try:
+        return get(f"{url}/-/ready")[0] == 200
+    except OSError:
+        return False
+
+
+def test_a_real_prometheus_scrapes_the_exporter(
+    prometheus: tuple[Prometheus, str], standin: StandInAPI
+) -> None:
+    server, target = prometheus
+    # Each organization's credits, as Prometheus stored them from the exporter.
+    credits = eventually(
+        lambda: (
+            server.query("stability_credits")
+            if len(server.query("stability_credits")) == 3
+            else None
+        )
+    )
+    assert credits == {
+        "org-standin-personal": 125.5,
+        "org-standin-lumen": 42.0,
+        "org-standin-lab": 3.25,
+    }
+    (up,) = server.api("targets")["activeTargets"]
+    assert (up["health"], up["scrapeUrl"]) == ("up", f"http://{target}/metrics")
+    info = server.api("query?query=stability_exporter_info")["result"][0]["metric"]
+    assert info["api_version"] == "v1"
+
+    # A changed balance shows after the next refresh.
+    standin.set_credits("org-standin-lab", 99.0)
+    eventually(
+        lambda: (
+            server.query('stability_credits{organization_id="org-standin-lab"}')
+            == {"org-standin-lab": 99.0}
+        )
+    )
+
+    # A failing organization: refresh_success 0, its last good credits kept.
+    standin.inject_error(500, organization="org-standin-lumen", times=None)
+    eventually(
+        lambda: (
+            server.query('stability_credits_refresh_success{organization_id="org-standin-lumen"}')
+            == {"org-standin-lumen": 0.0}
+        )
+    )
+    assert server.query('stability_credits{organization_id="org-standin-lumen"}') == {
+        "org-standin-lumen": 42.0
+    }
+    assert server.query("stability_credits_refresh_success == 1").keys() == {
+        "org-standin-personal",
+        "org-standin-lab",
+    }
+    failures = server.query('stability_api_requests_total{outcome="InternalServerError"}')
+    assert failures
+    assert max(failures.values()) >= 1
+
+    # The example alert rules are loaded. StabilityCreditsLow (below 100 for 10 minutes) is
+    # pending for lumen (42) and lab (99), not for the personal organization (125.5).
+    groups = server.api("rules")["groups"]
+    assert {rule["name"] for group in groups for rule in group["rules"]} == {
+        "StabilityCreditsLow",
+        "StabilityCreditsRunningOut",
+        "StabilityCreditsRefreshFailing",
+    }
+
+    def alerts() -> set[tuple[str, str, str]]:
+        return {
+            (a["labels"]["alertname"], a["labels"]["organization_id"], a["state"])
+            for a in server.api("alerts")["alerts"]
+        }
+
+    expected = {
+        ("StabilityCreditsLow", "org-standin-lumen", "pending"),
+        ("StabilityCreditsLow", "org-standin-lab", "pending"),
+        ("StabilityCreditsRefreshFailing", "org-standin-lumen", "pending"),
+    }
+    eventually(lambda: expected <= alerts())
+    assert not any(org == "org-standin-personal" for _, org, _ in alerts())
