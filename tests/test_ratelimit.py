@@ -12,6 +12,9 @@ from stability_user import ConfigurationError, RateLimit, RateLimitError, Stabil
 from stability_user._ratelimit import STABILITY_RATE_LIMIT, RateLimiter
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
 
+# Quick tests: a tight ceiling, so a loop that never ends fails fast.
+pytestmark = pytest.mark.timeout(10)
+
 
 class FakeClock:
     """A monotonic clock that moves only when told to."""

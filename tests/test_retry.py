@@ -24,6 +24,9 @@ from stability_user._retry import (
     retry_delay,
 )
 
+# Quick tests: a tight ceiling, so a loop that never ends fails fast.
+pytestmark = pytest.mark.timeout(10)
+
 
 def test_the_documented_numbers() -> None:
     assert (DEFAULT_MAX_RETRIES, INITIAL_RETRY_DELAY, MAX_RETRY_DELAY, MAX_RETRY_AFTER) == (

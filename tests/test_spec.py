@@ -19,6 +19,9 @@ from openapi_spec_validator import validate
 
 from stability_user import Account, Balance, Organization
 
+# Quick tests: a tight ceiling, so a loop that never ends fails fast.
+pytestmark = pytest.mark.timeout(10)
+
 ROOT = Path(__file__).resolve().parent.parent
 UPSTREAM = ROOT / "spec" / "upstream"
 SPEC: dict[str, Any] = yaml.safe_load((ROOT / "openapi.yaml").read_text())
