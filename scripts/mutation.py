@@ -147,8 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         other = total - killed[module] - judged[module]
         score = (killed[module] + judged[module]) / total
         print(
-            f"{module:<18}{total:>8}{killed[module]:>8}{judged[module]:>8}{other:>8}"
-            f"{score:>8.1%}"
+            f"{module:<18}{total:>8}{killed[module]:>8}{judged[module]:>8}{other:>8}{score:>8.1%}"
         )
         if score < TARGET:
             failing.append(module)
