@@ -166,27 +166,15 @@ class NotFoundError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    """429: too many requests; retried automatically before this is raised.
+    """429: too many requests; retried automatically before this is raised."""
 
-    Attributes:
-        retry_after: The seconds the API asked to wait (its ``Retry-After`` header, in seconds
-            or as an HTTP date), or ``None`` when it did not say.
-    """
-
-    retry_after: float | None
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        response: httpx.Response,
-        error_id: str | None = None,
-        error_name: str | None = None,
-    ) -> None:
-        super().__init__(message, response=response, error_id=error_id, error_name=error_name)
+    @property
+    def retry_after(self) -> float | None:
+        """The seconds the API asked to wait (its ``Retry-After`` header, in seconds or as an
+        HTTP date), or ``None`` when it did not say."""
         from ._retry import retry_after_seconds
 
-        self.retry_after = retry_after_seconds(response.headers)
+        return retry_after_seconds(self.response.headers)
 
 
 class InternalServerError(APIStatusError):
