@@ -172,3 +172,33 @@ def test_rate_limit_error_carries_retry_after(
     with pytest.raises(RateLimitError) as caught:
         client.get_balance()
     assert caught.value.retry_after == expected
+
+
+def test_400_calls_through_one_client_never_exceed_150_in_any_10_seconds(
+    standin: StandInAPI,
+) -> None:
+    from stability_user.testing import instant_retries
+
+    with instant_retries() as waits:
+        # The client's time: it moves only by the waits the client asked for (made instant).
+        def clock() -> float:
+            return 1000.0 + sum(waits)
+
+        arrivals: list[float] = []
+
+        def arrive(request: httpx.Request) -> httpx.Response:
+            arrivals.append(clock())
+            return standin.transport.handle_request(request)
+
+        client = StabilityUser(
+            SAMPLE_API_KEY,
+            transport=httpx.MockTransport(arrive),
+            base_url="https://api.stability.ai",
+        )
+        assert client.rate_limit == STABILITY_RATE_LIMIT  # on by default for Stability's host
+        client._limiter = RateLimiter(STABILITY_RATE_LIMIT, clock=clock)  # the fake clock
+        for _ in range(400):
+            assert client.get_balance().credits == 125.5
+    assert len(arrivals) == 400
+    assert most_in_any_window(arrivals, 10.0) == 150
+    assert arrivals[-1] == pytest.approx(1020.0)  # 400 calls: two full windows of waiting
