@@ -17,6 +17,8 @@ import weakref
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from ._exceptions import ClientClosedError
+
 __all__ = ["PoolKeeper", "fork_generation"]
 
 _Pool = TypeVar("_Pool")
@@ -44,7 +46,7 @@ class PoolKeeper(Generic[_Pool]):
     loop" (the sync client).
     """
 
-    __slots__ = ("_factory", "_generation", "_lock", "_pools", "_sync_pool")
+    __slots__ = ("_closed", "_factory", "_generation", "_lock", "_pools", "_sync_pool")
 
     def __init__(self, factory: Callable[[], _Pool]) -> None:
         self._factory = factory
@@ -52,6 +54,7 @@ class PoolKeeper(Generic[_Pool]):
         self._generation = _generation
         self._sync_pool: _Pool | None = None
         self._pools: weakref.WeakKeyDictionary[object, _Pool] = weakref.WeakKeyDictionary()
+        self._closed = False
 
     def get(self, loop: object | None = None) -> _Pool:
         """The pool for this process (and ``loop``), created if there is none yet."""
@@ -62,6 +65,8 @@ class PoolKeeper(Generic[_Pool]):
             with self._lock:
                 pool = self._sync_pool if loop is None else self._pools.get(loop)
                 if pool is None:
+                    if self._closed:  # closed while this call was on its way here
+                        raise ClientClosedError("the client is closed; nothing was sent.")
                     pool = self._factory()
                     if loop is None:
                         self._sync_pool = pool
@@ -78,10 +83,11 @@ class PoolKeeper(Generic[_Pool]):
         self._generation = _generation
 
     def take_all(self) -> list[_Pool]:
-        """Remove and return every pool of this process, for closing."""
+        """Remove and return every pool of this process, for closing; make no more."""
         if self._generation != _generation:
             self._forget_after_fork()
         with self._lock:
+            self._closed = True
             pools = list(self._pools.values())
             if self._sync_pool is not None:
                 pools.append(self._sync_pool)
