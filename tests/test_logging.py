@@ -59,3 +59,29 @@ def test_stability_log_info_shows_retries(faults: FaultServer) -> None:
     assert "HTTP 503, retry 1 of 2 in 0.00s" in result.stderr
     assert "INFO" in result.stderr
     assert SECRET not in result.stderr
+
+
+def test_a_rate_limit_wait_and_a_transport_retry_are_logged(
+    caplog: pytest.LogCaptureFixture, faults: FaultServer, waits: list[float]
+) -> None:
+    from stability_user import RateLimit
+    from support.fault_server import Reset
+
+    faults.script(Reply(200, b'{"credits": 2}'), Reset(), Reply(200, b'{"credits": 3}'))
+    caplog.set_level(logging.INFO, logger="stability_user")
+    client = StabilityUser(SECRET, base_url=faults.url, rate_limit=RateLimit(1, 30.0))
+    client.get_balance()
+    client.get_balance()
+    client.close()
+    ours = [r.getMessage() for r in caplog.records if r.name == "stability_user"]
+    assert ours[0].startswith("GET /v1/user/balance: rate limit, waiting ")
+    assert ours[0].endswith("s")
+    assert any(
+        message.startswith(
+            (
+                "GET /v1/user/balance: ReadError, retry 1 of 2 in ",
+                "GET /v1/user/balance: RemoteProtocolError, retry 1 of 2 in ",
+            )
+        )
+        for message in ours
+    ), ours

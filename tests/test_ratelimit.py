@@ -202,3 +202,41 @@ def test_400_calls_through_one_client_never_exceed_150_in_any_10_seconds(
     assert len(arrivals) == 400
     assert most_in_any_window(arrivals, 10.0) == 150
     assert arrivals[-1] == pytest.approx(1020.0)  # 400 calls: two full windows of waiting
+
+
+def test_the_smallest_limits_are_accepted() -> None:
+    assert RateLimit(1, 0.001) == RateLimit(requests=1, per_seconds=0.001)
+    assert RateLimit(1, 5).per_seconds == 5
+
+
+@pytest.mark.parametrize(
+    ("requests", "per_seconds", "message"),
+    [
+        (0, 10.0, "RateLimit.requests must be >= 1, not 0."),
+        (2.5, 10.0, "RateLimit.requests must be an int, not 2.5."),
+        (False, 10.0, "RateLimit.requests must be an int, not False."),
+        (5, "10", "RateLimit.per_seconds must be a positive number, not '10'."),
+        (5, None, "RateLimit.per_seconds must be a positive number, not None."),
+        (5, True, "RateLimit.per_seconds must be a positive number, not True."),
+        (5, float("nan"), "RateLimit.per_seconds must be a positive number, not nan."),
+    ],
+)
+def test_a_bad_rate_limit_says_what_is_wrong(
+    requests: object, per_seconds: object, message: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        RateLimit(requests, per_seconds)  # type: ignore[arg-type]
+    assert str(caught.value) == message
+
+
+def test_a_wait_under_a_second_is_waited(
+    standin: StandInAPI, standin_server: StandInServer, waits: list[float]
+) -> None:
+    client = StabilityUser(
+        SAMPLE_API_KEY, base_url=standin_server.url, rate_limit=RateLimit(1, 0.5)
+    )
+    with client:
+        client.get_balance()
+        client.get_balance()
+    assert len(waits) == 1
+    assert 0.3 < waits[0] <= 0.5
