@@ -90,6 +90,18 @@ ORG = {"id": "o", "name": "n", "role": "r", "is_default": True}
             "account.organizations[0].name should be str, got int",
         ),
         (
+            {"id": "u", "email": "a@b.c", "organizations": [ORG, {**ORG, "id": None}]},
+            "account.organizations[1].id should be str, got NoneType",
+        ),
+        (
+            {"id": "u", "email": "a@b.c", "organizations": [{**ORG, "role": 1}]},
+            "account.organizations[0].role should be str, got int",
+        ),
+        (
+            {"id": "u", "email": 9, "organizations": []},
+            "account.email should be str, got int",
+        ),
+        (
             {"id": "u", "email": "a@b.c", "organizations": [], "profile_picture": 7},
             "account.profile_picture should be str, got int",
         ),
@@ -260,3 +272,75 @@ def test_a_transport_failure_without_text_names_its_class() -> None:
     with pytest.raises(APIConnectionError) as caught:
         client.get_balance()
     assert str(caught.value) == "Connection error (RemoteProtocolError: RemoteProtocolError)"
+
+
+# Bodies past the cap, to the letter
+
+
+def streamed(chunks: list[bytes], headers: dict[str, str] | None = None) -> StabilityUser:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers=headers, content=iter(chunks))
+
+    return StabilityUser(KEY, transport=httpx.MockTransport(answer), max_retries=0)
+
+
+def test_an_endless_body_without_a_content_type_to_the_letter() -> None:
+    chunk = b"x" * 65536
+    with pytest.raises(InvalidResponseError) as caught:
+        streamed([chunk] * 40).get_balance()
+    # 17 chunks of 64 KiB pass 1 MiB: reading stops there.
+    assert str(caught.value) == (
+        f"HTTP 200 from {BALANCE} carried a body of more than 1048576 bytes (no content type); "
+        "stopped reading after 1114112 bytes"
+    )
+    assert len(caught.value.response.content) == 1048576
+
+
+def test_a_declared_huge_body_to_the_letter(faults: FaultServer) -> None:
+    error = call_error(faults, Reply(200, b"y" * 1048577, headers={"Content-Type": "text/plain"}))
+    assert str(error) == (
+        f"HTTP 200 from {BALANCE} carried a body of more than 1048576 bytes (text/plain); not read"
+    )
+
+
+def test_a_body_of_exactly_the_cap_is_read() -> None:
+    body = b'{"credits": 1, "pad": "' + b"z" * (1048576 - 26) + b'"}'
+    assert len(body) == 1048576 - 1
+    assert streamed([body[:500000], body[500000:]]).get_balance().credits == 1.0
+
+
+# The snippet's window and the key
+
+
+def test_the_snippet_reads_enough_to_fold_whitespace(faults: FaultServer) -> None:
+    # 700 spaces fold away; the snippet then holds what the first 800 bytes (and the key's
+    # length, so a key at the edge is still found) left of the x's.
+    body = b" " * 700 + b"x" * 400
+    error = call_error(faults, Reply(418, body, headers={"Content-Type": "text/plain"}))
+    assert isinstance(error, APIStatusError)
+    shown = 800 + len(KEY) - 700
+    assert error.message == f"Status (text/plain body: {'x' * shown!r})"
+
+
+def test_a_key_of_exactly_8_characters_is_redacted(faults: FaultServer) -> None:
+    key = "k8chars!"
+    faults.always(Reply(400, b'{"id": "1", "name": "bad_request", "message": "bad k8chars!"}'))
+    with pytest.raises(APIStatusError) as caught:
+        call_via("sync", "get_balance", api_key=key, base_url=faults.url, max_retries=0)
+    assert caught.value.message == "bad ***"
+
+
+def test_a_location_on_an_error_is_not_called_a_redirect(faults: FaultServer) -> None:
+    error = call_error(faults, Reply(400, b"", headers={"Location": "https://elsewhere.example/"}))
+    assert isinstance(error, APIStatusError)
+    assert error.message == "Status (empty body)"
+
+
+def test_a_redirect_to_the_letter(faults: FaultServer) -> None:
+    error = call_error(
+        faults, Reply(302, b"", headers={"Location": "https://elsewhere.example/"}, reason="Found")
+    )
+    assert isinstance(error, APIStatusError)
+    assert (
+        error.message == "Found, redirect to 'https://elsewhere.example/' not followed (empty body)"
+    )

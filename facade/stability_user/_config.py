@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+from importlib.util import find_spec
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -137,6 +138,11 @@ def _check_proxy(proxy: object) -> str:
             "proxy must be an absolute http://, https:// or socks5:// URL, "
             "such as 'http://proxy.example:3128'."
         )
+    if url.scheme.startswith("socks") and find_spec("socksio") is None:
+        # httpx would raise a bare ImportError when the client is built.
+        raise ConfigurationError(
+            "A socks5:// proxy needs the socksio package: pip install 'httpx[socks]'."
+        )
     return str(url)
 
 
@@ -156,8 +162,9 @@ def _check_api_key(key: object) -> str:
         raise ConfigurationError(f"api_key must be a str, not {type(key).__name__}.")
     key = key.strip()
     # A key pasted from a curl line ("Bearer sk-..."): the prefix is the SDK's to write.
-    if key[:7].lower() == "bearer ":
-        key = key[7:].strip()
+    scheme, _, rest = key.partition(" ")
+    if scheme.lower() == "bearer":
+        key = rest.strip()
     if not key:
         raise ConfigurationError(
             f"The API key is empty: pass api_key=... or set {API_KEY_ENV} to your key.",
@@ -190,7 +197,7 @@ def check_header_value(value: object, what: str) -> str:
     """
     if not isinstance(value, str):
         raise ConfigurationError(f"{what} must be a str, not {type(value).__name__}.")
-    cli = _CLI_NAMES.get(what, what)
+    cli = _CLI_NAMES[what]
     if not value.strip():
         raise ConfigurationError(
             f"{what} is empty; pass None to send none.", cli_message=f"{cli} is empty."

@@ -1,0 +1,187 @@
+"""Every configuration error, to the letter: for Python callers and for the command line.
+
+A ``ConfigurationError`` says what is wrong in the caller's terms: Python arguments in its
+message, options and environment variables in its ``cli_message``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from stability_user import ConfigurationError, MissingAPIKeyError, StabilityUser
+from stability_user._config import resolve_settings
+
+pytestmark = pytest.mark.timeout(10)
+
+BASE = {
+    "api_key": "k-123456789",
+    "organization": None,
+    "base_url": None,
+    "timeout": 5,
+    "max_retries": 2,
+    "allow_insecure_http": False,
+}
+REFUSE_HTTP = (
+    "Refusing to send the API key over plain http:// to 'api.example.com'; use https://, or "
+    "pass allow_insecure_http=True if you really mean it."
+)
+CASES: list[tuple[dict[str, Any], str, str | None]] = [
+    (
+        {"api_key": None},
+        "No API key: pass api_key=... or set the STABILITY_API_KEY environment variable.",
+        "STABILITY_API_KEY is not set: set it to your Stability API key.",
+    ),
+    (
+        {"api_key": "  "},
+        "The API key is empty: pass api_key=... or set STABILITY_API_KEY to your key.",
+        "STABILITY_API_KEY is empty: set it to your Stability API key.",
+    ),
+    (
+        {"api_key": "Bearer "},
+        "The API key is empty: pass api_key=... or set STABILITY_API_KEY to your key.",
+        "STABILITY_API_KEY is empty: set it to your Stability API key.",
+    ),
+    (
+        {"api_key": "two words"},
+        "The API key holds whitespace, control or non-ASCII characters; check how it was copied.",
+        "STABILITY_API_KEY holds whitespace, control or non-ASCII characters; check how the key "
+        "was copied.",
+    ),
+    ({"api_key": 12}, "api_key must be a str, not int.", None),
+    (
+        {"organization": " "},
+        "organization is empty; pass None for the default organization.",
+        "--org (or STABILITY_ORGANIZATION) is empty.",
+    ),
+    (
+        {"organization": "org "},
+        "organization 'org ' has leading or trailing whitespace.",
+        "--org (or STABILITY_ORGANIZATION) 'org ' has leading or trailing whitespace.",
+    ),
+    (
+        {"organization": "org\x01"},
+        "organization 'org\\x01' holds control or non-ASCII characters.",
+        "--org (or STABILITY_ORGANIZATION) 'org\\x01' holds control or non-ASCII characters.",
+    ),
+    ({"organization": 5}, "organization must be a str, not int.", None),
+    (
+        {"client_id": ""},
+        "client_id is empty; pass None to send none.",
+        "STABILITY_CLIENT_ID is empty.",
+    ),
+    (
+        {"client_id": "\tplugin"},
+        "client_id '\\tplugin' has leading or trailing whitespace.",
+        "STABILITY_CLIENT_ID '\\tplugin' has leading or trailing whitespace.",
+    ),
+    (
+        {"client_version": "1.0\n"},
+        "client_version '1.0\\n' has leading or trailing whitespace.",
+        "STABILITY_CLIENT_VERSION '1.0\\n' has leading or trailing whitespace.",
+    ),
+    (
+        {"client_version": "1.\x7f0"},
+        "client_version '1.\\x7f0' holds control or non-ASCII characters.",
+        "STABILITY_CLIENT_VERSION '1.\\x7f0' holds control or non-ASCII characters.",
+    ),
+    (
+        {"client_id": "   "},
+        "client_id is empty; pass None to send none.",
+        "STABILITY_CLIENT_ID is empty.",
+    ),
+    (
+        {"client_id": 3},
+        "client_id must be a str, not int.",
+        None,
+    ),
+    (
+        {"base_url": "ftp://x"},
+        "base_url 'ftp://x' must be an absolute http:// or https:// URL, such as "
+        "'https://api.stability.ai'.",
+        "--base-url (or STABILITY_BASE_URL) 'ftp://x' must be an absolute https:// URL, such as "
+        "--base-url https://api.stability.ai.",
+    ),
+    (
+        {"base_url": "https://u:p@api.example.com"},
+        "base_url 'https://u:p@api.example.com' must not hold credentials, a query or a fragment.",
+        "--base-url (or STABILITY_BASE_URL) 'https://u:p@api.example.com' must not hold "
+        "credentials, a query or a fragment.",
+    ),
+    (
+        {"base_url": "http://api.example.com"},
+        REFUSE_HTTP,
+        "Refusing to send the API key over plain http:// to 'api.example.com': use an https:// "
+        "URL, such as --base-url https://api.stability.ai.",
+    ),
+    ({"base_url": 3}, "base_url must be a str, not int.", None),
+    (
+        {"timeout": 0},
+        "timeout must be a positive number of seconds or an httpx.Timeout, not 0.",
+        "--timeout must be a positive number of seconds, not 0.",
+    ),
+    (
+        {"max_retries": -1},
+        "max_retries must be a whole number >= 0 (0 turns retries off), not -1.",
+        None,
+    ),
+    (
+        {"api_version": "v2"},
+        "api_version must be one of 'v1', 'v1alpha', not 'v2'.",
+        "--api-version (or STABILITY_API_VERSION) must be one of 'v1', 'v1alpha', not 'v2'.",
+    ),
+    (
+        {"proxy": 3128},
+        "proxy must be a URL string, not int.",
+        None,
+    ),
+    (
+        {"proxy": "ftp://proxy.example"},
+        "proxy must be an absolute http://, https:// or socks5:// URL, such as "
+        "'http://proxy.example:3128'.",
+        None,
+    ),
+    (
+        {"proxy": "http://[::1"},
+        "proxy is not a valid URL: Invalid port: ':1'",
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("changes", "message", "cli_message"), CASES)
+def test_each_configuration_error_says_what_is_wrong(
+    changes: dict[str, Any], message: str, cli_message: str | None
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        resolve_settings(**{**BASE, **changes}, environ={})
+    assert str(caught.value) == message
+    assert caught.value.cli_message == cli_message
+    if changes == {"api_key": None}:
+        assert isinstance(caught.value, MissingAPIKeyError)
+
+
+@pytest.mark.parametrize(
+    "proxy",
+    ["http://proxy.example:3128", "https://proxy.example", "HTTPS://Proxy.Example:8443"],
+)
+def test_http_and_https_proxies_are_accepted(proxy: str) -> None:
+    settings = resolve_settings(**BASE, proxy=proxy, environ={})
+    assert settings.proxy is not None
+    assert settings.proxy.lower().startswith(proxy.lower().split(":", 1)[0])
+
+
+@pytest.mark.parametrize("proxy", ["socks5://proxy.example:1080", "socks5h://proxy.example"])
+def test_a_socks_proxy_needs_socksio(proxy: str) -> None:
+    from importlib.util import find_spec
+
+    if find_spec("socksio") is not None:
+        assert resolve_settings(**BASE, proxy=proxy, environ={}).proxy == proxy
+        StabilityUser("k", proxy=proxy).close()
+        return
+    with pytest.raises(ConfigurationError) as caught:
+        StabilityUser("k", proxy=proxy)
+    assert str(caught.value) == (
+        "A socks5:// proxy needs the socksio package: pip install 'httpx[socks]'."
+    )
