@@ -117,6 +117,16 @@ CASES: list[tuple[dict[str, Any], str, str | None]] = [
     ),
     ({"base_url": 3}, "base_url must be a str, not int.", None),
     (
+        {"base_url": "http://[::1"},
+        "base_url 'http://[::1' is not a valid URL: Invalid port: ':1'",
+        "--base-url (or STABILITY_BASE_URL) 'http://[::1' is not a valid URL: Invalid port: ':1'",
+    ),
+    (
+        {"api_version": 1},
+        "api_version must be one of 'v1', 'v1alpha', not 1.",
+        "--api-version (or STABILITY_API_VERSION) must be one of 'v1', 'v1alpha', not 1.",
+    ),
+    (
         {"timeout": 0},
         "timeout must be a positive number of seconds or an httpx.Timeout, not 0.",
         "--timeout must be a positive number of seconds, not 0.",
