@@ -195,3 +195,25 @@ def test_a_socks_proxy_needs_socksio(proxy: str) -> None:
     assert str(caught.value) == (
         "A socks5:// proxy needs the socksio package: pip install 'httpx[socks]'."
     )
+
+
+def test_the_environment_given_is_the_one_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STABILITY_API_KEY", "from-the-process")
+    settings = resolve_settings(
+        **{**BASE, "api_key": None},
+        environ={"STABILITY_API_KEY": "from-the-mapping", "STABILITY_API_VERSION": "v1alpha"},
+    )
+    assert settings.api_key == "from-the-mapping"
+    assert settings.api_version.name == "v1alpha"
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("https://gateway.example/proxyX/", "https://gateway.example/proxyX"),
+        ("https://gateway.example/stability//", "https://gateway.example/stability"),
+        (" https://api.stability.ai ", "https://api.stability.ai"),
+    ],
+)
+def test_the_base_url_loses_only_its_trailing_slashes(given: str, kept: str) -> None:
+    assert resolve_settings(**{**BASE, "base_url": given}, environ={}).base_url == kept
