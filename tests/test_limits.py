@@ -208,3 +208,16 @@ def test_a_redirect_names_where_it_pointed(faults: FaultServer, status: int) -> 
         call_via("sync", "get_balance", api_key=KEY, base_url=faults.url)
     assert "redirect to 'https://elsewhere.example/v1/x' not followed" in str(caught.value)
     assert len(faults.seen) == 1  # the key did not travel on
+
+
+def test_concurrent_async_get_balances_share_the_bound(many: StandInAPI) -> None:
+    with many.serve(latency=0.01) as server:
+
+        async def run() -> None:
+            async with AsyncStabilityUser(KEY, base_url=server.url) as client:
+                await asyncio.gather(*(client.get_balances() for _ in range(3)))
+
+        asyncio.run(run())
+        # Three calls at once: their balance requests still share 8 places (the three
+        # account requests come before, at most 3 at once).
+        assert server.max_in_flight == 8

@@ -43,12 +43,15 @@ class _LoopPool:
     use, whose ``finally`` closes the pool while the loop can still run it.
     """
 
-    __slots__ = ("armed", "closer", "http")
+    __slots__ = ("armed", "balance_slots", "closer", "http")
 
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
         self.closer = _close_at_loop_shutdown(http)
         self.armed = False
+        # get_balances()'s bound, shared by every call on this client in this loop, as the
+        # sync client's worker threads are.
+        self.balance_slots = asyncio.Semaphore(MAX_CONCURRENT_BALANCES)
 
     async def arm(self) -> httpx.AsyncClient:
         if not self.armed:
@@ -186,7 +189,7 @@ class AsyncStabilityUser(ClientCore):
         organizations = (await self.get_account(timeout=timeout)).organizations
         if not fan_out(organizations, time.perf_counter() - started):
             return [await self._balance_or_error(org, timeout) for org in organizations]
-        slots = asyncio.Semaphore(MAX_CONCURRENT_BALANCES)
+        slots = self._checked_pool(self._pools, asyncio.get_running_loop()).balance_slots
         return list(
             await asyncio.gather(
                 *(self._balance_or_error(org, timeout, slots) for org in organizations)
