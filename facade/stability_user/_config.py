@@ -9,9 +9,9 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
-from importlib.util import find_spec
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 
 import httpx
 
