@@ -217,3 +217,18 @@ def test_the_environment_given_is_the_one_read(monkeypatch: pytest.MonkeyPatch) 
 )
 def test_the_base_url_loses_only_its_trailing_slashes(given: str, kept: str) -> None:
     assert resolve_settings(**{**BASE, "base_url": given}, environ={}).base_url == kept
+
+
+def test_a_socks_proxy_is_accepted_where_socksio_is_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.machinery
+    import sys
+    import types
+
+    # Stands for the installed package: only whether it can be found matters here.
+    socksio = types.ModuleType("socksio")
+    socksio.__spec__ = importlib.machinery.ModuleSpec("socksio", None)
+    monkeypatch.setitem(sys.modules, "socksio", socksio)
+    settings = resolve_settings(**BASE, proxy="socks5://proxy.example:1080", environ={})
+    assert settings.proxy == "socks5://proxy.example:1080"
