@@ -333,8 +333,9 @@ def test_a_pool_keeper_makes_fresh_pools_after_a_fork(monkeypatch: pytest.Monkey
         assert second_of_loop is not first_of_loop
         assert keeper.take_all() == [second_of_loop, second]
         assert keeper.take_all() == []
-        with pytest.raises(ClientClosedError):  # closed: it makes no more
+        with pytest.raises(ClientClosedError) as caught:  # closed: it makes no more
             keeper.get()
+        assert str(caught.value) == "the client is closed; nothing was sent."
         assert len(made) == 4
     finally:
         loop.close()
