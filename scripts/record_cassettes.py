@@ -61,7 +61,7 @@ class Scrubber:
         return request
 
     def response(self, response: dict[str, Any]) -> dict[str, Any]:
-        response = only_headers(response)
+        response = scrub_response(response)
         body = response["body"]["string"]
         try:
             data = json.loads(body)
@@ -79,7 +79,7 @@ class Scrubber:
         return response
 
 
-def only_headers(response: dict[str, Any]) -> dict[str, Any]:
+def scrub_response(response: dict[str, Any]) -> dict[str, Any]:
     """Keep only the headers the tests need, and no masked key in the body."""
     response["headers"] = {
         name: values
@@ -101,7 +101,7 @@ def record(
     scrubber: Scrubber | None,
 ) -> None:
     target.unlink(missing_ok=True)
-    options: dict[str, Any] = {"before_record_response": only_headers}
+    options: dict[str, Any] = {"before_record_response": scrub_response}
     if scrubber is not None:
         options = {
             "before_record_request": scrubber.request,

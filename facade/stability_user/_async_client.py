@@ -116,9 +116,9 @@ class AsyncStabilityUser(ClientCore):
     async def _pool(self) -> httpx.AsyncClient:
         return await self._checked_pool(self._pools, asyncio.get_running_loop()).arm()
 
-    async def _run(self, flow: Flow[_Result]) -> _Result:
-        # The only awaiting I/O: send what the flow asks for, read, sleep when it says so.
-        http = await self._pool()
+    async def _run(self, http: httpx.AsyncClient, flow: Flow[_Result]) -> _Result:
+        # The only awaiting I/O: send what the flow (built on `http`) asks for, read, sleep
+        # when it says so.
         step = next(flow)
         while True:
             try:
@@ -155,31 +155,25 @@ class AsyncStabilityUser(ClientCore):
 
     async def get_account(self, *, timeout: TimeoutTypes | None = None) -> Account:
         """The account behind the API key. See ``StabilityUser.get_account``."""
-        return await self._run(self._account_flow(await self._pool(), timeout))
+        http = await self._pool()
+        return await self._run(http, self._account_flow(http, timeout))
 
     async def get_balance(
         self, organization: str | None = None, *, timeout: TimeoutTypes | None = None
     ) -> Balance:
         """A credit balance. See ``StabilityUser.get_balance``."""
-        return await self._run(self._balance_flow(await self._pool(), organization, timeout))
+        http = await self._pool()
+        return await self._run(http, self._balance_flow(http, organization, timeout))
 
     async def _balance_or_error(
-        self,
-        organization: Organization,
-        timeout: TimeoutTypes | None,
-        slots: asyncio.Semaphore | None = None,
+        self, organization: Organization, timeout: TimeoutTypes | None, slots: asyncio.Semaphore
     ) -> OrganizationBalance:
         try:
-            if slots is None:
-                return settled(
-                    organization, await self.get_balance(organization.id, timeout=timeout)
-                )
             async with slots:
-                return settled(
-                    organization, await self.get_balance(organization.id, timeout=timeout)
-                )
+                balance = await self.get_balance(organization.id, timeout=timeout)
         except StabilityError as err:
             return settled(organization, err)
+        return settled(organization, balance)
 
     async def get_balances(
         self, *, timeout: TimeoutTypes | None = None
@@ -187,9 +181,9 @@ class AsyncStabilityUser(ClientCore):
         """Every organization's balance, at most 8 at a time. See ``StabilityUser.get_balances``."""
         started = time.perf_counter()
         organizations = (await self.get_account(timeout=timeout)).organizations
-        if not fan_out(organizations, time.perf_counter() - started):
-            return [await self._balance_or_error(org, timeout) for org in organizations]
         slots = self._checked_pool(self._pools, asyncio.get_running_loop()).balance_slots
+        if not fan_out(organizations, time.perf_counter() - started):
+            return [await self._balance_or_error(org, timeout, slots) for org in organizations]
         return list(
             await asyncio.gather(
                 *(self._balance_or_error(org, timeout, slots) for org in organizations)
@@ -204,11 +198,7 @@ class AsyncStabilityUser(ClientCore):
         ``ClientClosedError`` without sending anything.
         """
         self._closed = True
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:  # pragma: no cover - aclose() is a coroutine: a loop runs it
-            loop = None
-        current = self._pools.current(loop) if loop is not None else None
+        current = self._pools.current(asyncio.get_running_loop())
         self._pools.take_all()
         if current is not None:
             await current.aclose()

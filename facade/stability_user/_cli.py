@@ -22,6 +22,9 @@ from ._constants import (
     BASE_URL_FALLBACK_ENV,
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
+    EXPORTER_ADDRESS,
+    EXPORTER_INTERVAL,
+    EXPORTER_PORT,
     ORGANIZATION_ENV,
 )
 from ._version import __version__
@@ -157,15 +160,18 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     exporter.add_argument(
-        "--address", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+        "--address", default=EXPORTER_ADDRESS, help="address to listen on (default: %(default)s)"
     )
     exporter.add_argument(
-        "--port", type=int, default=9464, help="port; 0 for any free one (default: %(default)s)"
+        "--port",
+        type=int,
+        default=EXPORTER_PORT,
+        help="port; 0 for any free one (default: %(default)s)",
     )
     exporter.add_argument(
         "--interval",
         type=_seconds,
-        default=60.0,
+        default=EXPORTER_INTERVAL,
         metavar="SECONDS",
         help="seconds between refreshes (default: %(default)g)",
     )

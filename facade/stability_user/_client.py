@@ -120,9 +120,11 @@ class StabilityUser(ClientCore):
 
         return ThreadPoolExecutor(MAX_CONCURRENT_BALANCES, thread_name_prefix="stability-user")
 
-    def _run(self, flow: Flow[_Result], cancel: threading.Event | None = None) -> _Result:
-        # The only blocking I/O: send what the flow asks for, read, sleep when it says so.
-        http = self._checked_pool(self._pools)
+    def _run(
+        self, http: httpx.Client, flow: Flow[_Result], cancel: threading.Event | None = None
+    ) -> _Result:
+        # The only blocking I/O: send what the flow (built on `http`) asks for, read, sleep
+        # when it says so.
         step = next(flow)
         while True:
             try:
@@ -169,7 +171,8 @@ class StabilityUser(ClientCore):
         Args:
             timeout: Overrides the client's timeout for this call.
         """
-        return self._run(self._account_flow(self._checked_pool(self._pools), timeout))
+        http = self._checked_pool(self._pools)
+        return self._run(http, self._account_flow(http, timeout))
 
     def get_balance(
         self, organization: str | None = None, *, timeout: TimeoutTypes | None = None
@@ -181,7 +184,7 @@ class StabilityUser(ClientCore):
             timeout: Overrides the client's timeout for this call.
         """
         http = self._checked_pool(self._pools)
-        return self._run(self._balance_flow(http, organization, timeout))
+        return self._run(http, self._balance_flow(http, organization, timeout))
 
     def _balance_or_error(
         self,
@@ -192,7 +195,7 @@ class StabilityUser(ClientCore):
         try:
             http = self._checked_pool(self._pools)
             flow = self._balance_flow(http, organization.id, timeout)
-            return settled(organization, self._run(flow, cancel))
+            return settled(organization, self._run(http, flow, cancel))
         except StabilityError as err:
             return settled(organization, err)
 

@@ -14,6 +14,9 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
+    "EXPORTER_ADDRESS",
+    "EXPORTER_INTERVAL",
+    "EXPORTER_PORT",
     "INITIAL_RETRY_DELAY",
     "LOG_ENV",
     "MAX_RETRY_AFTER",
@@ -48,3 +51,9 @@ RETRYABLE_STATUS_CODES = frozenset({408, 409, 429})  # plus every 5xx
 
 # What cassettes and logs hold where the key was.
 API_KEY_PLACEHOLDER = "<STABILITY_API_KEY>"
+
+# `stability-user exporter` and CreditsCollector: loopback only unless asked, and a refresh a
+# minute (credits change slowly, and every refresh spends API requests).
+EXPORTER_ADDRESS = "127.0.0.1"
+EXPORTER_PORT = 9464
+EXPORTER_INTERVAL = 60.0

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .._exceptions import StabilityError
+from .._logging import logger
 from .._models import Organization, OrganizationBalance
 
 __all__ = ["CreditsCache", "CreditsSnapshot", "OrganizationCredits"]
@@ -66,6 +67,14 @@ class CreditsCache:
         self._refreshes = 0
         self._last_refresh: float | None = None
         self._last_success: float | None = None
+
+    def settle(self, outcome: Sequence[OrganizationBalance] | StabilityError) -> None:
+        """A refresh's outcome: ``get_balances()``'s results, or the error it raised."""
+        if isinstance(outcome, StabilityError):
+            logger.warning("credits refresh failed: %s: %s", type(outcome).__name__, outcome)
+            self.record_failure(outcome)
+        else:
+            self.record(outcome)
 
     def record(self, results: Sequence[OrganizationBalance]) -> None:
         """A refresh whose account call succeeded, with each organization's outcome."""

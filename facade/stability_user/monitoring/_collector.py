@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .._constants import EXPORTER_INTERVAL
 from .._version import __version__
 from ._cache import CreditsCache, CreditsSnapshot
 from ._refresher import AsyncRefresher, ThreadRefresher
@@ -20,8 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_INTERVAL", "CreditsCollector", "metrics"]
 
-# Seconds between refreshes: credits change slowly, and every refresh spends API requests.
-DEFAULT_INTERVAL = 60.0
+# Seconds between refreshes.
+DEFAULT_INTERVAL = EXPORTER_INTERVAL
 
 
 def metrics(snapshot: CreditsSnapshot, *, api_version: str) -> list[Metric]:

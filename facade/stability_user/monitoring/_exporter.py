@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from .._constants import EXPORTER_ADDRESS, EXPORTER_PORT
 from ._collector import CreditsCollector
 
 if TYPE_CHECKING:
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_ADDRESS", "DEFAULT_PORT", "ExporterServer", "run_exporter"]
 
-DEFAULT_ADDRESS = "127.0.0.1"
-DEFAULT_PORT = 9464
+DEFAULT_ADDRESS = EXPORTER_ADDRESS
+DEFAULT_PORT = EXPORTER_PORT
 # /healthz fails when no refresh has fetched the account for this many intervals.
 _STALE_INTERVALS = 3
 

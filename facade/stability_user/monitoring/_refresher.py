@@ -11,8 +11,8 @@ import contextlib
 import threading
 from typing import TYPE_CHECKING
 
-from .._exceptions import StabilityError
-from .._logging import logger
+from .._exceptions import ConfigurationError, StabilityError
+from .._models import OrganizationBalance
 from ._cache import CreditsCache
 
 if TYPE_CHECKING:
@@ -23,8 +23,6 @@ __all__ = ["AsyncRefresher", "ThreadRefresher"]
 
 
 def _check_interval(interval: float) -> float:
-    from .._exceptions import ConfigurationError
-
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
         raise ConfigurationError(
             f"interval must be a positive number of seconds, not {interval!r}.",
@@ -51,13 +49,12 @@ class ThreadRefresher:
 
     def refresh(self) -> None:
         """One refresh, in the calling thread."""
+        outcome: list[OrganizationBalance] | StabilityError
         try:
-            results = self._client.get_balances()
+            outcome = self._client.get_balances()
         except StabilityError as error:
-            logger.warning("credits refresh failed: %s: %s", type(error).__name__, error)
-            self._cache.record_failure(error)
-        else:
-            self._cache.record(results)
+            outcome = error
+        self._cache.settle(outcome)
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -88,13 +85,12 @@ class AsyncRefresher:
 
     async def refresh(self) -> None:
         """One refresh."""
+        outcome: list[OrganizationBalance] | StabilityError
         try:
-            results = await self._client.get_balances()
+            outcome = await self._client.get_balances()
         except StabilityError as error:
-            logger.warning("credits refresh failed: %s: %s", type(error).__name__, error)
-            self._cache.record_failure(error)
-        else:
-            self._cache.record(results)
+            outcome = error
+        self._cache.settle(outcome)
 
     async def _loop(self) -> None:
         while True:
