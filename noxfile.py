@@ -17,8 +17,9 @@ import nox
 ROOT = Path(__file__).resolve().parent
 CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
 PYTHONS = ["3.11", "3.12", "3.13"]
-# The lower bounds in pyproject.toml's dependencies, kept working by the `lowest` session.
-LOWEST = {"httpx": "0.27.0", "attrs": "23.1.0", "sniffio": "1.1.0"}
+# The lower bounds in pyproject.toml's dependencies, kept working by the `lowest` session
+# (httpx2 pins its httpcore2 to its own version, so that one follows).
+LOWEST = {"httpx2": "2.8.0", "httpcore2": "2.8.0", "attrs": "23.1.0"}
 
 nox.options.sessions = [*(f"tests-{python}" for python in PYTHONS), "lowest"]
 nox.options.error_on_missing_interpreters = bool(os.environ.get("CI"))
@@ -59,7 +60,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[0])
 def lowest(session: nox.Session) -> None:
-    """The suite against the lowest declared versions of httpx, attrs and sniffio."""
+    """The suite against the lowest declared versions of the runtime dependencies."""
     pins = CONSTRAINTS.read_text()
     for name, version in LOWEST.items():
         pins = re.sub(rf"^{name}==\S+$", f"{name}=={version}", pins, flags=re.MULTILINE)
@@ -71,10 +72,10 @@ def lowest(session: nox.Session) -> None:
         "python",
         "-c",
         "from importlib.metadata import version; "
-        "print(' '.join(version(name) for name in ('httpx', 'attrs', 'sniffio')))",
+        f"print(' '.join(version(name) for name in {tuple(LOWEST)!r}))",
         silent=True,
     )
     expected = " ".join(LOWEST.values())
     if versions is None or versions.strip() != expected:
-        session.error(f"expected httpx, attrs, sniffio {expected}, got {versions!r}")
+        session.error(f"expected {', '.join(LOWEST)} {expected}, got {versions!r}")
     session.run("pytest", *session.posargs)

@@ -15,7 +15,7 @@ from support.fault_server import FaultServer
 
 # The environment variables the SDK reads; none may leak in from the developer's shell.
 SDK_ENV_PREFIXES = ("STABILITY_",)
-SDK_ENV_NAMES = ("API_HOST",)
+SDK_ENV_NAMES = ("API_HOST", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ loopback server, whose request log shows exactly the path and ``Authorization`` 
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 
 from stability_user import (
@@ -203,7 +203,7 @@ def test_the_errors_list_body_fills_the_error(standin_server: StandInServer) -> 
         "and have been timed out for 60 seconds."
     )
     body = {"id": "rate_limit_exceeded", "name": "rate_limit_exceeded", "errors": [limit, "more"]}
-    transport = httpx.MockTransport(lambda request: httpx.Response(429, json=body))
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(429, json=body))
     client = StabilityUser("k", transport=transport, max_retries=0)
     with pytest.raises(RateLimitError) as caught:
         client.get_balance()

@@ -225,7 +225,7 @@ def test_configuration_errors_are_exit_2_in_cli_terms(
     assert (code, out) == (2, "")
     assert err.startswith("stability-user: ") or err.startswith("usage: ")
     assert message in err
-    for python_speak in ("api_key=", "allow_insecure_http", "httpx.Timeout", "pass None"):
+    for python_speak in ("api_key=", "allow_insecure_http", "httpx2.Timeout", "pass None"):
         assert python_speak not in err
 
 
@@ -348,13 +348,13 @@ def test_python_dash_m_runs_the_same_command(standin_server: StandInServer) -> N
     assert (result.returncode, result.stdout) == (0, "125.50 credits (default organization)\n")
 
 
-def test_help_imports_neither_httpx_nor_the_client() -> None:
+def test_help_imports_neither_httpx2_nor_the_client() -> None:
     code = (
         "import sys\n"
         "from stability_user._cli import main\n"
         "try:\n    main(['--help'])\n"
         "except SystemExit:\n    pass\n"
-        "print(sorted(m for m in ('httpx', 'stability_user._client', 'stability_user_client') "
+        "print(sorted(m for m in ('httpx2', 'stability_user._client', 'stability_user_client') "
         "if m in sys.modules))"
     )
     result = subprocess.run(

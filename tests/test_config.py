@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-import httpx
+import httpx2
 import pytest
 
 from stability_user import (
@@ -55,25 +55,25 @@ def test_arguments_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_the_key_goes_trimmed_in_authorization() -> None:
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
 
-    def capture(request: httpx.Request) -> httpx.Response:
+    def capture(request: httpx2.Request) -> httpx2.Response:
         seen.append(request)
-        return httpx.Response(200, json={"credits": 1.5})
+        return httpx2.Response(200, json={"credits": 1.5})
 
-    StabilityUser("  my-key\n", transport=httpx.MockTransport(capture)).get_balance()
+    StabilityUser("  my-key\n", transport=httpx2.MockTransport(capture)).get_balance()
     assert seen[0].headers["Authorization"] == "Bearer my-key"
     assert "Organization" not in seen[0].headers
 
 
 def test_the_client_organization_is_the_default_for_balance() -> None:
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
 
-    def capture(request: httpx.Request) -> httpx.Response:
+    def capture(request: httpx2.Request) -> httpx2.Response:
         seen.append(request)
-        return httpx.Response(200, json={"credits": 1})
+        return httpx2.Response(200, json={"credits": 1})
 
-    client = StabilityUser("k", organization="org-a", transport=httpx.MockTransport(capture))
+    client = StabilityUser("k", organization="org-a", transport=httpx2.MockTransport(capture))
     client.get_balance()
     client.get_balance("org-b")
     assert [r.headers["Organization"] for r in seen] == ["org-a", "org-b"]
@@ -162,9 +162,9 @@ def test_plain_http_elsewhere_needs_an_explicit_opt_in() -> None:
 
 
 def test_timeout_forms() -> None:
-    assert StabilityUser("k", timeout=2).timeout == httpx.Timeout(2.0, connect=2.0)
-    assert StabilityUser("k", timeout=60.0).timeout == httpx.Timeout(60.0, connect=5.0)
-    custom = httpx.Timeout(1.0, read=3.0)
+    assert StabilityUser("k", timeout=2).timeout == httpx2.Timeout(2.0, connect=2.0)
+    assert StabilityUser("k", timeout=60.0).timeout == httpx2.Timeout(60.0, connect=5.0)
+    custom = httpx2.Timeout(1.0, read=3.0)
     assert StabilityUser("k", timeout=custom).timeout is custom
 
 

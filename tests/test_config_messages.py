@@ -128,7 +128,7 @@ CASES: list[tuple[dict[str, Any], str, str | None]] = [
     ),
     (
         {"timeout": 0},
-        "timeout must be a positive number of seconds or an httpx.Timeout, not 0.",
+        "timeout must be a positive number of seconds or an httpx2.Timeout, not 0.",
         "--timeout must be a positive number of seconds, not 0.",
     ),
     (
@@ -193,7 +193,7 @@ def test_a_socks_proxy_needs_socksio(proxy: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         StabilityUser("k", proxy=proxy)
     assert str(caught.value) == (
-        "A socks5:// proxy needs the socksio package: pip install 'httpx[socks]'."
+        "A socks5:// proxy needs the socksio package: pip install 'httpx2[socks]'."
     )
 
 

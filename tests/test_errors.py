@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 
-import httpx
+import httpx2
 import pytest
 
 import stability_user
@@ -34,9 +34,9 @@ pytestmark = pytest.mark.timeout(10)
 SECRET = "sk-THIS-IS-THE-SECRET-KEY-000000"
 
 
-def response(status: int, content: bytes = b"", **headers: str) -> httpx.Response:
-    request = httpx.Request("GET", "https://api.stability.ai/v1/user/account")
-    return httpx.Response(status, content=content, headers=headers, request=request)
+def response(status: int, content: bytes = b"", **headers: str) -> httpx2.Response:
+    request = httpx2.Request("GET", "https://api.stability.ai/v1/user/account")
+    return httpx2.Response(status, content=content, headers=headers, request=request)
 
 
 def test_the_hierarchy_is_as_documented() -> None:
@@ -147,46 +147,46 @@ def test_a_key_echoed_by_the_server_is_redacted() -> None:
     assert SECRET not in str(html)
 
 
-def all_httpx_exceptions() -> list[type[httpx.HTTPError]]:
+def all_httpx2_exceptions() -> list[type[httpx2.HTTPError]]:
     return sorted(
         (
             cls
-            for _, cls in inspect.getmembers(httpx, inspect.isclass)
-            if issubclass(cls, httpx.HTTPError) and cls is not httpx.HTTPStatusError
+            for _, cls in inspect.getmembers(httpx2, inspect.isclass)
+            if issubclass(cls, httpx2.HTTPError) and cls is not httpx2.HTTPStatusError
         ),
         key=lambda cls: cls.__name__,
     )
 
 
-def test_every_httpx_exception_is_known_to_the_test() -> None:
-    assert len(all_httpx_exceptions()) >= 20
+def test_every_httpx2_exception_is_known_to_the_test() -> None:
+    assert len(all_httpx2_exceptions()) >= 20
 
 
-@pytest.mark.parametrize("exc_type", all_httpx_exceptions(), ids=lambda c: c.__name__)
-def test_every_httpx_exception_is_mapped(exc_type: type[httpx.HTTPError]) -> None:
-    request = httpx.Request("GET", "https://api.stability.ai/v1/user/account")
+@pytest.mark.parametrize("exc_type", all_httpx2_exceptions(), ids=lambda c: c.__name__)
+def test_every_httpx2_exception_is_mapped(exc_type: type[httpx2.HTTPError]) -> None:
+    request = httpx2.Request("GET", "https://api.stability.ai/v1/user/account")
     exc = exc_type(f"failure mentioning {SECRET}")
     error = connection_error(exc, request=request, secret=SECRET)
     assert isinstance(error, APIConnectionError)
-    assert isinstance(error, APITimeoutError) == issubclass(exc_type, httpx.TimeoutException)
+    assert isinstance(error, APITimeoutError) == issubclass(exc_type, httpx2.TimeoutException)
     assert exc_type.__name__ in str(error)
     assert SECRET not in str(error)
     assert error.request is request
 
 
 def test_an_httpx_failure_in_a_call_is_chained_as_the_cause() -> None:
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
+    def refuse(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ConnectError("refused", request=request)
 
-    client = StabilityUser("k", max_retries=0, transport=httpx.MockTransport(refuse))
+    client = StabilityUser("k", max_retries=0, transport=httpx2.MockTransport(refuse))
     with pytest.raises(APIConnectionError) as caught:
         client.get_account()
-    assert isinstance(caught.value.__cause__, httpx.ConnectError)
+    assert isinstance(caught.value.__cause__, httpx2.ConnectError)
 
 
 def test_an_invalid_body_is_chained_to_the_decoding_error() -> None:
     client = StabilityUser(
-        "k", transport=httpx.MockTransport(lambda r: httpx.Response(200, content=b"{nope"))
+        "k", transport=httpx2.MockTransport(lambda r: httpx2.Response(200, content=b"{nope"))
     )
     with pytest.raises(InvalidResponseError) as caught:
         client.get_balance()

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 import stability_user
@@ -91,15 +91,15 @@ def test_a_fork_pool_after_the_parent_warmed_the_module_client(
 
 def response(
     status: int, body: bytes = b'{"id": "e1", "name": "n", "message": "m"}'
-) -> httpx.Response:
-    request = httpx.Request("GET", "https://api.stability.ai/v1/user/balance")
-    return httpx.Response(
+) -> httpx2.Response:
+    request = httpx2.Request("GET", "https://api.stability.ai/v1/user/balance")
+    return httpx2.Response(
         status, content=body, headers={"Retry-After": "3", "X-Trace": "t"}, request=request
     )
 
 
 def every_error() -> list[StabilityError]:
-    request = httpx.Request("GET", "https://api.stability.ai/v1/user/account")
+    request = httpx2.Request("GET", "https://api.stability.ai/v1/user/account")
     statuses: dict[type[APIStatusError], int] = {
         APIStatusError: 418,
         BadRequestError: 400,

@@ -18,7 +18,7 @@ def test_attempts_statuses_and_delays_are_logged_and_the_key_never_is(
     caplog: pytest.LogCaptureFixture, faults: FaultServer, waits: list[float]
 ) -> None:
     faults.script(Reply(503), Reply(200, b'{"credits": 2}'))
-    caplog.set_level(logging.DEBUG)  # every logger: ours, httpx's, httpcore's
+    caplog.set_level(logging.DEBUG)  # every logger: ours, httpx2's, httpcore2's
     client = StabilityUser(SECRET, base_url=faults.url, organization="org-9")
     client.get_balance()
     client.close()
@@ -28,7 +28,7 @@ def test_attempts_statuses_and_delays_are_logged_and_the_key_never_is(
     assert "GET /v1/user/balance: HTTP 503" in ours
     assert any(m.startswith("GET /v1/user/balance: HTTP 503, retry 1 of 2 in ") for m in ours)
     assert "GET /v1/user/balance: HTTP 200" in ours
-    assert any(r.name.startswith(("httpx", "httpcore")) for r in caplog.records)
+    assert any(r.name.startswith(("httpx2", "httpcore2")) for r in caplog.records)
     for record, message in zip(caplog.records, messages, strict=True):
         assert SECRET not in message
         assert SECRET not in repr(record.args)

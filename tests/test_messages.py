@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-import httpx
+import httpx2
 import pytest
 
 from stability_user import (
@@ -132,7 +132,7 @@ def test_a_body_that_is_not_json_says_what_came(
 
 
 def test_a_body_without_a_content_type_says_so() -> None:
-    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=b"plain"))
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(200, content=b"plain"))
     with pytest.raises(InvalidResponseError) as caught:
         StabilityUser(KEY, transport=transport).get_balance()
     assert str(caught.value) == (
@@ -177,10 +177,10 @@ def test_other_json_and_an_empty_body(faults: FaultServer) -> None:
 
 
 def test_without_a_reason_phrase_or_content_type() -> None:
-    transport = httpx.MockTransport(lambda request: httpx.Response(499, content=b"<b>no</b>"))
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(499, content=b"<b>no</b>"))
     with pytest.raises(APIStatusError) as caught:
         StabilityUser(KEY, transport=transport, max_retries=0).get_balance()
-    # httpx gives no reason phrase for 499, and the body no content type.
+    # httpx2 gives no reason phrase for 499, and the body no content type.
     assert caught.value.message == "unexpected status (no content type body: '<b>no</b>')"
 
 
@@ -233,11 +233,11 @@ def test_a_key_echoed_in_an_html_error_is_redacted(faults: FaultServer, path: st
 
 
 def test_a_key_named_in_a_transport_failure_is_redacted() -> None:
-    def fail(request: httpx.Request) -> httpx.Response:
+    def fail(request: httpx2.Request) -> httpx2.Response:
         # A proxy or TLS layer that quotes the request's headers in its failure.
-        raise httpx.ConnectError(f"refused: Authorization: Bearer {KEY}", request=request)
+        raise httpx2.ConnectError(f"refused: Authorization: Bearer {KEY}", request=request)
 
-    client = StabilityUser(KEY, transport=httpx.MockTransport(fail), max_retries=0)
+    client = StabilityUser(KEY, transport=httpx2.MockTransport(fail), max_retries=0)
     with pytest.raises(APIConnectionError) as caught:
         client.get_balance()
     assert (
@@ -255,20 +255,20 @@ def test_a_transport_failure_keeps_what_went_wrong() -> None:
 
 
 def test_a_timeout_keeps_what_went_wrong() -> None:
-    def slow(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("timed out reading", request=request)
+    def slow(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ReadTimeout("timed out reading", request=request)
 
-    client = StabilityUser(KEY, transport=httpx.MockTransport(slow), max_retries=0)
+    client = StabilityUser(KEY, transport=httpx2.MockTransport(slow), max_retries=0)
     with pytest.raises(APITimeoutError) as caught:
         client.get_balance()
     assert str(caught.value) == "Request timed out (ReadTimeout: timed out reading)"
 
 
 def test_a_transport_failure_without_text_names_its_class() -> None:
-    def fail(request: httpx.Request) -> httpx.Response:
-        raise httpx.RemoteProtocolError("", request=request)
+    def fail(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.RemoteProtocolError("", request=request)
 
-    client = StabilityUser(KEY, transport=httpx.MockTransport(fail), max_retries=0)
+    client = StabilityUser(KEY, transport=httpx2.MockTransport(fail), max_retries=0)
     with pytest.raises(APIConnectionError) as caught:
         client.get_balance()
     assert str(caught.value) == "Connection error (RemoteProtocolError: RemoteProtocolError)"
@@ -278,10 +278,10 @@ def test_a_transport_failure_without_text_names_its_class() -> None:
 
 
 def streamed(chunks: list[bytes], headers: dict[str, str] | None = None) -> StabilityUser:
-    def answer(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers=headers, content=iter(chunks))
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers=headers, content=iter(chunks))
 
-    return StabilityUser(KEY, transport=httpx.MockTransport(answer), max_retries=0)
+    return StabilityUser(KEY, transport=httpx2.MockTransport(answer), max_retries=0)
 
 
 def test_an_endless_body_without_a_content_type_to_the_letter() -> None:

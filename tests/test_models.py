@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-import httpx
+import httpx2
 import pytest
 
 from stability_user import Account, Balance, Organization, OrganizationBalance, RateLimitError
@@ -49,8 +49,8 @@ def test_organization_balance() -> None:
     ok = OrganizationBalance(ORG_A, Balance(3.0))
     assert ok.credits == 3.0
     assert ok.to_dict() == {"id": "org-a", "name": "A", "credits": 3.0}
-    request = httpx.Request("GET", "https://api.stability.ai/v1/user/balance")
-    error = RateLimitError("slow down", response=httpx.Response(429, request=request))
+    request = httpx2.Request("GET", "https://api.stability.ai/v1/user/balance")
+    error = RateLimitError("slow down", response=httpx2.Response(429, request=request))
     failed = OrganizationBalance(ORG_B, None, error)
     assert failed.credits is None
     assert failed.to_dict() == {

@@ -15,6 +15,7 @@ import pytest
 import stability_user
 
 ROOT = Path(__file__).resolve().parent.parent
+CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def test_the_metadata_is_what_twine_6_accepts_and_complete(dist: Path) -> None:
     assert fields["Author-email"]
     # Users get the runtime dependencies only: the development tools are dependency groups.
     runtime = [r for r in fields["Requires-Dist"] if "extra ==" not in r]
-    assert sorted(r.split(">")[0].split("<")[0] for r in runtime) == ["attrs", "httpx", "sniffio"]
+    assert sorted(r.split(">")[0].split("<")[0] for r in runtime) == ["attrs", "httpx2"]
     (extra,) = [r for r in fields["Requires-Dist"] if "extra ==" in r]
     assert extra.startswith("prometheus-client")
     assert "extra == 'exporter'" in extra
@@ -78,3 +79,37 @@ def test_the_sdist_holds_the_licence_spec_and_tests(dist: Path) -> None:
         assert expected in names
     assert any(n.startswith("spec/upstream/") for n in names)
     assert any(n.startswith("tests/cassettes/") for n in names)
+
+
+def test_a_fresh_install_of_the_wheel_brings_httpx2_and_not_the_legacy_httpx(
+    dist: Path, tmp_path: Path
+) -> None:
+    # What `pip install stability-user` gives a user: the wheel and its runtime dependencies,
+    # from the package index, at the versions the project pins.
+    (wheel,) = dist.glob("*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    pip = [python, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    subprocess.run(
+        [*pip, "install", "--only-binary", ":all:", "-c", str(CONSTRAINTS), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    code = (
+        "import sys\n"
+        "from importlib.metadata import distributions\n"
+        "from stability_user import StabilityUser\n"
+        "StabilityUser('sk-test-key')\n"
+        "names = sorted({d.metadata['Name'].lower() for d in distributions()})\n"
+        "print(' '.join(names))\n"
+        "print(' '.join(sorted(m for m in ('httpx', 'httpcore', 'httpx2') if m in sys.modules)))"
+    )
+    result = subprocess.run(
+        [python, "-c", code], check=True, capture_output=True, text=True, timeout=60
+    )
+    installed, imported = result.stdout.splitlines()
+    assert {"stability-user", "httpx2", "httpcore2", "attrs"} <= set(installed.split())
+    assert not {"httpx", "httpcore"} & set(installed.split())
+    assert imported == "httpx2"

@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -94,15 +94,15 @@ class Script:
     def __init__(self) -> None:
         self.answers: list[tuple[int, bytes, dict[str, str]]] = []
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
         status, content, extra = self.answers.pop(0) if self.answers else (599, b"", {})
-        return httpx.Response(status, content=content, headers=extra)
+        return httpx2.Response(status, content=content, headers=extra)
 
 
 @pytest.fixture(scope="module")
 def doors() -> Iterator[tuple[Script, StabilityUser, AsyncStabilityUser, asyncio.Runner]]:
     script = Script()
-    transport = httpx.MockTransport(script)
+    transport = httpx2.MockTransport(script)
     with (
         asyncio.Runner() as runner,
         StabilityUser("k", max_retries=1, transport=transport) as sync_client,

@@ -79,7 +79,7 @@ def test_ships_py_typed() -> None:
 def test_importing_the_package_is_lazy() -> None:
     code = (
         "import sys, stability_user;"
-        "print('httpx' in sys.modules, 'stability_user._client' in sys.modules)"
+        "print('httpx2' in sys.modules, 'stability_user._client' in sys.modules)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
@@ -142,17 +142,17 @@ def test_module_functions_mirror_the_client() -> None:
 def test_one_version_everywhere() -> None:
     from importlib.metadata import version
 
-    import httpx
+    import httpx2
 
     installed = version("stability-user")
     assert installed == stability_user.__version__
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
 
-    def capture(request: httpx.Request) -> httpx.Response:
+    def capture(request: httpx2.Request) -> httpx2.Response:
         seen.append(request)
-        return httpx.Response(200, json={"credits": 1})
+        return httpx2.Response(200, json={"credits": 1})
 
-    StabilityUser("k", transport=httpx.MockTransport(capture)).get_balance()
+    StabilityUser("k", transport=httpx2.MockTransport(capture)).get_balance()
     assert seen[0].headers["User-Agent"] == f"stability-user/{installed}"
     result = subprocess.run(
         [sys.executable, "-m", "stability_user", "--version"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import threading
 
-import httpx
+import httpx2
 import pytest
 
 from stability_user import ConfigurationError, RateLimit, RateLimitError, StabilityUser
@@ -167,7 +167,7 @@ def test_retries_count_against_the_limit(
 def test_rate_limit_error_carries_retry_after(
     header: dict[str, str], expected: float | None
 ) -> None:
-    transport = httpx.MockTransport(lambda request: httpx.Response(429, headers=header))
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(429, headers=header))
     client = StabilityUser("k", transport=transport, max_retries=0)
     with pytest.raises(RateLimitError) as caught:
         client.get_balance()
@@ -186,13 +186,13 @@ def test_400_calls_through_one_client_never_exceed_150_in_any_10_seconds(
 
         arrivals: list[float] = []
 
-        def arrive(request: httpx.Request) -> httpx.Response:
+        def arrive(request: httpx2.Request) -> httpx2.Response:
             arrivals.append(clock())
             return standin.transport.handle_request(request)
 
         client = StabilityUser(
             SAMPLE_API_KEY,
-            transport=httpx.MockTransport(arrive),
+            transport=httpx2.MockTransport(arrive),
             base_url="https://api.stability.ai",
         )
         assert client.rate_limit == STABILITY_RATE_LIMIT  # on by default for Stability's host

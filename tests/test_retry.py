@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-import httpx
+import httpx2
 import pytest
 
 from stability_user._constants import (
@@ -50,21 +50,21 @@ def test_statuses_not_retried(status: int) -> None:
 @pytest.mark.parametrize(
     ("exc_type", "retried"),
     [
-        (httpx.ConnectError, True),
-        (httpx.ConnectTimeout, True),
-        (httpx.ReadTimeout, True),
-        (httpx.WriteTimeout, True),
-        (httpx.PoolTimeout, True),
-        (httpx.ReadError, True),
-        (httpx.WriteError, True),
-        (httpx.RemoteProtocolError, True),
-        (httpx.LocalProtocolError, False),
-        (httpx.UnsupportedProtocol, False),
-        (httpx.ProxyError, False),
-        (httpx.DecodingError, False),
+        (httpx2.ConnectError, True),
+        (httpx2.ConnectTimeout, True),
+        (httpx2.ReadTimeout, True),
+        (httpx2.WriteTimeout, True),
+        (httpx2.PoolTimeout, True),
+        (httpx2.ReadError, True),
+        (httpx2.WriteError, True),
+        (httpx2.RemoteProtocolError, True),
+        (httpx2.LocalProtocolError, False),
+        (httpx2.UnsupportedProtocol, False),
+        (httpx2.ProxyError, False),
+        (httpx2.DecodingError, False),
     ],
 )
-def test_retryable_transport_errors(exc_type: type[httpx.HTTPError], retried: bool) -> None:
+def test_retryable_transport_errors(exc_type: type[httpx2.HTTPError], retried: bool) -> None:
     assert is_retryable_error(exc_type("x")) is retried
 
 
@@ -76,8 +76,8 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap(attempt: int) -> None
     assert len(set(delays)) > 1  # jittered
 
 
-def headers(value: str) -> httpx.Headers:
-    return httpx.Headers({"Retry-After": value})
+def headers(value: str) -> httpx2.Headers:
+    return httpx2.Headers({"Retry-After": value})
 
 
 @pytest.mark.parametrize(
@@ -113,15 +113,15 @@ def test_unusable_retry_after_is_ignored(value: str) -> None:
 
 
 def test_no_retry_after() -> None:
-    assert retry_after_seconds(httpx.Headers()) is None
+    assert retry_after_seconds(httpx2.Headers()) is None
 
 
 def test_retry_delay_honours_retry_after_within_the_cap() -> None:
-    assert retry_delay(0, httpx.Response(429, headers={"Retry-After": "12"})) == 12.0
-    assert retry_delay(0, httpx.Response(429, headers={"Retry-After": "60"})) == 60.0
-    beyond = retry_delay(0, httpx.Response(429, headers={"Retry-After": "3600"}))
+    assert retry_delay(0, httpx2.Response(429, headers={"Retry-After": "12"})) == 12.0
+    assert retry_delay(0, httpx2.Response(429, headers={"Retry-After": "60"})) == 60.0
+    beyond = retry_delay(0, httpx2.Response(429, headers={"Retry-After": "3600"}))
     assert beyond <= INITIAL_RETRY_DELAY
-    assert retry_delay(1, httpx.Response(503)) <= 2 * INITIAL_RETRY_DELAY
+    assert retry_delay(1, httpx2.Response(503)) <= 2 * INITIAL_RETRY_DELAY
     assert retry_delay(1, None) <= 2 * INITIAL_RETRY_DELAY
 
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 import yaml
 from test_cassettes import validate_against_spec
@@ -41,7 +41,7 @@ def ask(
         headers["Authorization"] = key
     if org is not None:
         headers["Organization"] = org
-    answer = api.respond("GET", path, httpx.Headers(headers))
+    answer = api.respond("GET", path, httpx2.Headers(headers))
     return answer.status, answer.json()
 
 
@@ -162,9 +162,9 @@ def test_custom_accounts_and_injected_errors(waits: list[float]) -> None:
 
 
 def test_unknown_routes_and_methods(standin: StandInAPI) -> None:
-    assert standin.respond("GET", "/v1alpha/nope", httpx.Headers()).status == 404
-    assert standin.respond("POST", ACCOUNT_PATH, httpx.Headers()).status == 405
-    with httpx.Client(transport=standin.transport, base_url="http://x") as raw:
+    assert standin.respond("GET", "/v1alpha/nope", httpx2.Headers()).status == 404
+    assert standin.respond("POST", ACCOUNT_PATH, httpx2.Headers()).status == 405
+    with httpx2.Client(transport=standin.transport, base_url="http://x") as raw:
         assert raw.get(
             "/v1alpha/user/account?x=1", headers={"Authorization": SAMPLE_API_KEY}
         ).is_success
@@ -183,12 +183,12 @@ def test_bad_arguments_to_the_stand_in(standin: StandInAPI) -> None:
 
 def test_server_closes_cleanly_and_twice(standin: StandInAPI) -> None:
     server = standin.serve()
-    with httpx.Client() as raw:
+    with httpx2.Client() as raw:
         response = raw.post(f"{server.url}/v1alpha/user/account", content=b"{}")
     assert response.status_code == 405
     server.close()
     server.close()
-    with pytest.raises(httpx.ConnectError), httpx.Client() as raw:
+    with pytest.raises(httpx2.ConnectError), httpx2.Client() as raw:
         raw.get(f"{server.url}/v1alpha/user/account")
 
 

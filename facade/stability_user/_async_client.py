@@ -8,12 +8,12 @@ from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import TYPE_CHECKING, Self, TypeVar
 
-import httpx
+import httpx2
 
 from ._config import TimeoutTypes
 from ._constants import DEFAULT_MAX_RETRIES
 from ._core import (
-    DEFAULT_HTTPX_TIMEOUT,
+    DEFAULT_HTTPX2_TIMEOUT,
     MAX_CONCURRENT_BALANCES,
     BodyReader,
     ClientCore,
@@ -36,7 +36,7 @@ _Result = TypeVar("_Result")
 
 
 class _LoopPool:
-    """One event loop's ``httpx.AsyncClient``, closed when that loop shuts down.
+    """One event loop's ``httpx2.AsyncClient``, closed when that loop shuts down.
 
     ``asyncio.run()`` (and any runner calling ``loop.shutdown_asyncgens()``) closes every async
     generator the loop has started before closing the loop: ``closer`` is one, started on first
@@ -45,7 +45,7 @@ class _LoopPool:
 
     __slots__ = ("armed", "balance_slots", "closer", "http")
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx2.AsyncClient) -> None:
         self.http = http
         self.closer = _close_at_loop_shutdown(http)
         self.armed = False
@@ -53,7 +53,7 @@ class _LoopPool:
         # sync client's worker threads are.
         self.balance_slots = asyncio.Semaphore(MAX_CONCURRENT_BALANCES)
 
-    async def arm(self) -> httpx.AsyncClient:
+    async def arm(self) -> httpx2.AsyncClient:
         if not self.armed:
             self.armed = True
             await anext(self.closer)
@@ -65,7 +65,7 @@ class _LoopPool:
         await self.http.aclose()
 
 
-async def _close_at_loop_shutdown(http: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+async def _close_at_loop_shutdown(http: httpx2.AsyncClient) -> AsyncGenerator[None, None]:
     try:
         yield
     finally:
@@ -75,9 +75,11 @@ async def _close_at_loop_shutdown(http: httpx.AsyncClient) -> AsyncGenerator[Non
 class AsyncStabilityUser(ClientCore):
     """The awaitable twin of ``StabilityUser``: same arguments, same behaviour.
 
-    ``transport`` takes an ``httpx.AsyncBaseTransport``. One client works across successive
+    ``transport`` takes an ``httpx2.AsyncBaseTransport``. One client works across successive
     event loops (each ``asyncio.run()`` gets its own connections) and across ``os.fork()``.
     """
+
+    _TRANSPORT_TYPE = httpx2.AsyncBaseTransport
 
     def __init__(
         self,
@@ -85,7 +87,7 @@ class AsyncStabilityUser(ClientCore):
         *,
         organization: str | None = None,
         base_url: str | None = None,
-        timeout: TimeoutTypes = DEFAULT_HTTPX_TIMEOUT,
+        timeout: TimeoutTypes = DEFAULT_HTTPX2_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         allow_insecure_http: bool = False,
         api_version: str | None = None,
@@ -93,7 +95,7 @@ class AsyncStabilityUser(ClientCore):
         client_version: str | None = None,
         rate_limit: RateLimit | bool | None = None,
         proxy: str | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(
             api_key,
@@ -107,16 +109,17 @@ class AsyncStabilityUser(ClientCore):
             client_version=client_version,
             rate_limit=rate_limit,
             proxy=proxy,
+            transport=transport,
         )
         options = self._http_options()
         self._pools: PoolKeeper[_LoopPool] = PoolKeeper(
-            lambda: _LoopPool(httpx.AsyncClient(transport=transport, **options))
+            lambda: _LoopPool(httpx2.AsyncClient(**options))
         )
 
-    async def _pool(self) -> httpx.AsyncClient:
+    async def _pool(self) -> httpx2.AsyncClient:
         return await self._checked_pool(self._pools, asyncio.get_running_loop()).arm()
 
-    async def _run(self, http: httpx.AsyncClient, flow: Flow[_Result]) -> _Result:
+    async def _run(self, http: httpx2.AsyncClient, flow: Flow[_Result]) -> _Result:
         # The only awaiting I/O: send what the flow (built on `http`) asks for, read, sleep
         # when it says so.
         step = next(flow)
@@ -128,9 +131,9 @@ class AsyncStabilityUser(ClientCore):
                     continue
                 try:
                     response = await self._read(await http.send(step, stream=True))
-                except httpx.HTTPError as exc:
+                except httpx2.HTTPError as exc:
                     step = flow.throw(exc)
-                except RuntimeError as exc:  # httpx: the pool was closed under this call
+                except RuntimeError as exc:  # httpx2: the pool was closed under this call
                     if not self._closed:
                         raise
                     raise self._closed_error(exc) from exc
@@ -141,7 +144,7 @@ class AsyncStabilityUser(ClientCore):
                 return result
 
     @staticmethod
-    async def _read(response: httpx.Response) -> httpx.Response:
+    async def _read(response: httpx2.Response) -> httpx2.Response:
         try:
             if body_fits(response):
                 await response.aread()

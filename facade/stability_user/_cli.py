@@ -1,6 +1,6 @@
 """The ``stability-user`` command (also ``python -m stability_user``).
 
-Only argparse is imported up front: ``--help`` and ``--version`` never import httpx or the
+Only argparse is imported up front: ``--help`` and ``--version`` never import httpx2 or the
 client. Exit statuses: 0 success, 1 API or network failure (or output that cannot be written),
 2 usage or configuration error, 3 a balance below ``--min-credits``, 130 interrupted (Ctrl-C).
 """

@@ -7,12 +7,12 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Self, TypeVar
 
-import httpx
+import httpx2
 
 from ._config import TimeoutTypes
 from ._constants import DEFAULT_MAX_RETRIES
 from ._core import (
-    DEFAULT_HTTPX_TIMEOUT,
+    DEFAULT_HTTPX2_TIMEOUT,
     MAX_CONCURRENT_BALANCES,
     BodyReader,
     ClientCore,
@@ -52,7 +52,7 @@ class StabilityUser(ClientCore):
             ``STABILITY_ORGANIZATION``, else the account's default organization.
         base_url: Defaults to ``STABILITY_BASE_URL``, then ``API_HOST``, then
             ``https://api.stability.ai``.
-        timeout: Seconds, or an ``httpx.Timeout``; a number bounds connecting by 5 seconds
+        timeout: Seconds, or an ``httpx2.Timeout``; a number bounds connecting by 5 seconds
             at most and each read or write by the number.
         max_retries: Retries after a retryable failure; 0 turns retries off.
         allow_insecure_http: Allow sending the key over plain ``http://`` to a host that is
@@ -70,12 +70,17 @@ class StabilityUser(ClientCore):
             ``False`` turns it off; or a ``RateLimit(requests, per_seconds)``.
         proxy: A proxy URL for every request. Without one, ``HTTP_PROXY``/``HTTPS_PROXY``/
             ``ALL_PROXY`` (and ``NO_PROXY``) are honoured, except for a loopback base URL.
-        transport: An ``httpx`` transport, e.g. ``stability_user.testing.StandInAPI().transport``.
+            Certificates are verified against the operating system's trust store, or against
+            what ``SSL_CERT_FILE`` (a PEM bundle) or ``SSL_CERT_DIR`` names, for every host.
+        transport: An ``httpx2.BaseTransport``, e.g.
+            ``stability_user.testing.StandInAPI().transport``.
 
     Raises:
         MissingAPIKeyError: No key anywhere.
         ConfigurationError: An argument or environment value is unusable.
     """
+
+    _TRANSPORT_TYPE = httpx2.BaseTransport
 
     def __init__(
         self,
@@ -83,7 +88,7 @@ class StabilityUser(ClientCore):
         *,
         organization: str | None = None,
         base_url: str | None = None,
-        timeout: TimeoutTypes = DEFAULT_HTTPX_TIMEOUT,
+        timeout: TimeoutTypes = DEFAULT_HTTPX2_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         allow_insecure_http: bool = False,
         api_version: str | None = None,
@@ -91,7 +96,7 @@ class StabilityUser(ClientCore):
         client_version: str | None = None,
         rate_limit: RateLimit | bool | None = None,
         proxy: str | None = None,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx2.BaseTransport | None = None,
     ) -> None:
         super().__init__(
             api_key,
@@ -105,11 +110,10 @@ class StabilityUser(ClientCore):
             client_version=client_version,
             rate_limit=rate_limit,
             proxy=proxy,
+            transport=transport,
         )
         options = self._http_options()
-        self._pools: PoolKeeper[httpx.Client] = PoolKeeper(
-            lambda: httpx.Client(transport=transport, **options)
-        )
+        self._pools: PoolKeeper[httpx2.Client] = PoolKeeper(lambda: httpx2.Client(**options))
         self._executors: PoolKeeper[ThreadPoolExecutor] = PoolKeeper(self._new_executor)
 
     @staticmethod
@@ -121,7 +125,7 @@ class StabilityUser(ClientCore):
         return ThreadPoolExecutor(MAX_CONCURRENT_BALANCES, thread_name_prefix="stability-user")
 
     def _run(
-        self, http: httpx.Client, flow: Flow[_Result], cancel: threading.Event | None = None
+        self, http: httpx2.Client, flow: Flow[_Result], cancel: threading.Event | None = None
     ) -> _Result:
         # The only blocking I/O: send what the flow (built on `http`) asks for, read, sleep
         # when it says so.
@@ -140,9 +144,9 @@ class StabilityUser(ClientCore):
                     raise _Cancelled("the caller was interrupted")
                 try:
                     response = self._read(http.send(step, stream=True))
-                except httpx.HTTPError as exc:
+                except httpx2.HTTPError as exc:
                     step = flow.throw(exc)
-                except RuntimeError as exc:  # httpx: the pool was closed under this call
+                except RuntimeError as exc:  # httpx2: the pool was closed under this call
                     if not self._closed:
                         raise
                     raise self._closed_error(exc) from exc
@@ -153,7 +157,7 @@ class StabilityUser(ClientCore):
                 return result
 
     @staticmethod
-    def _read(response: httpx.Response) -> httpx.Response:
+    def _read(response: httpx2.Response) -> httpx2.Response:
         try:
             if body_fits(response):
                 response.read()

@@ -9,11 +9,12 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 
-import httpx
+import httpx2
 
 from ._constants import (
     API_KEY_ENV,
@@ -28,6 +29,7 @@ from ._constants import (
 )
 from ._exceptions import ConfigurationError, MissingAPIKeyError
 from ._ratelimit import RateLimit, resolve_rate_limit
+from ._tls import trust_from_env
 from ._versions import DEFAULT_API_VERSION, APIVersion, check_api_version
 
 __all__ = [
@@ -35,11 +37,12 @@ __all__ = [
     "TimeoutTypes",
     "check_header_value",
     "check_organization",
+    "check_transport",
     "resolve_settings",
-    "to_httpx_timeout",
+    "to_httpx2_timeout",
 ]
 
-TimeoutTypes = float | int | httpx.Timeout
+TimeoutTypes = float | int | httpx2.Timeout
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
@@ -51,16 +54,18 @@ class Settings:
     api_key: str = field(repr=False)
     base_url: str
     organization: str | None
-    timeout: httpx.Timeout
+    timeout: httpx2.Timeout
     max_retries: int
     api_version: APIVersion
     client_id: str | None = None
     client_version: str | None = None
     rate_limit: RateLimit | None = None
     proxy: str | None = field(default=None, repr=False)
-    # Environment proxies (HTTP_PROXY, ALL_PROXY...) and SSL_CERT_FILE are honoured, except for
-    # a loopback base URL: the key must not travel to a proxy to reach this very machine.
+    # Environment proxies (HTTP_PROXY, ALL_PROXY...) are honoured, except for a loopback base
+    # URL: the key must not travel to a proxy to reach this very machine.
     trust_env: bool = True
+    # SSL_CERT_FILE / SSL_CERT_DIR, read for every host (``_tls``); None: the system's store.
+    verify: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
 
     @property
     def authorization(self) -> str:
@@ -97,7 +102,7 @@ def resolve_settings(
         else env.get(BASE_URL_ENV) or env.get(BASE_URL_FALLBACK_ENV) or DEFAULT_BASE_URL,
         allow_insecure_http=allow_insecure_http,
     )
-    host = httpx.URL(url).host
+    host = httpx2.URL(url).host
     org = organization if organization is not None else env.get(ORGANIZATION_ENV) or None
     ident = client_id if client_id is not None else env.get(CLIENT_ID_ENV) or None
     ident_version = (
@@ -107,7 +112,7 @@ def resolve_settings(
         api_key=key,
         base_url=url,
         organization=check_organization(org) if org is not None else None,
-        timeout=to_httpx_timeout(timeout),
+        timeout=to_httpx2_timeout(timeout),
         max_retries=_check_max_retries(max_retries),
         api_version=check_api_version(
             api_version
@@ -123,15 +128,48 @@ def resolve_settings(
         rate_limit=resolve_rate_limit(rate_limit, host),
         proxy=_check_proxy(proxy) if proxy is not None else None,
         trust_env=not _is_loopback(host),
+        verify=trust_from_env(env),
     )
+
+
+# The packages httpx2 continues; their objects do not work with httpx2's clients.
+_LEGACY_PACKAGES = frozenset({"httpx", "httpcore"})
+
+
+def _legacy_package(value: object) -> str | None:
+    """``"httpx"`` (or ``"httpcore"``) when ``value`` comes from the legacy package."""
+    for cls in type(value).__mro__:
+        package = cls.__module__.partition(".")[0]
+        if package in _LEGACY_PACKAGES:
+            return package
+    return None
+
+
+def _legacy_error(what: str, value: object, package: str, instead: str) -> ConfigurationError:
+    name = f"{type(value).__module__.partition('.')[0]}.{type(value).__qualname__}"
+    return ConfigurationError(
+        f"{what} is an {name} from the legacy {package} package; stability-user runs on httpx2 "
+        f"(the maintained continuation of httpx, same API) since 0.3.0: pass {instead}."
+    )
+
+
+def check_transport(transport: object, expected: type[object]) -> None:
+    """Refuse a ``transport`` that is not an instance of httpx2's ``expected`` base class."""
+    if transport is None or isinstance(transport, expected):
+        return
+    wanted = f"an httpx2.{expected.__name__}"
+    package = _legacy_package(transport)
+    if package is not None:
+        raise _legacy_error("transport", transport, package, f"{wanted} (import httpx2)")
+    raise ConfigurationError(f"transport must be {wanted}, not {type(transport).__name__}.")
 
 
 def _check_proxy(proxy: object) -> str:
     if not isinstance(proxy, str):
         raise ConfigurationError(f"proxy must be a URL string, not {type(proxy).__name__}.")
     try:
-        url = httpx.URL(proxy.strip())
-    except httpx.InvalidURL as err:
+        url = httpx2.URL(proxy.strip())
+    except httpx2.InvalidURL as err:
         raise ConfigurationError(f"proxy is not a valid URL: {err}") from err
     if url.scheme not in ("http", "https", "socks5", "socks5h") or not url.host:
         raise ConfigurationError(
@@ -139,16 +177,16 @@ def _check_proxy(proxy: object) -> str:
             "such as 'http://proxy.example:3128'."
         )
     if url.scheme.startswith("socks") and find_spec("socksio") is None:
-        # httpx would raise a bare ImportError when the client is built.
+        # httpx2 would raise a bare ImportError when the client is built.
         raise ConfigurationError(
-            "A socks5:// proxy needs the socksio package: pip install 'httpx[socks]'."
+            "A socks5:// proxy needs the socksio package: pip install 'httpx2[socks]'."
         )
     return str(url)
 
 
 def _is_header_safe(value: str) -> bool:
     # Printable ASCII only: no CR/LF (header injection), no other control characters, and
-    # nothing httpx would fail to encode later, after we had promised the value was fine.
+    # nothing httpx2 would fail to encode later, after we had promised the value was fine.
     return value.isascii() and value.isprintable()
 
 
@@ -236,8 +274,8 @@ def _check_base_url(raw: object, *, allow_insecure_http: bool) -> str:
     cli = f"--base-url (or {BASE_URL_ENV}) {raw!r}"
     example = f"such as --base-url {DEFAULT_BASE_URL}"
     try:
-        url = httpx.URL(raw.strip())
-    except httpx.InvalidURL as err:
+        url = httpx2.URL(raw.strip())
+    except httpx2.InvalidURL as err:
         raise ConfigurationError(
             f"base_url {raw!r} is not a valid URL: {err}",
             cli_message=f"{cli} is not a valid URL: {err}",
@@ -272,18 +310,21 @@ def _is_positive_number(value: object) -> bool:
     )
 
 
-def to_httpx_timeout(timeout: object) -> httpx.Timeout:
-    """Seconds (a positive number) or an ``httpx.Timeout`` as an ``httpx.Timeout``."""
-    if isinstance(timeout, httpx.Timeout):
+def to_httpx2_timeout(timeout: object) -> httpx2.Timeout:
+    """Seconds (a positive number) or an ``httpx2.Timeout`` as an ``httpx2.Timeout``."""
+    if isinstance(timeout, httpx2.Timeout):
         return timeout
+    package = _legacy_package(timeout)
+    if package is not None:
+        raise _legacy_error("timeout", timeout, package, "an httpx2.Timeout, or seconds")
     if not _is_positive_number(timeout):
         raise ConfigurationError(
-            f"timeout must be a positive number of seconds or an httpx.Timeout, not {timeout!r}.",
+            f"timeout must be a positive number of seconds or an httpx2.Timeout, not {timeout!r}.",
             cli_message=f"--timeout must be a positive number of seconds, not {timeout!r}.",
         )
     assert isinstance(timeout, (int, float))  # narrowed by _is_positive_number
     seconds = float(timeout)
-    return httpx.Timeout(seconds, connect=min(seconds, DEFAULT_CONNECT_TIMEOUT))
+    return httpx2.Timeout(seconds, connect=min(seconds, DEFAULT_CONNECT_TIMEOUT))
 
 
 def _check_max_retries(max_retries: object) -> int:

@@ -23,6 +23,8 @@ __all__ = [
     "MAX_RETRY_DELAY",
     "ORGANIZATION_ENV",
     "RETRYABLE_STATUS_CODES",
+    "SSL_CERT_DIR_ENV",
+    "SSL_CERT_FILE_ENV",
 ]
 
 API_KEY_ENV = "STABILITY_API_KEY"
@@ -35,6 +37,10 @@ API_VERSION_ENV = "STABILITY_API_VERSION"
 # Sent as Stability-Client-ID / Stability-Client-Version, which the v1 document recommends.
 CLIENT_ID_ENV = "STABILITY_CLIENT_ID"
 CLIENT_VERSION_ENV = "STABILITY_CLIENT_VERSION"
+# The CA bundle (PEM file) or hashed folder trusted instead of the operating system's store:
+# the names OpenSSL, httpx2 and requests read.
+SSL_CERT_FILE_ENV = "SSL_CERT_FILE"
+SSL_CERT_DIR_ENV = "SSL_CERT_DIR"
 
 DEFAULT_BASE_URL = "https://api.stability.ai"
 

@@ -10,11 +10,17 @@ the flow, the pools per process and event loop from ``_pool``, the rate limiter 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-import httpx
+import httpx2
 
-from ._config import TimeoutTypes, check_organization, resolve_settings, to_httpx_timeout
+from ._config import (
+    TimeoutTypes,
+    check_organization,
+    check_transport,
+    resolve_settings,
+    to_httpx2_timeout,
+)
 from ._constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
 from ._error_mapping import MAX_BODY_BYTES, body_too_large_error
 from ._exceptions import ClientClosedError, StabilityError
@@ -27,7 +33,7 @@ from ._ratelimit import RateLimit, RateLimiter
 from ._version import __version__
 
 __all__ = [
-    "DEFAULT_HTTPX_TIMEOUT",
+    "DEFAULT_HTTPX2_TIMEOUT",
     "FAN_OUT_MIN_LATENCY",
     "MAX_CONCURRENT_BALANCES",
     "BodyReader",
@@ -40,7 +46,7 @@ __all__ = [
 _Result = TypeVar("_Result")
 _Pool = TypeVar("_Pool")
 
-DEFAULT_HTTPX_TIMEOUT = httpx.Timeout(DEFAULT_TIMEOUT, connect=DEFAULT_CONNECT_TIMEOUT)
+DEFAULT_HTTPX2_TIMEOUT = httpx2.Timeout(DEFAULT_TIMEOUT, connect=DEFAULT_CONNECT_TIMEOUT)
 _USER_AGENT = f"stability-user/{__version__}"
 
 # get_balances(): enough requests in flight to overlap round trips, few enough to stay polite
@@ -53,6 +59,9 @@ FAN_OUT_MIN_LATENCY = 0.002
 
 class ClientCore:
     """Configuration, pools and request building shared by both clients; performs no I/O."""
+
+    # The httpx2 base class a ``transport`` must be an instance of (set by each client).
+    _TRANSPORT_TYPE: ClassVar[type[object]]
 
     def __init__(
         self,
@@ -68,6 +77,7 @@ class ClientCore:
         client_version: str | None,
         rate_limit: object,
         proxy: str | None,
+        transport: object,
     ) -> None:
         configure_from_env()
         self._settings = resolve_settings(
@@ -83,6 +93,8 @@ class ClientCore:
             rate_limit=rate_limit,
             proxy=proxy,
         )
+        check_transport(transport, self._TRANSPORT_TYPE)
+        self._transport = transport
         limit = self._settings.rate_limit
         self._limiter = RateLimiter(limit) if limit is not None else None
         self._closed = False
@@ -101,16 +113,19 @@ class ClientCore:
         if settings.client_version is not None:
             headers["Stability-Client-Version"] = settings.client_version
         options: dict[str, Any] = {
+            "transport": self._transport,
             "base_url": settings.base_url,
             "headers": headers,
             "timeout": settings.timeout,
             "trust_env": settings.trust_env,
-            "limits": httpx.Limits(
+            "limits": httpx2.Limits(
                 max_connections=100, max_keepalive_connections=MAX_CONCURRENT_BALANCES * 2
             ),
         }
         if settings.proxy is not None:
             options["proxy"] = settings.proxy
+        if settings.verify is not None:
+            options["verify"] = settings.verify
         return options
 
     def _checked_pool(self, keeper: PoolKeeper[_Pool], loop: object | None = None) -> _Pool:
@@ -150,7 +165,7 @@ class ClientCore:
         return self._settings.max_retries
 
     @property
-    def timeout(self) -> httpx.Timeout:
+    def timeout(self) -> httpx2.Timeout:
         """The client's default timeout."""
         return self._settings.timeout
 
@@ -168,14 +183,14 @@ class ClientCore:
 
     def _call(
         self,
-        http: httpx.Client | httpx.AsyncClient,
+        http: httpx2.Client | httpx2.AsyncClient,
         kwargs: dict[str, Any],
-        parse: Callable[[httpx.Response], _Result],
+        parse: Callable[[httpx2.Response], _Result],
         timeout: TimeoutTypes | None,
     ) -> Flow[_Result]:
         request = http.build_request(
             **kwargs,
-            timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else to_httpx_timeout(timeout),
+            timeout=httpx2.USE_CLIENT_DEFAULT if timeout is None else to_httpx2_timeout(timeout),
         )
         settings = self._settings
         return call(
@@ -188,7 +203,7 @@ class ClientCore:
         )
 
     def _account_flow(
-        self, http: httpx.Client | httpx.AsyncClient, timeout: TimeoutTypes | None
+        self, http: httpx2.Client | httpx2.AsyncClient, timeout: TimeoutTypes | None
     ) -> Flow[Account]:
         return self._call(
             http, self._settings.api_version.account_request(), parse_account, timeout
@@ -196,7 +211,7 @@ class ClientCore:
 
     def _balance_flow(
         self,
-        http: httpx.Client | httpx.AsyncClient,
+        http: httpx2.Client | httpx2.AsyncClient,
         organization: str | None,
         timeout: TimeoutTypes | None,
     ) -> Flow[Balance]:
@@ -225,7 +240,7 @@ def settled(organization: Organization, balance: Balance | StabilityError) -> Or
     return OrganizationBalance(organization, None, balance)
 
 
-def body_fits(response: httpx.Response) -> bool:
+def body_fits(response: httpx2.Response) -> bool:
     """Whether the body can be read whole: a declared, unencoded length within the cap.
 
     Anything else (no length, a compressed body that may inflate) is read in chunks through a
@@ -239,10 +254,10 @@ def body_fits(response: httpx.Response) -> bool:
     return True
 
 
-def _buffered(source: httpx.Response, content: bytes) -> httpx.Response:
+def _buffered(source: httpx2.Response, content: bytes) -> httpx2.Response:
     """A copy of ``source`` holding ``content`` (decoded) as its body, fully read."""
     skip = {b"content-encoding", b"content-length", b"transfer-encoding"}
-    return httpx.Response(
+    return httpx2.Response(
         source.status_code,
         headers=[(k, v) for k, v in source.headers.raw if k.lower() not in skip],
         content=content,
@@ -256,7 +271,7 @@ class BodyReader:
 
     __slots__ = ("_chunks", "_response", "_size")
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: httpx2.Response) -> None:
         self._response = response
         self._chunks: list[bytes] = []
         self._size = 0
@@ -270,6 +285,6 @@ class BodyReader:
             kept = b"".join(self._chunks)[:MAX_BODY_BYTES]
             raise body_too_large_error(_buffered(self._response, kept), self._size)
 
-    def response(self) -> httpx.Response:
+    def response(self) -> httpx2.Response:
         """The response with its whole (decoded) body, as if it had been read normally."""
         return _buffered(self._response, b"".join(self._chunks))

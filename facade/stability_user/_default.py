@@ -1,7 +1,7 @@
 """The module-level ``get_account()``, ``get_balance()`` and ``get_balances()``.
 
 They share one ``StabilityUser``, created on first use from the environment, so connections are
-reused across calls and threads (``httpx.Client`` is thread-safe). Each call compares the
+reused across calls and threads (``httpx2.Client`` is thread-safe). Each call compares the
 environment variables the client was built from (a few dictionary look-ups) and builds a new
 client when one changed; the old one is closed once no call is using it. A missing key raises
 on every call until one is set; nothing is cached then. A forked child drops the parent's
@@ -27,6 +27,8 @@ from ._constants import (
     CLIENT_ID_ENV,
     CLIENT_VERSION_ENV,
     ORGANIZATION_ENV,
+    SSL_CERT_DIR_ENV,
+    SSL_CERT_FILE_ENV,
 )
 from ._models import Account, Balance, OrganizationBalance
 
@@ -43,6 +45,8 @@ _WATCHED = (
     ORGANIZATION_ENV,
     CLIENT_ID_ENV,
     CLIENT_VERSION_ENV,
+    SSL_CERT_FILE_ENV,
+    SSL_CERT_DIR_ENV,
 )
 
 

@@ -1,13 +1,13 @@
 """The one boundary where lower-layer failures become the package's typed errors.
 
 Shared by the sync and async clients: a non-2xx response becomes an ``APIStatusError``
-subclass chosen by status code, and any ``httpx`` exception an ``APIConnectionError`` (or
+subclass chosen by status code, and any ``httpx2`` exception an ``APIConnectionError`` (or
 ``APITimeoutError``). Messages never hold the API key, even when a server echoes it back.
 """
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 
 from ._exceptions import (
     APIConnectionError,
@@ -63,7 +63,7 @@ def _error_class(status_code: int) -> type[APIStatusError]:
     return STATUS_ERRORS.get(status_code, APIStatusError)
 
 
-def _snippet(response: httpx.Response, secret: str) -> str:
+def _snippet(response: httpx2.Response, secret: str) -> str:
     # Redact before cutting: a key straddling the cut would otherwise leave its first part.
     text = response.content[: _SNIPPET_CHARS * 4 + len(secret)].decode("utf-8", "replace")
     text = " ".join(redact(text, secret).split())
@@ -72,7 +72,7 @@ def _snippet(response: httpx.Response, secret: str) -> str:
     return text
 
 
-def _describe_body(response: httpx.Response, secret: str) -> tuple[str | None, str | None, str]:
+def _describe_body(response: httpx2.Response, secret: str) -> tuple[str | None, str | None, str]:
     """The API error body's ``(id, name, message)``, or a description of whatever came."""
     reason = response.reason_phrase or "unexpected status"
     location = response.headers.get("location") if response.is_redirect else None
@@ -120,7 +120,7 @@ def _needs_notice(status_code: int, message: str) -> bool:
 
 
 def status_error(
-    response: httpx.Response, *, secret: str, notice: str | None = None
+    response: httpx2.Response, *, secret: str, notice: str | None = None
 ) -> APIStatusError:
     """The typed error for a non-2xx ``response`` (body already read).
 
@@ -138,7 +138,7 @@ def status_error(
     )
 
 
-def body_too_large_error(response: httpx.Response, read: int) -> InvalidResponseError:
+def body_too_large_error(response: httpx2.Response, read: int) -> InvalidResponseError:
     """The error for a body that passed ``MAX_BODY_BYTES``; reading stopped at ``read`` bytes."""
     content_type = response.headers.get("content-type", "no content type")
     stopped = f"stopped reading after {read} bytes" if read else "not read"
@@ -150,11 +150,11 @@ def body_too_large_error(response: httpx.Response, read: int) -> InvalidResponse
 
 
 def connection_error(
-    exc: httpx.HTTPError, *, request: httpx.Request | None, secret: str
+    exc: httpx2.HTTPError, *, request: httpx2.Request | None, secret: str
 ) -> APIError:
-    """The typed error for an ``httpx`` exception raised while sending or reading."""
+    """The typed error for an ``httpx2`` exception raised while sending or reading."""
     detail = redact(str(exc) or type(exc).__name__, secret)
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, httpx2.TimeoutException):
         return APITimeoutError(
             f"Request timed out ({type(exc).__name__}: {detail})", request=request
         )

@@ -18,7 +18,7 @@ The hierarchy::
         │   └── InternalServerError       5xx
         └── InvalidResponseError      (a 2xx whose body breaks the API's contract)
 
-Lower-layer errors (httpx's, JSON decoding's) are turned into these at one boundary,
+Lower-layer errors (httpx2's, JSON decoding's) are turned into these at one boundary,
 ``_error_mapping``, and chained as ``__cause__``. Every exception here survives ``pickle``
 and ``copy.deepcopy`` (a worker process can send one back), with its response's status,
 headers and body.
@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import httpx
+    import httpx2
 
 __all__ = [
     "APIConnectionError",
@@ -97,9 +97,9 @@ class APIError(StabilityError):
     """
 
     message: str
-    request: httpx.Request | None
+    request: httpx2.Request | None
 
-    def __init__(self, message: str, *, request: httpx.Request | None = None) -> None:
+    def __init__(self, message: str, *, request: httpx2.Request | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.request = request
@@ -121,19 +121,19 @@ class APIStatusError(APIError):
         error_id: The ``id`` of the API's error body, when the body was one.
         error_name: The ``name`` of the API's error body (``unauthorized``, ``server_error``...).
         message: The API's ``message``, or a description of whatever body came instead.
-        response: The ``httpx.Response``, body read.
+        response: The ``httpx2.Response``, body read.
     """
 
     status_code: int
     error_id: str | None
     error_name: str | None
-    response: httpx.Response
+    response: httpx2.Response
 
     def __init__(
         self,
         message: str,
         *,
-        response: httpx.Response,
+        response: httpx2.Response,
         error_id: str | None = None,
         error_name: str | None = None,
     ) -> None:
@@ -186,13 +186,13 @@ class InvalidResponseError(APIError):
 
     Attributes:
         status_code: The HTTP status code.
-        response: The ``httpx.Response``, body read.
+        response: The ``httpx2.Response``, body read.
     """
 
     status_code: int
-    response: httpx.Response
+    response: httpx2.Response
 
-    def __init__(self, message: str, *, response: httpx.Response) -> None:
+    def __init__(self, message: str, *, response: httpx2.Response) -> None:
         super().__init__(message, request=response.request)
         self.response = response
         self.status_code = response.status_code

@@ -1,7 +1,7 @@
 """One API call with retries, written once as a generator of I/O steps (sans-I/O).
 
-The flow yields either an ``httpx.Request`` to send or a ``Wait`` to sleep, and is sent back
-the ``httpx.Response`` (or has the ``httpx`` exception thrown in). The sync and async clients
+The flow yields either an ``httpx2.Request`` to send or a ``Wait`` to sleep, and is sent back
+the ``httpx2.Response`` (or has the ``httpx2`` exception thrown in). The sync and async clients
 each drive it with a few lines that do only the I/O, so retry decisions, error mapping and
 parsing exist in one place.
 """
@@ -12,7 +12,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-import httpx
+import httpx2
 
 from ._error_mapping import connection_error, status_error
 from ._logging import logger
@@ -33,12 +33,12 @@ class Wait:
     seconds: float
 
 
-Flow = Generator["httpx.Request | Wait", "httpx.Response | None", _Result]
+Flow = Generator["httpx2.Request | Wait", "httpx2.Response | None", _Result]
 
 
 def call(
-    request: httpx.Request,
-    parse: Callable[[httpx.Response], _Result],
+    request: httpx2.Request,
+    parse: Callable[[httpx2.Response], _Result],
     *,
     max_retries: int,
     secret: str,
@@ -68,7 +68,7 @@ def call(
         logger.debug("%s %s: attempt %d", request.method, request.url.path, attempt + 1)
         try:
             response = yield request
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             error = connection_error(exc, request=request, secret=secret)
             if attempt >= max_retries or not is_retryable_error(exc):
                 raise error from exc

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import httpx
+import httpx2
 
 from ._exceptions import InvalidResponseError
 from ._models import Account, Balance, Organization
@@ -90,7 +90,7 @@ def _balance(data: Any) -> Balance:
     return Balance(credits=value)
 
 
-def _parse(response: httpx.Response, build: Callable[[Any], _Model]) -> _Model:
+def _parse(response: httpx2.Response, build: Callable[[Any], _Model]) -> _Model:
     what = response.request.url.path
     try:
         data = decode_json(response.content)
@@ -109,16 +109,16 @@ def _parse(response: httpx.Response, build: Callable[[Any], _Model]) -> _Model:
         ) from err
 
 
-def _describe(response: httpx.Response) -> str:
+def _describe(response: httpx2.Response) -> str:
     content_type = response.headers.get("content-type", "no content type")
     return f"{len(response.content)} bytes, {content_type}"
 
 
-def parse_account(response: httpx.Response) -> Account:
+def parse_account(response: httpx2.Response) -> Account:
     """The ``Account`` in a 2xx account response."""
     return _parse(response, _account)
 
 
-def parse_balance(response: httpx.Response) -> Balance:
+def parse_balance(response: httpx2.Response) -> Balance:
     """The ``Balance`` in a 2xx balance response."""
     return _parse(response, _balance)

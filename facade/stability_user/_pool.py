@@ -1,7 +1,7 @@
 """Per-process and per-event-loop state: which connection pool a call may use.
 
 A pooled socket must never be shared across ``os.fork()``: parent and child would read each
-other's answers (and over TLS, corrupt each other's sessions). An ``httpx.AsyncClient``'s
+other's answers (and over TLS, corrupt each other's sessions). An ``httpx2.AsyncClient``'s
 connections belong to the event loop that opened them, and are useless (or raise ``Event loop is
 closed``) on the next one. So each client keeps its pools here, keyed by the process's fork
 generation and, for the async client, by the running loop; a child process or a new loop gets a

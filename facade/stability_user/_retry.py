@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import httpx
+import httpx2
 
 from ._constants import (
     INITIAL_RETRY_DELAY,
@@ -36,7 +36,7 @@ __all__ = [
 # Failures where the request may not have reached the server, or the answer was lost on the
 # way back: both harmless to repeat for a GET. Protocol violations on our side, unsupported
 # schemes and proxy refusals would fail the same way again.
-_RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+_RETRYABLE_ERRORS = (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)
 
 
 def is_retryable_status(status_code: int) -> bool:
@@ -44,12 +44,12 @@ def is_retryable_status(status_code: int) -> bool:
     return status_code >= 500 or status_code in RETRYABLE_STATUS_CODES
 
 
-def is_retryable_error(exc: httpx.HTTPError) -> bool:
+def is_retryable_error(exc: httpx2.HTTPError) -> bool:
     """Whether a transport failure is worth another attempt."""
     return isinstance(exc, _RETRYABLE_ERRORS)
 
 
-def retry_after_seconds(headers: httpx.Headers, *, now: float | None = None) -> float | None:
+def retry_after_seconds(headers: httpx2.Headers, *, now: float | None = None) -> float | None:
     """Seconds asked for by a ``Retry-After`` header (delta-seconds or HTTP date), if any."""
     value = headers.get("retry-after")
     if value is None:
@@ -80,7 +80,7 @@ def backoff_delay(attempt: int) -> float:
     return delay * (1.0 - 0.25 * random.random())
 
 
-def retry_delay(attempt: int, response: httpx.Response | None) -> float:
+def retry_delay(attempt: int, response: httpx2.Response | None) -> float:
     """How long to wait before retry number ``attempt``, after ``response`` (if one came)."""
     if response is not None:
         asked = retry_after_seconds(response.headers)

@@ -62,7 +62,7 @@ _ERROR_NAMES = {
 
 
 class HeaderLookup(Protocol):
-    """Case-insensitive header access, as ``httpx.Headers`` and ``http.client``'s message give."""
+    """Case-insensitive header access, as ``httpx2.Headers`` and ``http.client``'s message give."""
 
     def get(self, name: str, /) -> str | None:
         """The header's value, or ``None`` when absent."""
@@ -264,7 +264,7 @@ class StandInAPI:
 
     @property
     def transport(self) -> StandInTransport:
-        """An ``httpx`` transport (sync and async) answering from this stand-in in-process."""
+        """An ``httpx2`` transport (sync and async) answering from this stand-in in-process."""
         from ._transport import StandInTransport
 
         return StandInTransport(self)

@@ -1,10 +1,10 @@
-"""The stand-in as an ``httpx`` transport, for ``StabilityUser(transport=...)`` in-process."""
+"""The stand-in as an ``httpx2`` transport, for ``StabilityUser(transport=...)`` in-process."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import httpx
+import httpx2
 
 if TYPE_CHECKING:
     from ._api import StandInAPI
@@ -12,17 +12,17 @@ if TYPE_CHECKING:
 __all__ = ["StandInTransport"]
 
 
-class StandInTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+class StandInTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
     """Answers every request from a ``StandInAPI``; works with sync and async clients."""
 
     def __init__(self, api: StandInAPI) -> None:
         self._api = api
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        """Answer ``request`` from the stand-in (httpx's sync transport interface)."""
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        """Answer ``request`` from the stand-in (httpx2's sync transport interface)."""
         answer = self._api.respond(request.method, request.url.path, request.headers)
-        return httpx.Response(answer.status, headers=answer.headers, content=answer.body)
+        return httpx2.Response(answer.status, headers=answer.headers, content=answer.body)
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Answer ``request`` from the stand-in (httpx's async transport interface)."""
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        """Answer ``request`` from the stand-in (httpx2's async transport interface)."""
         return self.handle_request(request)

@@ -1,0 +1,45 @@
+"""Which certificate authorities a client trusts: the operating system's, or the ones named.
+
+httpx2 verifies against the operating system's trust store; ``SSL_CERT_FILE`` (a PEM bundle)
+or ``SSL_CERT_DIR`` (a folder hashed by ``openssl rehash``) replaces that store, the file
+first when both are set. httpx2 itself reads the two only when ``trust_env`` is on, which this
+SDK turns off for a loopback base URL (so that an environment proxy never sees the key), and
+its releases before 2.16 read them whatever ``trust_env`` says. Read here, once per client,
+they mean the same on every supported httpx2 and for every host: trusting a certificate
+authority is not sending the key anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+
+from ._constants import SSL_CERT_DIR_ENV, SSL_CERT_FILE_ENV
+from ._exceptions import ConfigurationError
+
+__all__ = ["trust_from_env"]
+
+
+def trust_from_env(environ: Mapping[str, str]) -> ssl.SSLContext | None:
+    """A context trusting what ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` name; ``None``: neither set.
+
+    Raises:
+        ConfigurationError: The variable names nothing OpenSSL can load.
+    """
+    cafile = environ.get(SSL_CERT_FILE_ENV)
+    if cafile:
+        try:
+            return ssl.create_default_context(cafile=cafile)
+        except (OSError, ssl.SSLError) as err:
+            raise ConfigurationError(
+                f"{SSL_CERT_FILE_ENV}={cafile!r} is not a PEM bundle that can be loaded: {err}"
+            ) from err
+    capath = environ.get(SSL_CERT_DIR_ENV)
+    if capath:
+        # OpenSSL reads the folder lazily, at each handshake: a wrong name would only show
+        # later as an unverifiable certificate.
+        if not os.path.isdir(capath):
+            raise ConfigurationError(f"{SSL_CERT_DIR_ENV}={capath!r} is not a folder.")
+        return ssl.create_default_context(capath=capath)
+    return None
