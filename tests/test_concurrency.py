@@ -14,6 +14,7 @@ import stability_user
 from stability_user import AsyncStabilityUser, Balance, StabilityUser
 from stability_user._default import _default_client
 from stability_user.testing import StandInAPI, StandInServer
+from support.deadline import gather_within
 
 THREADS = 16
 CALLS_PER_THREAD = 25
@@ -51,9 +52,11 @@ def test_module_functions_from_many_threads_share_one_client(
 
 
 def test_async_fan_out_on_one_client(standin_server: StandInServer, api_key: str) -> None:
-    async def main() -> list[Balance]:
+    async def main() -> list[Balance | BaseException]:
         async with AsyncStabilityUser(api_key, base_url=standin_server.url) as client:
-            results = await asyncio.gather(*(client.get_balance() for _ in range(FAN_OUT)))
+            results = await gather_within(
+                "balance calls", [client.get_balance() for _ in range(FAN_OUT)]
+            )
             pool = client._pools.current(asyncio.get_running_loop())
             assert pool is not None
             assert len(pool.http._transport._pool.connections) <= 100  # type: ignore[attr-defined]

@@ -22,8 +22,9 @@ from stability_user import (
     _core,
 )
 from stability_user._error_mapping import MAX_BODY_BYTES
-from stability_user.testing import StandInAPI, StandInOrganization
+from stability_user.testing import StandInAPI, StandInOrganization, StandInServer
 from support.fault_server import Endless, FaultServer, Reply
+from support.gate import Gate
 from support.paths import PATHS, call_via
 
 SUPPORT = Path(__file__).resolve().parent / "support"
@@ -45,7 +46,10 @@ def many() -> StandInAPI:
 def test_get_balances_keeps_at_most_8_in_flight_on_reused_connections(
     many: StandInAPI, kind: str
 ) -> None:
-    with many.serve(latency=0.01) as server:
+    # The server holds the first 8 balance requests until all 8 are there: 8 in flight is
+    # reached by construction, and the SDK's bound keeps it from going past.
+    gate = Gate(many, _core.MAX_CONCURRENT_BALANCES)
+    with StandInServer(gate, latency=0.01) as server:  # type: ignore[arg-type]
         if kind == "sync":
             with StabilityUser(KEY, base_url=server.url) as client:
                 results = client.get_balances()
@@ -56,6 +60,7 @@ def test_get_balances_keeps_at_most_8_in_flight_on_reused_connections(
                     return await client.get_balances()
 
             results = asyncio.run(run())
+        gate.check()
         assert [r.credits for r in results] == [float(n) for n in range(60)]
         assert server.max_in_flight == 8
         assert server.connections <= 8
@@ -211,13 +216,15 @@ def test_a_redirect_names_where_it_pointed(faults: FaultServer, status: int) -> 
 
 
 def test_concurrent_async_get_balances_share_the_bound(many: StandInAPI) -> None:
-    with many.serve(latency=0.01) as server:
+    gate = Gate(many, _core.MAX_CONCURRENT_BALANCES)
+    with StandInServer(gate, latency=0.01) as server:  # type: ignore[arg-type]
 
         async def run() -> None:
             async with AsyncStabilityUser(KEY, base_url=server.url) as client:
                 await asyncio.gather(*(client.get_balances() for _ in range(3)))
 
         asyncio.run(run())
+        gate.check()
         # Three calls at once: their balance requests still share 8 places (the three
         # account requests come before, at most 3 at once).
         assert server.max_in_flight == 8
