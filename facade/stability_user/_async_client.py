@@ -23,11 +23,11 @@ from ._core import (
 )
 from ._exceptions import ClientClosedError, StabilityError
 from ._flow import Flow, Wait
-from ._models import Account, Balance, Organization, OrganizationBalance
 from ._pool import PoolKeeper
 from ._retry import effective_wait
 
 if TYPE_CHECKING:
+    from ._models import Account, Balance, Organization, OrganizationBalance
     from ._ratelimit import RateLimit
 
 __all__ = ["AsyncStabilityUser"]

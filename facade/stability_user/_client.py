@@ -22,13 +22,13 @@ from ._core import (
 )
 from ._exceptions import ClientClosedError, StabilityError
 from ._flow import Flow, Wait
-from ._models import Account, Balance, Organization, OrganizationBalance
 from ._pool import PoolKeeper
 from ._retry import effective_wait
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
+    from ._models import Account, Balance, Organization, OrganizationBalance
     from ._ratelimit import RateLimit
 
 __all__ = ["StabilityUser"]

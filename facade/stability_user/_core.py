@@ -10,7 +10,7 @@ the flow, the pools per process and event loop from ``_pool``, the rate limiter 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx2
 
@@ -26,11 +26,13 @@ from ._error_mapping import MAX_BODY_BYTES, body_too_large_error
 from ._exceptions import ClientClosedError, StabilityError
 from ._flow import Flow, call
 from ._logging import configure_from_env
-from ._models import Account, Balance, Organization, OrganizationBalance
 from ._parsing import parse_account, parse_balance
 from ._pool import PoolKeeper
 from ._ratelimit import RateLimit, RateLimiter
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._models import Account, Balance, Organization, OrganizationBalance
 
 __all__ = [
     "DEFAULT_HTTPX2_TIMEOUT",
@@ -235,6 +237,8 @@ def fan_out(organizations: Sequence[Organization], account_seconds: float) -> bo
 
 def settled(organization: Organization, balance: Balance | StabilityError) -> OrganizationBalance:
     """``organization`` paired with its balance, or with the error that kept it from us."""
+    from ._models import Balance, OrganizationBalance  # loaded by the answers: see _parsing
+
     if isinstance(balance, Balance):
         return OrganizationBalance(organization, balance)
     return OrganizationBalance(organization, None, balance)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx2
 
 from ._exceptions import InvalidResponseError
-from ._models import Account, Balance, Organization
+
+if TYPE_CHECKING:
+    from ._models import Account, Balance, Organization
 
 __all__ = ["decode_json", "parse_account", "parse_balance"]
 
@@ -48,6 +50,8 @@ def _object(value: Any, where: str) -> dict[str, Any]:
 
 
 def _organization(value: Any, where: str) -> Organization:
+    from ._models import Organization  # first used by the first answer: see _account
+
     obj = _object(value, where)
     return Organization(
         id=_field(obj, "id", str, where),
@@ -58,6 +62,10 @@ def _organization(value: Any, where: str) -> Organization:
 
 
 def _account(data: Any) -> Account:
+    # The models are imported by the first answer, not by `from stability_user import
+    # StabilityUser` (four frozen dataclasses cost milliseconds of every program's start-up).
+    from ._models import Account
+
     obj = _object(data, "account")
     organizations = _field(obj, "organizations", list, "account")
     picture = obj.get("profile_picture")
@@ -75,6 +83,8 @@ def _account(data: Any) -> Account:
 
 
 def _balance(data: Any) -> Balance:
+    from ._models import Balance  # see _account
+
     obj = _object(data, "balance")
     if "credits" not in obj:
         raise _Invalid("balance lacks the required field 'credits'")
