@@ -30,6 +30,7 @@ MODULES = [
     "_retry",
     "_flow",
     "_config",
+    "_values",
     "_error_mapping",
     "_parsing",
     "_versions",

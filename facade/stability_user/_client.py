@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Self, TypeVar
 
 import httpx2
 
-from ._config import TimeoutTypes
 from ._constants import DEFAULT_MAX_RETRIES
 from ._core import (
     DEFAULT_HTTPX2_TIMEOUT,
@@ -24,6 +23,7 @@ from ._exceptions import ClientClosedError, StabilityError
 from ._flow import Flow, Wait
 from ._pool import PoolKeeper
 from ._retry import effective_wait
+from ._values import TimeoutTypes
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor

@@ -7,7 +7,6 @@ Everything here is pure and runs before any request is built, so bad input is re
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
 import ssl
 from collections.abc import Mapping
@@ -24,25 +23,21 @@ from ._constants import (
     CLIENT_ID_ENV,
     CLIENT_VERSION_ENV,
     DEFAULT_BASE_URL,
-    DEFAULT_CONNECT_TIMEOUT,
     ORGANIZATION_ENV,
 )
 from ._exceptions import ConfigurationError, MissingAPIKeyError
 from ._ratelimit import RateLimit, resolve_rate_limit
 from ._tls import trust_from_env
+from ._values import (
+    TimeoutTypes,
+    check_header_value,
+    check_organization,
+    is_header_safe,
+    to_httpx2_timeout,
+)
 from ._versions import DEFAULT_API_VERSION, APIVersion, check_api_version
 
-__all__ = [
-    "Settings",
-    "TimeoutTypes",
-    "check_header_value",
-    "check_organization",
-    "check_transport",
-    "resolve_settings",
-    "to_httpx2_timeout",
-]
-
-TimeoutTypes = float | int | httpx2.Timeout
+__all__ = ["Settings", "resolve_settings"]
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
@@ -132,38 +127,6 @@ def resolve_settings(
     )
 
 
-# The packages httpx2 continues; their objects do not work with httpx2's clients.
-_LEGACY_PACKAGES = frozenset({"httpx", "httpcore"})
-
-
-def _legacy_package(value: object) -> str | None:
-    """``"httpx"`` (or ``"httpcore"``) when ``value`` comes from the legacy package."""
-    for cls in type(value).__mro__:
-        package = cls.__module__.partition(".")[0]
-        if package in _LEGACY_PACKAGES:
-            return package
-    return None
-
-
-def _legacy_error(what: str, value: object, package: str, instead: str) -> ConfigurationError:
-    name = f"{type(value).__module__.partition('.')[0]}.{type(value).__qualname__}"
-    return ConfigurationError(
-        f"{what} is an {name} from the legacy {package} package; stability-user runs on httpx2 "
-        f"(the maintained continuation of httpx, same API) since 0.3.0: pass {instead}."
-    )
-
-
-def check_transport(transport: object, expected: type[object]) -> None:
-    """Refuse a ``transport`` that is not an instance of httpx2's ``expected`` base class."""
-    if transport is None or isinstance(transport, expected):
-        return
-    wanted = f"an httpx2.{expected.__name__}"
-    package = _legacy_package(transport)
-    if package is not None:
-        raise _legacy_error("transport", transport, package, f"{wanted} (import httpx2)")
-    raise ConfigurationError(f"transport must be {wanted}, not {type(transport).__name__}.")
-
-
 def _check_proxy(proxy: object) -> str:
     if not isinstance(proxy, str):
         raise ConfigurationError(f"proxy must be a URL string, not {type(proxy).__name__}.")
@@ -184,12 +147,6 @@ def _check_proxy(proxy: object) -> str:
     return str(url)
 
 
-def _is_header_safe(value: str) -> bool:
-    # Printable ASCII only: no CR/LF (header injection), no other control characters, and
-    # nothing httpx2 would fail to encode later, after we had promised the value was fine.
-    return value.isascii() and value.isprintable()
-
-
 def _check_api_key(key: object) -> str:
     if key is None:
         raise MissingAPIKeyError(
@@ -208,7 +165,7 @@ def _check_api_key(key: object) -> str:
             f"The API key is empty: pass api_key=... or set {API_KEY_ENV} to your key.",
             cli_message=f"{API_KEY_ENV} is empty: set it to your Stability API key.",
         )
-    if not _is_header_safe(key) or " " in key:
+    if not is_header_safe(key) or " " in key:
         # Never echo the key back: the message only says what is wrong with it.
         raise ConfigurationError(
             "The API key holds whitespace, control or non-ASCII characters; check how it was "
@@ -217,46 +174,6 @@ def _check_api_key(key: object) -> str:
             "check how the key was copied.",
         )
     return key
-
-
-# How the command line names each header setting.
-_CLI_NAMES = {
-    "organization": "--org (or STABILITY_ORGANIZATION)",
-    "client_id": CLIENT_ID_ENV,
-    "client_version": CLIENT_VERSION_ENV,
-}
-
-
-def check_header_value(value: object, what: str) -> str:
-    """Validate ``value`` for a request header named by the argument ``what`` and return it.
-
-    Surrounding whitespace is refused rather than trimmed: servers trim it (RFC 9110 5.5) while
-    an in-process transport may not, so the same value could name two different things.
-    """
-    if not isinstance(value, str):
-        raise ConfigurationError(f"{what} must be a str, not {type(value).__name__}.")
-    cli = _CLI_NAMES[what]
-    if not value.strip():
-        raise ConfigurationError(
-            f"{what} is empty; pass None to send none.", cli_message=f"{cli} is empty."
-        )
-    if value != value.strip():
-        problem = f"{value!r} has leading or trailing whitespace."
-        raise ConfigurationError(f"{what} {problem}", cli_message=f"{cli} {problem}")
-    if not _is_header_safe(value):
-        problem = f"{value!r} holds control or non-ASCII characters."
-        raise ConfigurationError(f"{what} {problem}", cli_message=f"{cli} {problem}")
-    return value
-
-
-def check_organization(organization: object) -> str:
-    """Validate an organization id for the ``Organization`` header and return it."""
-    if isinstance(organization, str) and not organization.strip():
-        raise ConfigurationError(
-            "organization is empty; pass None for the default organization.",
-            cli_message=f"{_CLI_NAMES['organization']} is empty.",
-        )
-    return check_header_value(organization, "organization")
 
 
 def _is_loopback(host: str) -> bool:
@@ -299,32 +216,6 @@ def _check_base_url(raw: object, *, allow_insecure_http: bool) -> str:
             f"use an https:// URL, {example}.",
         )
     return str(url).rstrip("/")
-
-
-def _is_positive_number(value: object) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
-
-
-def to_httpx2_timeout(timeout: object) -> httpx2.Timeout:
-    """Seconds (a positive number) or an ``httpx2.Timeout`` as an ``httpx2.Timeout``."""
-    if isinstance(timeout, httpx2.Timeout):
-        return timeout
-    package = _legacy_package(timeout)
-    if package is not None:
-        raise _legacy_error("timeout", timeout, package, "an httpx2.Timeout, or seconds")
-    if not _is_positive_number(timeout):
-        raise ConfigurationError(
-            f"timeout must be a positive number of seconds or an httpx2.Timeout, not {timeout!r}.",
-            cli_message=f"--timeout must be a positive number of seconds, not {timeout!r}.",
-        )
-    assert isinstance(timeout, (int, float))  # narrowed by _is_positive_number
-    seconds = float(timeout)
-    return httpx2.Timeout(seconds, connect=min(seconds, DEFAULT_CONNECT_TIMEOUT))
 
 
 def _check_max_retries(max_retries: object) -> int:

@@ -14,25 +14,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx2
 
-from ._config import (
-    TimeoutTypes,
-    check_organization,
-    check_transport,
-    resolve_settings,
-    to_httpx2_timeout,
-)
 from ._constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
 from ._error_mapping import MAX_BODY_BYTES, body_too_large_error
 from ._exceptions import ClientClosedError, StabilityError
 from ._flow import Flow, call
 from ._logging import configure_from_env
 from ._parsing import parse_account, parse_balance
-from ._pool import PoolKeeper
-from ._ratelimit import RateLimit, RateLimiter
+from ._values import TimeoutTypes, check_organization, check_transport, to_httpx2_timeout
 from ._version import __version__
 
 if TYPE_CHECKING:
     from ._models import Account, Balance, Organization, OrganizationBalance
+    from ._pool import PoolKeeper
+    from ._ratelimit import RateLimit
 
 __all__ = [
     "DEFAULT_HTTPX2_TIMEOUT",
@@ -81,6 +75,11 @@ class ClientCore:
         proxy: str | None,
         transport: object,
     ) -> None:
+        # Loaded by the first client, not by `from stability_user import StabilityUser`: the
+        # settings' dataclasses and tables cost milliseconds of every program's start-up.
+        from ._config import resolve_settings
+        from ._ratelimit import RateLimiter
+
         configure_from_env()
         self._settings = resolve_settings(
             api_key=api_key,

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from ._client import StabilityUser
-from ._config import TimeoutTypes
 from ._constants import (
     API_KEY_ENV,
     API_VERSION_ENV,
@@ -31,6 +30,7 @@ from ._constants import (
     SSL_CERT_FILE_ENV,
 )
 from ._models import Account, Balance, OrganizationBalance
+from ._values import TimeoutTypes
 
 __all__ = ["get_account", "get_balance", "get_balances"]
 
