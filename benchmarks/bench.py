@@ -44,6 +44,12 @@ TARGETS = {
     "balances_loopback": 1.05,
     # The rate limiter switched on but not binding: its cost per call against a warm call.
     "limiter": 0.02,
+    # The aiohttp backend against a bare aiohttp.ClientSession doing the same GET + JSON.
+    "aiohttp_warm": 1.10,
+    "aiohttp_fan_out": 1.15,
+    # ...and against the SDK on httpx2: 1.5x faster warm, 2x on fan-out x200.
+    "aiohttp_vs_httpx2_warm": 1 / 1.5,
+    "aiohttp_vs_httpx2_fan_out": 1 / 2,
 }
 
 
@@ -163,6 +169,62 @@ def bench_async(url: str, concurrency: int = 200, rounds: int = 12) -> dict[str,
                     call = bare_call if name == "httpx2" else facade.get_balance
                     samples[name].append(await fan_out(call))
             return samples
+
+    return asyncio.run(main())
+
+
+def bench_aiohttp(url: str, rounds: int = 9) -> dict[str, dict[str, list[float]]]:
+    """Targets 9a-9e: the aiohttp backend against bare aiohttp and against httpx2's backend.
+
+    Warm: sequential awaited calls, microseconds per call. Fan-out: concurrent calls on one
+    client, milliseconds for all of them. One event loop, interleaved rounds.
+    """
+    import aiohttp
+
+    from stability_user import AsyncStabilityUser
+
+    async def main() -> dict[str, dict[str, list[float]]]:
+        async with (
+            aiohttp.ClientSession(headers=HEADERS) as session,
+            AsyncStabilityUser(API_KEY, base_url=url, http_backend="aiohttp") as ours,
+            AsyncStabilityUser(API_KEY, base_url=url) as on_httpx2,
+        ):
+
+            async def bare_call() -> Any:
+                async with session.get(url + BALANCE_PATH) as response:
+                    return await response.json()
+
+            calls = {
+                "aiohttp": bare_call,
+                "facade_aiohttp": ours.get_balance,
+                "facade_httpx2": on_httpx2.get_balance,
+            }
+
+            async def warm(call: Callable[[], Any], count: int = 200) -> float:
+                start = time.perf_counter()
+                for _ in range(count):
+                    await call()
+                return (time.perf_counter() - start) / count * 1e6
+
+            async def fan_out(call: Callable[[], Any], concurrency: int) -> float:
+                start = time.perf_counter()
+                await asyncio.gather(*(call() for _ in range(concurrency)))
+                return (time.perf_counter() - start) * 1e3
+
+            for call in calls.values():
+                await warm(call, 50)
+                await fan_out(call, 200)
+            results: dict[str, dict[str, list[float]]] = {
+                kind: {name: [] for name in calls} for kind in ("warm", "x200", "x500")
+            }
+            names = list(calls)
+            for round_index in range(rounds):
+                shift = round_index % len(names)
+                for name in names[shift:] + names[:shift]:
+                    results["warm"][name].append(await warm(calls[name]))
+                    results["x200"][name].append(await fan_out(calls[name], 200))
+                    results["x500"][name].append(await fan_out(calls[name], 500))
+            return results
 
     return asyncio.run(main())
 
@@ -332,6 +394,7 @@ def main() -> int:
         sync = bench_sync(url)
         fan_out = bench_async(url)
         fan_out_500 = bench_async(url, concurrency=500, rounds=12)
+        on_aiohttp = bench_aiohttp(url)
         sniffio = bench_sniffio(url)
         balances = bench_balances(url)
         memory = bench_memory(url)
@@ -352,6 +415,9 @@ def main() -> int:
             "peers_per_call_us": sync["peers"],
             "async_fan_out_200_ms": fan_out,
             "async_fan_out_500_ms": fan_out_500,
+            "aiohttp_warm_us": on_aiohttp["warm"],
+            "aiohttp_fan_out_200_ms": on_aiohttp["x200"],
+            "aiohttp_fan_out_500_ms": on_aiohttp["x500"],
             "get_balances_20_orgs_ms": balances,
             "get_balances_20_orgs_20ms_latency_ms": balances_with_latency,
             "cold_start_ms": cold,
@@ -440,6 +506,43 @@ def add_rows(samples: dict[str, dict[str, list[float]]], row: Callable[..., None
         limiter["warm_call"],
         "us",
         "limiter",
+    )
+    warm, x200 = samples["aiohttp_warm_us"], samples["aiohttp_fan_out_200_ms"]
+    x500 = samples["aiohttp_fan_out_500_ms"]
+    row(
+        "9a aiohttp backend: warm async call vs bare",
+        warm["facade_aiohttp"],
+        warm["aiohttp"],
+        "us",
+        "aiohttp_warm",
+    )
+    row(
+        "9b aiohttp backend: fan-out x200 vs bare",
+        x200["facade_aiohttp"],
+        x200["aiohttp"],
+        "ms",
+        "aiohttp_fan_out",
+    )
+    row(
+        "9c aiohttp backend: fan-out x500 vs bare",
+        x500["facade_aiohttp"],
+        x500["aiohttp"],
+        "ms",
+        "aiohttp_fan_out",
+    )
+    row(
+        "9d warm async call, aiohttp vs httpx2 backend",
+        warm["facade_aiohttp"],
+        warm["facade_httpx2"],
+        "us",
+        "aiohttp_vs_httpx2_warm",
+    )
+    row(
+        "9e fan-out x200, aiohttp vs httpx2 backend",
+        x200["facade_aiohttp"],
+        x200["facade_httpx2"],
+        "ms",
+        "aiohttp_vs_httpx2_fan_out",
     )
 
 

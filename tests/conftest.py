@@ -28,6 +28,15 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     _reset_default_client()
 
 
+@pytest.fixture(params=["httpx2", "aiohttp"])
+def http_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once on each async HTTP backend, through ``STABILITY_HTTP_BACKEND``: every
+    ``AsyncStabilityUser`` it makes without a transport, and every CLI it starts, uses it."""
+    backend: str = request.param
+    monkeypatch.setenv("STABILITY_HTTP_BACKEND", backend)
+    return backend
+
+
 @pytest.fixture
 def waits() -> Iterator[list[float]]:
     """Retry waits made instant; the list holds the waits the policy asked for."""

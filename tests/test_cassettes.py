@@ -30,6 +30,7 @@ from support.cassettes import (
     SOURCE_PREFIX,
     cassette_path,
 )
+from support.paths import PATHS as DOORS
 from support.paths import call_via
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
@@ -51,7 +52,7 @@ def test_every_scenario_is_recorded_through_every_path() -> None:
     assert expected == set(ALL_CASSETTES)
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", DOORS)
 def test_account(replay: Any, path: str) -> None:
     recorded = body(interactions(cassette_path("account", path))[0])
     with replay("account", path):
@@ -64,7 +65,7 @@ def test_account(replay: Any, path: str) -> None:
     assert account.default_organization.is_default
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", DOORS)
 def test_balance_of_the_default_organization(replay: Any, path: str) -> None:
     (interaction,) = interactions(cassette_path("balance-default", path))
     assert "organization" not in {name.lower() for name in interaction["request"]["headers"]}
@@ -73,7 +74,7 @@ def test_balance_of_the_default_organization(replay: Any, path: str) -> None:
     assert balance == Balance(credits=float(body(interaction)["credits"]))
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", DOORS)
 def test_balance_of_a_named_organization(replay: Any, path: str) -> None:
     (interaction,) = interactions(cassette_path("balance-org", path))
     headers = {k.lower(): v for k, v in interaction["request"]["headers"].items()}
@@ -83,7 +84,7 @@ def test_balance_of_a_named_organization(replay: Any, path: str) -> None:
     assert balance.credits == body(interaction)["credits"]
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", DOORS)
 def test_the_organization_header_takes_part_in_matching(replay: Any, path: str) -> None:
     # The default-organization cassette must not answer a request for another organization.
     from vcr.errors import CannotOverwriteExistingCassetteException
@@ -95,7 +96,7 @@ def test_the_organization_header_takes_part_in_matching(replay: Any, path: str) 
         call_via(path, "get_balance", "org-not-in-the-cassette", api_key=KEY)
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", DOORS)
 def test_invalid_key(replay: Any, path: str) -> None:
     (interaction,) = interactions(cassette_path("invalid-key", path))
     with replay("invalid-key", path), pytest.raises(AuthenticationError) as caught:
@@ -106,7 +107,7 @@ def test_invalid_key(replay: Any, path: str) -> None:
     assert caught.value.message == body(interaction)["message"]
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", DOORS)
 def test_server_error_is_retried_then_raised(replay: Any, waits: list[float], path: str) -> None:
     recorded = interactions(cassette_path("server-error", path))
     assert len(recorded) == 3  # the first attempt and the default two retries
@@ -135,7 +136,7 @@ def test_the_readme_snippet_runs_against_a_replayed_cassette(
     assert isinstance(org_credits, float)
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", DOORS)
 def test_v1alpha_account_and_balance(replay: Any, path: str) -> None:
     (account_interaction,) = interactions(cassette_path("v1alpha-account", path))
     (balance_interaction,) = interactions(cassette_path("v1alpha-balance", path))
@@ -148,7 +149,7 @@ def test_v1alpha_account_and_balance(replay: Any, path: str) -> None:
     assert balance == Balance(credits=float(body(balance_interaction)["credits"]))
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", DOORS)
 @pytest.mark.parametrize(
     ("scenario", "version"), [("account", "v1alpha"), ("v1alpha-account", "v1")]
 )

@@ -43,6 +43,7 @@ from stability_user import (
 )
 from stability_user._default import _default_client
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
+from support.paths import ASYNC_BACKENDS, CLIENT_PATHS
 
 SUPPORT = Path(__file__).resolve().parent / "support"
 
@@ -180,7 +181,7 @@ def test_a_pool_worker_raising_each_error_returns_it_to_the_parent() -> None:
 
 
 def test_an_async_client_works_across_successive_event_loops(
-    standin_server: StandInServer,
+    standin_server: StandInServer, http_backend: str
 ) -> None:
     client = AsyncStabilityUser(SAMPLE_API_KEY, base_url=standin_server.url)
     for _ in range(3):
@@ -188,14 +189,14 @@ def test_an_async_client_works_across_successive_event_loops(
     asyncio.run(client.aclose())  # the pools of the finished loops are dropped, not awaited
 
 
-def test_aclose_after_the_loop_is_gone(standin_server: StandInServer) -> None:
+def test_aclose_after_the_loop_is_gone(standin_server: StandInServer, http_backend: str) -> None:
     client = AsyncStabilityUser(SAMPLE_API_KEY, base_url=standin_server.url)
     asyncio.run(client.get_account())
     asyncio.run(client.aclose())
     assert client.is_closed
 
 
-@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize("kind", CLIENT_PATHS)
 @pytest.mark.parametrize("operation", ["get_account", "get_balance", "get_balances"])
 def test_a_closed_client_raises_and_sends_nothing(
     standin: StandInAPI, standin_server: StandInServer, kind: str, operation: str
@@ -211,7 +212,9 @@ def test_a_closed_client_raises_and_sends_nothing(
     else:
 
         async def run() -> None:
-            client = AsyncStabilityUser(SAMPLE_API_KEY, base_url=standin_server.url)
+            client = AsyncStabilityUser(
+                SAMPLE_API_KEY, base_url=standin_server.url, http_backend=ASYNC_BACKENDS[kind]
+            )
             await client.get_account()
             await client.aclose()
             with pytest.raises(ClientClosedError):

@@ -10,11 +10,13 @@ import sys
 import threading
 from pathlib import Path
 
+import httpx2
 import pytest
 
 import stability_user
 from stability_user import (
     APIStatusError,
+    APITimeoutError,
     AsyncStabilityUser,
     InvalidResponseError,
     Organization,
@@ -22,10 +24,10 @@ from stability_user import (
     _core,
 )
 from stability_user._error_mapping import MAX_BODY_BYTES
-from stability_user.testing import StandInAPI, StandInOrganization, StandInServer
+from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInOrganization, StandInServer
 from support.fault_server import Endless, FaultServer, Reply
 from support.gate import Gate
-from support.paths import PATHS, call_via
+from support.paths import ASYNC_BACKENDS, CLIENT_PATHS, PATHS, call_via
 
 SUPPORT = Path(__file__).resolve().parent / "support"
 KEY = "limits-test-key-0123456789"
@@ -42,7 +44,7 @@ def many() -> StandInAPI:
     return api
 
 
-@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize("kind", CLIENT_PATHS)
 def test_get_balances_keeps_at_most_8_in_flight_on_reused_connections(
     many: StandInAPI, kind: str
 ) -> None:
@@ -56,7 +58,9 @@ def test_get_balances_keeps_at_most_8_in_flight_on_reused_connections(
         else:
 
             async def run() -> list[stability_user.OrganizationBalance]:
-                async with AsyncStabilityUser(KEY, base_url=server.url) as client:
+                async with AsyncStabilityUser(
+                    KEY, base_url=server.url, http_backend=ASYNC_BACKENDS[kind]
+                ) as client:
                     return await client.get_balances()
 
             results = asyncio.run(run())
@@ -66,7 +70,7 @@ def test_get_balances_keeps_at_most_8_in_flight_on_reused_connections(
         assert server.connections <= 8
 
 
-@pytest.mark.parametrize("kind", ["sync", "async", "module"])
+@pytest.mark.parametrize("kind", PATHS)
 def test_get_balances_without_latency_goes_one_by_one(
     many: StandInAPI, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -79,10 +83,12 @@ def test_get_balances_without_latency_goes_one_by_one(
             with StabilityUser(KEY, base_url=server.url) as client:
                 client.get_account()
                 results = client.get_balances()
-        elif kind == "async":
+        elif kind in ASYNC_BACKENDS:
 
             async def run() -> list[stability_user.OrganizationBalance]:
-                async with AsyncStabilityUser(KEY, base_url=server.url) as client:
+                async with AsyncStabilityUser(
+                    KEY, base_url=server.url, http_backend=ASYNC_BACKENDS[kind]
+                ) as client:
                     await client.get_account()
                     return await client.get_balances()
 
@@ -215,7 +221,7 @@ def test_a_redirect_names_where_it_pointed(faults: FaultServer, status: int) -> 
     assert len(faults.seen) == 1  # the key did not travel on
 
 
-def test_concurrent_async_get_balances_share_the_bound(many: StandInAPI) -> None:
+def test_concurrent_async_get_balances_share_the_bound(many: StandInAPI, http_backend: str) -> None:
     gate = Gate(many, _core.MAX_CONCURRENT_BALANCES)
     with StandInServer(gate, latency=0.01) as server:  # type: ignore[arg-type]
 
@@ -228,3 +234,30 @@ def test_concurrent_async_get_balances_share_the_bound(many: StandInAPI) -> None
         # Three calls at once: their balance requests still share 8 places (the three
         # account requests come before, at most 3 at once).
         assert server.max_in_flight == 8
+
+
+def test_a_full_pool_is_a_pool_timeout_on_either_backend(
+    standin: StandInAPI, waits: list[float], http_backend: str
+) -> None:
+    # All 100 connections of the pool held at the server; one more call waits for a free
+    # one for its pool timeout only, on every attempt, and says so.
+    connections = 100
+    gate = Gate(standin, connections + 1, timeout=20.0)
+    with StandInServer(gate) as server:  # type: ignore[arg-type]
+
+        async def run() -> tuple[list[object], BaseException]:
+            async with AsyncStabilityUser(SAMPLE_API_KEY, base_url=server.url) as client:
+                held = [asyncio.ensure_future(client.get_balance()) for _ in range(connections)]
+                async with asyncio.timeout(20):
+                    while gate.arrived < connections:
+                        await asyncio.sleep(0.01)
+                with pytest.raises(APITimeoutError) as caught:
+                    await client.get_balance(timeout=httpx2.Timeout(10.0, pool=0.2))
+                gate.release()
+                return list(await asyncio.gather(*held)), caught.value
+
+        balances, error = asyncio.run(run())
+    assert isinstance(error.__cause__, httpx2.PoolTimeout)
+    assert len(waits) == 2  # retried, as any timeout
+    assert gate.arrived == connections  # the last call never reached the server
+    assert {type(b).__name__ for b in balances} == {"Balance"}

@@ -127,7 +127,9 @@ def test_the_collector_in_an_apps_registry(
     assert 'stability_exporter_info{api_version="v1",version="' in text
 
 
-def test_the_collector_refreshes_an_async_client_in_a_task(standin_server: StandInServer) -> None:
+def test_the_collector_refreshes_an_async_client_in_a_task(
+    standin_server: StandInServer, http_backend: str
+) -> None:
     async def main() -> str:
         async with AsyncStabilityUser(SAMPLE_API_KEY, base_url=standin_server.url) as client:
             collector = CreditsCollector(client, interval=0.05)
@@ -277,7 +279,7 @@ def exporter_url(process: subprocess.Popen[str]) -> str:
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_the_exporter_command_stops_cleanly(
-    standin_server: StandInServer, stop: signal.Signals
+    standin_server: StandInServer, stop: signal.Signals, http_backend: str
 ) -> None:
     process = exporter_process(standin_server.url, "--interval", "1")
     try:
@@ -341,7 +343,9 @@ class Prometheus:
 
 
 @pytest.fixture
-def prometheus(tmp_path: Path, standin_server: StandInServer) -> Iterator[tuple[Prometheus, str]]:
+def prometheus(
+    tmp_path: Path, standin_server: StandInServer, http_backend: str
+) -> Iterator[tuple[Prometheus, str]]:
     binary = tool("prometheus")
     exporter = exporter_process(standin_server.url, "--interval", "1")
     try:

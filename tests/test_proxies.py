@@ -13,6 +13,7 @@ import pytest
 from stability_user import ConfigurationError, StabilityUser
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
 from support.fault_server import FaultServer, Reply
+from support.paths import CLIENT_PATHS, call_via
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 REMOTE = "http://api.example.test"
@@ -29,6 +30,7 @@ def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultServer]:
     server.close()
 
 
+@pytest.mark.parametrize("path", CLIENT_PATHS)
 @pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"])
 def test_a_loopback_base_url_bypasses_environment_proxies(
     proxy: FaultServer,
@@ -36,30 +38,40 @@ def test_a_loopback_base_url_bypasses_environment_proxies(
     standin_server: StandInServer,
     monkeypatch: pytest.MonkeyPatch,
     variable: str,
+    path: str,
 ) -> None:
     monkeypatch.setenv(variable, proxy.url)
-    with StabilityUser(SAMPLE_API_KEY, base_url=standin_server.url) as client:
-        assert client.get_balance().credits == 125.5  # the stand-in's answer, not the proxy's
+    balance = call_via(path, "get_balance", api_key=SAMPLE_API_KEY, base_url=standin_server.url)
+    assert balance.credits == 125.5  # the stand-in's answer, not the proxy's
     assert proxy.seen == []  # the key never went to the proxy
     assert len(standin.requests) == 1
 
 
+@pytest.mark.parametrize("path", CLIENT_PATHS)
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "ALL_PROXY"])
 def test_other_hosts_honour_environment_proxies(
-    proxy: FaultServer, monkeypatch: pytest.MonkeyPatch
+    proxy: FaultServer, monkeypatch: pytest.MonkeyPatch, variable: str, path: str
 ) -> None:
-    monkeypatch.setenv("HTTP_PROXY", proxy.url)
-    with StabilityUser("proxied-key", base_url=REMOTE, allow_insecure_http=True) as client:
-        assert client.get_balance().credits == 99.0
+    monkeypatch.setenv(variable, proxy.url)
+    balance = call_via(
+        path, "get_balance", api_key="proxied-key", base_url=REMOTE, allow_insecure_http=True
+    )
+    assert balance.credits == 99.0
     (seen,) = proxy.seen
     assert seen.path == f"{REMOTE}/v1/user/balance"  # the absolute form a proxy receives
 
 
-def test_the_proxy_argument(proxy: FaultServer) -> None:
-    client = StabilityUser(
-        "proxied-key", base_url=REMOTE, allow_insecure_http=True, proxy=proxy.url
+@pytest.mark.parametrize("path", CLIENT_PATHS)
+def test_the_proxy_argument(proxy: FaultServer, path: str) -> None:
+    balance = call_via(
+        path,
+        "get_balance",
+        api_key="proxied-key",
+        base_url=REMOTE,
+        allow_insecure_http=True,
+        proxy=proxy.url,
     )
-    with client:
-        assert client.get_balance().credits == 99.0
+    assert balance.credits == 99.0
     (seen,) = proxy.seen
     assert seen.path == f"{REMOTE}/v1/user/balance"
     assert seen.headers["Authorization"] == "Bearer proxied-key"

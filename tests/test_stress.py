@@ -52,7 +52,9 @@ def blackhole() -> Iterator[BlackHole]:
     hole.close()
 
 
-def test_500_concurrent_async_balances_on_one_client(standin_process: str) -> None:
+def test_500_concurrent_async_balances_on_one_client(
+    standin_process: str, http_backend: str
+) -> None:
     async def main() -> list[Balance | BaseException]:
         async with AsyncStabilityUser(SAMPLE_API_KEY, base_url=standin_process) as client:
             return await gather_within(
@@ -63,7 +65,7 @@ def test_500_concurrent_async_balances_on_one_client(standin_process: str) -> No
 
 
 def test_500_async_balances_with_a_5_ms_connect_timeout_all_time_out(
-    blackhole: BlackHole, waits: list[float]
+    blackhole: BlackHole, waits: list[float], http_backend: str
 ) -> None:
     async def main() -> list[Balance | BaseException]:
         async with AsyncStabilityUser(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Self, TypeVar
 
 import httpx2
 
+from ._backends import Send, sender
 from ._constants import DEFAULT_MAX_RETRIES
 from ._core import (
     DEFAULT_HTTPX2_TIMEOUT,
@@ -36,28 +37,30 @@ _Result = TypeVar("_Result")
 
 
 class _LoopPool:
-    """One event loop's ``httpx2.AsyncClient``, closed when that loop shuts down.
+    """One event loop's ``httpx2.AsyncClient`` and how to send on it, closed when that loop
+    shuts down.
 
     ``asyncio.run()`` (and any runner calling ``loop.shutdown_asyncgens()``) closes every async
     generator the loop has started before closing the loop: ``closer`` is one, started on first
     use, whose ``finally`` closes the pool while the loop can still run it.
     """
 
-    __slots__ = ("armed", "balance_slots", "closer", "http")
+    __slots__ = ("armed", "balance_slots", "closer", "http", "send")
 
-    def __init__(self, http: httpx2.AsyncClient) -> None:
+    def __init__(self, http: httpx2.AsyncClient, send: Send) -> None:
         self.http = http
+        self.send = send
         self.closer = _close_at_loop_shutdown(http)
         self.armed = False
         # get_balances()'s bound, shared by every call on this client in this loop, as the
         # sync client's worker threads are.
         self.balance_slots = asyncio.Semaphore(MAX_CONCURRENT_BALANCES)
 
-    async def arm(self) -> httpx2.AsyncClient:
+    async def arm(self) -> _LoopPool:
         if not self.armed:
             self.armed = True
             await anext(self.closer)
-        return self.http
+        return self
 
     async def aclose(self) -> None:
         if self.armed:
@@ -77,6 +80,13 @@ class AsyncStabilityUser(ClientCore):
 
     ``transport`` takes an ``httpx2.AsyncBaseTransport``. One client works across successive
     event loops (each ``asyncio.run()`` gets its own connections) and across ``os.fork()``.
+
+    Args:
+        http_backend: ``"httpx2"`` (the default) or ``"aiohttp"``, which sends through an
+            aiohttp session for throughput (``pip install 'stability-user[aiohttp]'``);
+            defaults to ``STABILITY_HTTP_BACKEND``, else ``"httpx2"``. Errors, retries,
+            timeouts, proxies and limits behave the same on both. Not with ``transport``.
+        The other arguments are ``StabilityUser``'s.
     """
 
     _TRANSPORT_TYPE = httpx2.AsyncBaseTransport
@@ -96,6 +106,7 @@ class AsyncStabilityUser(ClientCore):
         rate_limit: RateLimit | bool | None = None,
         proxy: str | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
+        http_backend: str | None = None,
     ) -> None:
         super().__init__(
             api_key,
@@ -110,16 +121,20 @@ class AsyncStabilityUser(ClientCore):
             rate_limit=rate_limit,
             proxy=proxy,
             transport=transport,
+            http_backend=http_backend,
         )
-        options = self._http_options()
-        self._pools: PoolKeeper[_LoopPool] = PoolKeeper(
-            lambda: _LoopPool(httpx2.AsyncClient(**options))
-        )
+        self._pools: PoolKeeper[_LoopPool] = PoolKeeper(self._new_pool)
 
-    async def _pool(self) -> httpx2.AsyncClient:
+    def _new_pool(self) -> _LoopPool:
+        # Options per pool: the aiohttp backend's transport (and session) is one per pool.
+        options = self._http_options()
+        http = httpx2.AsyncClient(**options)
+        return _LoopPool(http, sender(self._http_backend, http, options))
+
+    async def _pool(self) -> _LoopPool:
         return await self._checked_pool(self._pools, asyncio.get_running_loop()).arm()
 
-    async def _run(self, http: httpx2.AsyncClient, flow: Flow[_Result]) -> _Result:
+    async def _run(self, pool: _LoopPool, flow: Flow[_Result]) -> _Result:
         # The only awaiting I/O: send what the flow (built on `http`) asks for, read, sleep
         # when it says so.
         step = next(flow)
@@ -130,7 +145,7 @@ class AsyncStabilityUser(ClientCore):
                     step = flow.send(None)
                     continue
                 try:
-                    response = await self._read(await http.send(step, stream=True))
+                    response = await self._read(await pool.send(step))
                 except httpx2.HTTPError as exc:
                     step = flow.throw(exc)
                 except RuntimeError as exc:  # httpx2: the pool was closed under this call
@@ -158,15 +173,15 @@ class AsyncStabilityUser(ClientCore):
 
     async def get_account(self, *, timeout: TimeoutTypes | None = None) -> Account:
         """The account behind the API key. See ``StabilityUser.get_account``."""
-        http = await self._pool()
-        return await self._run(http, self._account_flow(http, timeout))
+        pool = await self._pool()
+        return await self._run(pool, self._account_flow(pool.http, timeout))
 
     async def get_balance(
         self, organization: str | None = None, *, timeout: TimeoutTypes | None = None
     ) -> Balance:
         """A credit balance. See ``StabilityUser.get_balance``."""
-        http = await self._pool()
-        return await self._run(http, self._balance_flow(http, organization, timeout))
+        pool = await self._pool()
+        return await self._run(pool, self._balance_flow(pool.http, organization, timeout))
 
     async def _balance_or_error(
         self, organization: Organization, timeout: TimeoutTypes | None, slots: asyncio.Semaphore

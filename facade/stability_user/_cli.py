@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ._constants import (
+    AIOHTTP_INSTALL,
     API_KEY_ENV,
     API_VERSION_ENV,
     BASE_URL_ENV,
@@ -25,11 +26,14 @@ from ._constants import (
     EXPORTER_ADDRESS,
     EXPORTER_INTERVAL,
     EXPORTER_PORT,
+    HTTP_BACKEND_ENV,
+    HTTP_BACKENDS,
     ORGANIZATION_ENV,
 )
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._async_client import AsyncStabilityUser
     from ._client import StabilityUser
     from ._exceptions import StabilityError
     from ._models import Account, Balance, OrganizationBalance
@@ -175,6 +179,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds between refreshes (default: %(default)g)",
     )
+    exporter.add_argument(
+        "--http-backend",
+        choices=HTTP_BACKENDS,
+        default=None,
+        help=f"refresh with the async client on this HTTP backend (default: {HTTP_BACKEND_ENV}, "
+        f"else httpx2 on the sync client); aiohttp needs {AIOHTTP_INSTALL!r}",
+    )
     return parser
 
 
@@ -276,8 +287,19 @@ def _run(args: argparse.Namespace, out: _Output, err: _Output) -> int:
     options: dict[str, Any] = {"base_url": args.base_url, "api_version": args.api_version}
     if args.timeout is not None:
         options["timeout"] = args.timeout
+    if args.command == "exporter" and _exporter_backend(args) == "aiohttp":
+        from ._async_client import AsyncStabilityUser
+
+        # Checked here, so that a missing aiohttp is a usage error before anything starts.
+        async_client = AsyncStabilityUser(**options, http_backend="aiohttp")
+        return _exporter(async_client, args, out, err)
     with StabilityUser(**options) as client:
         return _COMMANDS[args.command](client, args, out, err)
+
+
+def _exporter_backend(args: argparse.Namespace) -> str | None:
+    backend: str | None = args.http_backend or os.environ.get(HTTP_BACKEND_ENV) or None
+    return backend.strip().lower() if backend else None
 
 
 def _account(client: StabilityUser, args: argparse.Namespace, out: _Output, err: _Output) -> int:
@@ -298,7 +320,12 @@ def _balance(client: StabilityUser, args: argparse.Namespace, out: _Output, err:
     return EXIT_OK
 
 
-def _exporter(client: StabilityUser, args: argparse.Namespace, out: _Output, err: _Output) -> int:
+def _exporter(
+    client: StabilityUser | AsyncStabilityUser,
+    args: argparse.Namespace,
+    out: _Output,
+    err: _Output,
+) -> int:
     from .monitoring._exporter import run_exporter
 
     return run_exporter(

@@ -111,6 +111,7 @@ class StabilityUser(ClientCore):
             rate_limit=rate_limit,
             proxy=proxy,
             transport=transport,
+            http_backend="httpx2",  # aiohttp is async only
         )
         options = self._http_options()
         self._pools: PoolKeeper[httpx2.Client] = PoolKeeper(lambda: httpx2.Client(**options))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "AIOHTTP_INSTALL",
     "API_KEY_ENV",
     "API_VERSION_ENV",
     "API_KEY_PLACEHOLDER",
@@ -17,6 +18,8 @@ __all__ = [
     "EXPORTER_ADDRESS",
     "EXPORTER_INTERVAL",
     "EXPORTER_PORT",
+    "HTTP_BACKENDS",
+    "HTTP_BACKEND_ENV",
     "INITIAL_RETRY_DELAY",
     "LOG_ENV",
     "MAX_RETRY_AFTER",
@@ -37,6 +40,10 @@ API_VERSION_ENV = "STABILITY_API_VERSION"
 # Sent as Stability-Client-ID / Stability-Client-Version, which the v1 document recommends.
 CLIENT_ID_ENV = "STABILITY_CLIENT_ID"
 CLIENT_VERSION_ENV = "STABILITY_CLIENT_VERSION"
+# AsyncStabilityUser's HTTP backend: "httpx2" (the default) or "aiohttp" (an extra).
+HTTP_BACKEND_ENV = "STABILITY_HTTP_BACKEND"
+HTTP_BACKENDS = ("httpx2", "aiohttp")
+AIOHTTP_INSTALL = "pip install 'stability-user[aiohttp]'"
 # The CA bundle (PEM file) or hashed folder trusted instead of the operating system's store:
 # the names OpenSSL, httpx2 and requests read.
 SSL_CERT_FILE_ENV = "SSL_CERT_FILE"

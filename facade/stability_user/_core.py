@@ -9,6 +9,7 @@ the flow, the pools per process and event loop from ``_pool``, the rate limiter 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -48,6 +49,8 @@ _USER_AGENT = f"stability-user/{__version__}"
 # get_balances(): enough requests in flight to overlap round trips, few enough to stay polite
 # to the API (and within one pool's keep-alive connections). The same for both clients.
 MAX_CONCURRENT_BALANCES = 8
+# Distinct requests (one per organization asked for) a client keeps built for reuse.
+_MAX_CACHED_REQUESTS = 256
 # Below this round trip (seconds, measured on the account call that get_balances() makes
 # anyway) there is no latency to hide, and handing work to threads costs more than it saves.
 FAN_OUT_MIN_LATENCY = 0.002
@@ -74,13 +77,19 @@ class ClientCore:
         rate_limit: object,
         proxy: str | None,
         transport: object,
+        http_backend: str | None,
     ) -> None:
         # Loaded by the first client, not by `from stability_user import StabilityUser`: the
         # settings' dataclasses and tables cost milliseconds of every program's start-up.
+        from ._backends import check_backend_proxy, resolve_http_backend
         from ._config import resolve_settings
         from ._ratelimit import RateLimiter
 
         configure_from_env()
+        self._http_backend = resolve_http_backend(
+            http_backend, transport=transport, environ=os.environ
+        )
+        check_backend_proxy(self._http_backend, proxy)
         self._settings = resolve_settings(
             api_key=api_key,
             organization=organization,
@@ -96,8 +105,10 @@ class ClientCore:
         )
         check_transport(transport, self._TRANSPORT_TYPE)
         self._transport = transport
+
         limit = self._settings.rate_limit
         self._limiter = RateLimiter(limit) if limit is not None else None
+        self._requests: dict[tuple[Any, ...], httpx2.Request] = {}
         self._closed = False
 
     def _http_options(self) -> dict[str, Any]:
@@ -113,21 +124,14 @@ class ClientCore:
             headers["Stability-Client-ID"] = settings.client_id
         if settings.client_version is not None:
             headers["Stability-Client-Version"] = settings.client_version
-        options: dict[str, Any] = {
-            "transport": self._transport,
+        from ._backends import pool_options
+
+        return {
             "base_url": settings.base_url,
             "headers": headers,
             "timeout": settings.timeout,
-            "trust_env": settings.trust_env,
-            "limits": httpx2.Limits(
-                max_connections=100, max_keepalive_connections=MAX_CONCURRENT_BALANCES * 2
-            ),
+            **pool_options(self._http_backend, settings, self._transport),
         }
-        if settings.proxy is not None:
-            options["proxy"] = settings.proxy
-        if settings.verify is not None:
-            options["verify"] = settings.verify
-        return options
 
     def _checked_pool(self, keeper: PoolKeeper[_Pool], loop: object | None = None) -> _Pool:
         """The pool a call may use now; ``ClientClosedError`` once the client is closed."""
@@ -144,6 +148,11 @@ class ClientCore:
     def is_closed(self) -> bool:
         """Whether ``close()`` (or ``aclose()``) was called."""
         return self._closed
+
+    @property
+    def http_backend(self) -> str:
+        """``"httpx2"`` (the default, and always for the sync client) or ``"aiohttp"``."""
+        return self._http_backend
 
     @property
     def base_url(self) -> str:
@@ -189,10 +198,10 @@ class ClientCore:
         parse: Callable[[httpx2.Response], _Result],
         timeout: TimeoutTypes | None,
     ) -> Flow[_Result]:
-        request = http.build_request(
-            **kwargs,
-            timeout=httpx2.USE_CLIENT_DEFAULT if timeout is None else to_httpx2_timeout(timeout),
-        )
+        if timeout is None:
+            request = self._default_request(http, kwargs)
+        else:
+            request = http.build_request(**kwargs, timeout=to_httpx2_timeout(timeout))
         settings = self._settings
         return call(
             request,
@@ -202,6 +211,25 @@ class ClientCore:
             notice=settings.api_version.retired_notice,
             limiter=self._limiter,
         )
+
+    def _default_request(
+        self, http: httpx2.Client | httpx2.AsyncClient, kwargs: dict[str, Any]
+    ) -> httpx2.Request:
+        """The request ``kwargs`` describe, with the client's timeout, built once and reused.
+
+        A GET without a body reads the same every time; building it (URL merging, headers)
+        costs more than the rest of a call's own work. Every pool of a client builds the same
+        request, so one cache serves them all; its size is bounded by the organizations asked
+        for, and it starts over past ``_MAX_CACHED_REQUESTS``.
+        """
+        key = (kwargs["method"], kwargs["url"], *kwargs.get("headers", {}).items())
+        request = self._requests.get(key)
+        if request is None:
+            request = http.build_request(**kwargs)
+            if len(self._requests) >= _MAX_CACHED_REQUESTS:
+                self._requests.clear()
+            self._requests[key] = request
+        return request
 
     def _account_flow(
         self, http: httpx2.Client | httpx2.AsyncClient, timeout: TimeoutTypes | None

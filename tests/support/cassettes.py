@@ -41,7 +41,13 @@ MASKED_KEY_PATTERN = r"[A-Za-z0-9_\-]*\*{3,}[A-Za-z0-9_\-]*"
 MASKED_KEY_PLACEHOLDER = "<MASKED_STABILITY_API_KEY>"
 
 
+# Doors that replay another door's recording: the async client's requests are the same on
+# either HTTP backend, and vcrpy replays them through httpx2 and aiohttp alike.
+REPLAYED_AS = {"aiohttp": "async"}
+
+
 def cassette_path(scenario: str, path: str, directory: Path = CASSETTE_DIR) -> Path:
+    path = REPLAYED_AS.get(path, path)
     return directory / f"{scenario}-{path}.yaml"
 
 

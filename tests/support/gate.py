@@ -43,6 +43,15 @@ class Gate:
             self._open.wait(self.timeout)
         return self.api.respond(method, path, headers)
 
+    @property
+    def arrived(self) -> int:
+        """How many requests to ``path`` the gate has seen held or passing."""
+        return self._arrived
+
+    def release(self) -> None:
+        """Let every held request go on now."""
+        self._open.set()
+
     def check(self) -> None:
         """Fail unless the first ``parties`` requests were all held at the same time."""
         assert self._open.is_set(), (

@@ -1,4 +1,5 @@
-"""Run one SDK operation through any of its three doors: sync client, async client, module."""
+"""Run one SDK operation through any of its doors: sync client, async client on each HTTP
+backend (httpx2, aiohttp), module-level functions."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ import stability_user
 from stability_user import AsyncStabilityUser, StabilityUser
 from stability_user._default import _reset_default_client
 
-PATHS = ("sync", "async", "module")
+PATHS = ("sync", "async", "aiohttp", "module")
+# The async client's doors, and the HTTP backend each one uses.
+ASYNC_BACKENDS = {"async": "httpx2", "aiohttp": "aiohttp"}
+# The doors that take client options (the module-level functions take none).
+CLIENT_PATHS = ("sync", *ASYNC_BACKENDS)
 
 
 def call_via(
@@ -35,7 +40,8 @@ def call_via(
     if path == "sync":
         with StabilityUser(api_key, base_url=base_url, **client_options) as client:
             return getattr(client, operation)(*args, timeout=timeout)
-    if path == "async":
+    if path in ASYNC_BACKENDS:
+        client_options["http_backend"] = ASYNC_BACKENDS[path]
 
         async def run() -> Any:
             async with AsyncStabilityUser(api_key, base_url=base_url, **client_options) as client:

@@ -1,19 +1,23 @@
 """``stability-user exporter``: the credits metrics on ``/metrics``, and ``/healthz``.
 
 A small HTTP server on its own threads; the refresher runs on another, every ``interval``
-seconds. A scrape renders the last refresh and never calls the API, so scrapes cannot spend the
-API's rate limit. SIGTERM or Ctrl-C stops it cleanly.
+seconds: a thread for a ``StabilityUser``, a task on an event loop of the exporter's own
+thread for an ``AsyncStabilityUser`` (``--http-backend aiohttp``). A scrape renders the last
+refresh and never calls the API, so scrapes cannot spend the API's rate limit. SIGTERM or
+Ctrl-C stops it cleanly.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import threading
 import time
+from collections.abc import Coroutine
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -21,7 +25,10 @@ from .._constants import EXPORTER_ADDRESS, EXPORTER_PORT
 from ._collector import CreditsCollector
 
 if TYPE_CHECKING:
+    from .._async_client import AsyncStabilityUser
     from .._client import StabilityUser
+
+_T = TypeVar("_T")
 
 __all__ = ["DEFAULT_ADDRESS", "DEFAULT_PORT", "ExporterServer", "run_exporter"]
 
@@ -85,8 +92,37 @@ class _Server(ThreadingHTTPServer):
         return 200, body
 
 
+class _LoopThread:
+    """An event loop running on a daemon thread, for an async client's refresher."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="stability-user-loop", daemon=True
+        )
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        """Run ``coroutine`` on the loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def close(self) -> None:
+        """Stop the loop, finish its async generators (the pools' closers), close it."""
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        self.loop.close()
+
+
+async def _collector_in_loop(client: AsyncStabilityUser, interval: float) -> CreditsCollector:
+    return CreditsCollector(client, interval=interval)  # its refresher task needs the loop
+
+
 class ExporterServer:
     """The exporter: a collector refreshing ``client`` and an HTTP server rendering it.
+
+    An ``AsyncStabilityUser`` is refreshed on an event loop of the exporter's own, and closed
+    with it (its pools belong to that loop); a ``StabilityUser`` stays the caller's to close.
 
     Attributes:
         url: The base URL it serves, e.g. ``http://127.0.0.1:9464``.
@@ -94,8 +130,23 @@ class ExporterServer:
 
     url: str
 
-    def __init__(self, client: StabilityUser, *, address: str, port: int, interval: float) -> None:
-        self.collector = CreditsCollector(client, interval=interval)
+    def __init__(
+        self,
+        client: StabilityUser | AsyncStabilityUser,
+        *,
+        address: str,
+        port: int,
+        interval: float,
+    ) -> None:
+        from .._async_client import AsyncStabilityUser
+
+        self._async_client: AsyncStabilityUser | None = None
+        self._loop: _LoopThread | None = None
+        if isinstance(client, AsyncStabilityUser):
+            self._async_client, self._loop = client, _LoopThread()
+            self.collector = self._loop.run(_collector_in_loop(client, interval))
+        else:
+            self.collector = CreditsCollector(client, interval=interval)
         self._server = _Server((address, port), self.collector, interval)
         host, bound_port = self._server.server_address[:2]
         host = host.decode() if isinstance(host, bytes) else host
@@ -113,7 +164,13 @@ class ExporterServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
-        self.collector.close()
+        if self._loop is None:
+            self.collector.close()
+            return
+        self._loop.run(self.collector.aclose())
+        if self._async_client is not None:
+            self._loop.run(self._async_client.aclose())
+        self._loop.close()
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -121,7 +178,12 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def run_exporter(
-    client: StabilityUser, *, address: str, port: int, interval: float, out: TextIO
+    client: StabilityUser | AsyncStabilityUser,
+    *,
+    address: str,
+    port: int,
+    interval: float,
+    out: TextIO,
 ) -> int:
     """Serve until SIGTERM or Ctrl-C; returns the exit status (0)."""
     previous = signal.signal(signal.SIGTERM, _interrupt)

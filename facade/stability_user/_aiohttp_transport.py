@@ -1,0 +1,276 @@
+"""An ``httpx2.AsyncBaseTransport`` over an ``aiohttp.ClientSession``: the ``aiohttp`` backend.
+
+``AsyncStabilityUser(http_backend="aiohttp")`` sends through this; everything above the
+transport (the request's shape, retries, rate limit, bounded fan-out, body cap, error mapping)
+is the same code as on httpx2. What a transport owes httpx2 is kept here:
+
+- timeouts: httpx2's ``pool`` bounds the wait for one of ``max_connections`` places, ``connect``
+  the TCP and TLS set-up (aiohttp's ``sock_connect``), ``read`` each wait for bytes
+  (``sock_read``); a GET writes no body, so ``write`` has nothing to bound;
+- the body goes up undecoded (``auto_decompress=False``): httpx2 decodes it by its
+  ``Content-Encoding`` as it does its own transports' bodies, so ``Accept-Encoding``,
+  decompression and the body cap behave alike;
+- redirects are not followed, cookies are not kept, nothing is resent behind the SDK's back;
+- proxies: the one given, or from the environment (``HTTP_PROXY``, ``HTTPS_PROXY``,
+  ``ALL_PROXY``, ``NO_PROXY``, upper or lower case) when ``trust_env``; SOCKS is httpx2's only;
+- every aiohttp failure becomes the httpx2 exception its httpx2 twin would raise, with the
+  aiohttp one as ``__cause__``.
+
+The session is made on first use, inside the event loop that uses it: the clients keep one
+transport per process and loop (``_pool``), so one session per process and loop follows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import urllib.request
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import httpx2
+from aiohttp import hdrs
+from yarl import URL
+
+__all__ = ["AiohttpTransport", "map_aiohttp_error"]
+
+# How much of a body one read hands up; the API's answers are a few hundred bytes.
+_CHUNK_BYTES = 64 * 1024
+# A body of declared length up to this is read at once; a longer one, or one of unknown length
+# or encoded, is streamed to httpx2 (which decodes it and keeps the SDK's cap).
+_SMALL_BODY_BYTES = 64 * 1024
+_HTTP_VERSIONS: dict[aiohttp.HttpVersion | None, bytes] = {
+    aiohttp.HttpVersion11: b"HTTP/1.1",
+    aiohttp.HttpVersion10: b"HTTP/1.0",
+}
+# Seconds an idle keep-alive connection is kept, as httpx2's pool does.
+_KEEPALIVE_EXPIRY = 5.0
+
+# aiohttp's exceptions, most specific first, and the httpx2 exception each one means.
+_ERROR_MAP: tuple[tuple[type[BaseException], type[httpx2.TransportError]], ...] = (
+    (aiohttp.ConnectionTimeoutError, httpx2.ConnectTimeout),
+    (aiohttp.SocketTimeoutError, httpx2.ReadTimeout),
+    (aiohttp.ServerTimeoutError, httpx2.ReadTimeout),
+    (aiohttp.ClientProxyConnectionError, httpx2.ProxyError),
+    (aiohttp.ClientHttpProxyError, httpx2.ProxyError),
+    (aiohttp.ClientConnectorError, httpx2.ConnectError),  # refused, DNS, TLS, certificate
+    (aiohttp.ServerFingerprintMismatch, httpx2.ConnectError),
+    (aiohttp.ServerDisconnectedError, httpx2.RemoteProtocolError),
+    (aiohttp.ClientPayloadError, httpx2.RemoteProtocolError),  # a truncated or garbled body
+    (aiohttp.ClientResponseError, httpx2.RemoteProtocolError),  # an unparsable answer
+    (aiohttp.InvalidURL, httpx2.UnsupportedProtocol),
+    (aiohttp.NonHttpUrlClientError, httpx2.UnsupportedProtocol),
+    (aiohttp.ClientConnectionResetError, httpx2.ReadError),
+    (aiohttp.ClientOSError, httpx2.ReadError),
+    (aiohttp.ClientConnectionError, httpx2.NetworkError),
+    (aiohttp.ClientError, httpx2.NetworkError),
+    (asyncio.TimeoutError, httpx2.ReadTimeout),
+    (OSError, httpx2.NetworkError),
+)
+_LOWER_ERRORS = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
+
+
+def _added(first: float | None, second: float | None) -> float | None:
+    return None if first is None or second is None else first + second
+
+
+def map_aiohttp_error(error: BaseException, request: httpx2.Request) -> httpx2.TransportError:
+    """The httpx2 exception for an aiohttp (or socket) ``error`` raised while sending."""
+    for lower, mapped in _ERROR_MAP:
+        if isinstance(error, lower):
+            return mapped(str(error) or type(error).__name__, request=request)
+    raise TypeError(f"not an aiohttp failure: {error!r}")  # a bug: only _LOWER_ERRORS reach here
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """One request in aiohttp's terms."""
+
+    url: URL
+    headers: list[tuple[str, str]]
+    proxy: str | None
+    pool: float | None
+    timeout: aiohttp.ClientTimeout
+    # A bound on waiting for the final answer's headers: aiohttp stops applying sock_read
+    # once an interim (1xx) answer has come, and would wait for ever.
+    headers_deadline: float | None
+
+
+class _Body(httpx2.AsyncByteStream):
+    """An aiohttp response's body as httpx2 reads one; closing it frees the pool place."""
+
+    __slots__ = ("_release", "_request", "_response")
+
+    def __init__(
+        self, response: aiohttp.ClientResponse, request: httpx2.Request, release: asyncio.Semaphore
+    ) -> None:
+        self._response: aiohttp.ClientResponse | None = response
+        self._request = request
+        self._release = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        assert self._response is not None, "the body was closed"
+        try:
+            async for chunk in self._response.content.iter_chunked(_CHUNK_BYTES):
+                yield chunk
+        except _LOWER_ERRORS as error:
+            raise map_aiohttp_error(error, self._request) from error
+
+    async def aclose(self) -> None:
+        response, self._response = self._response, None
+        if response is not None:
+            response.release()
+            self._release.release()
+
+
+class AiohttpTransport(httpx2.AsyncBaseTransport):
+    """Sends httpx2 requests with aiohttp; one instance per process and event loop."""
+
+    def __init__(
+        self,
+        *,
+        verify: ssl.SSLContext,
+        proxy: str | None,
+        trust_env: bool,
+        max_connections: int,
+    ) -> None:
+        self._verify = verify
+        self._proxy = proxy
+        # Read once, as httpx2 reads the environment's proxies when a client is made.
+        self._env_proxies = urllib.request.getproxies_environment() if trust_env else {}
+        self._proxy_by_url: dict[tuple[str, str], str | None] = {}
+        self._max_connections = max_connections
+        self._places = asyncio.Semaphore(max_connections)
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+        # What aiohttp needs of a request, made once per request object: the clients reuse
+        # their requests (``ClientCore._default_request``) and retries resend them.
+        self._prepared: weakref.WeakKeyDictionary[httpx2.Request, _Prepared] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("the transport is closed")  # as httpx2's pool says it
+        session = self._session
+        if session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections,
+                limit_per_host=0,
+                ssl=self._verify,
+                keepalive_timeout=_KEEPALIVE_EXPIRY,
+            )
+            session = self._session = aiohttp.ClientSession(
+                connector=connector,
+                auto_decompress=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,  # proxies are chosen here, with httpx2's rules
+                timeout=aiohttp.ClientTimeout(total=None),
+            )
+            # aiohttp resends an idempotent request once when a kept-alive connection breaks;
+            # httpx2 does not, and retries are the SDK's to decide and count (the rate limit).
+            # A private switch (aiohttp 3.11 and later; its own test_utils turns it off too).
+            session._retry_connection = False
+        return session
+
+    def _proxy_for(self, url: httpx2.URL) -> str | None:
+        if self._proxy is not None or not self._env_proxies:
+            return self._proxy
+        key = (url.scheme, url.host)
+        if key not in self._proxy_by_url:
+            proxies = self._env_proxies
+            bypass = urllib.request.proxy_bypass_environment(url.host, proxies)  # type: ignore[attr-defined]
+            chosen = None if bypass else proxies.get(url.scheme) or proxies.get("all")
+            self._proxy_by_url[key] = chosen
+        return self._proxy_by_url[key]
+
+    def _prepare(self, request: httpx2.Request) -> _Prepared:
+        prepared = self._prepared.get(request)
+        if prepared is None:
+            timeouts = request.extensions.get("timeout", {})
+            prepared = self._prepared[request] = _Prepared(
+                url=URL(str(request.url), encoded=True),
+                # As written (httpx2 sends names in the case they were given).
+                headers=[
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
+                ],
+                proxy=self._proxy_for(request.url),
+                pool=timeouts.get("pool"),
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    sock_connect=timeouts.get("connect"),
+                    sock_read=timeouts.get("read"),
+                ),
+                headers_deadline=_added(timeouts.get("connect"), timeouts.get("read")),
+            )
+        return prepared
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        """Send ``request`` and return the response with its body still to be read."""
+        prepared = self._prepare(request)
+        if self._places.locked():  # all places taken: wait at most the pool timeout
+            try:
+                async with asyncio.timeout(prepared.pool):
+                    await self._places.acquire()
+            except TimeoutError as error:
+                message = "no connection was free in time"
+                raise httpx2.PoolTimeout(message, request=request) from error
+        else:
+            await self._places.acquire()  # free: returns at once
+        try:
+            async with asyncio.timeout(prepared.headers_deadline):
+                response = await self._open().request(
+                    request.method,
+                    prepared.url,
+                    headers=prepared.headers,
+                    data=await request.aread() or None,
+                    allow_redirects=False,
+                    proxy=prepared.proxy,
+                    timeout=prepared.timeout,
+                )
+        except BaseException as error:
+            self._places.release()
+            if isinstance(error, _LOWER_ERRORS):  # TimeoutError (the deadline) included
+                raise map_aiohttp_error(error, request) from error
+            raise
+        extensions = {
+            "http_version": _HTTP_VERSIONS.get(response.version, b"HTTP/1.1"),
+            "reason_phrase": (response.reason or "").encode("ascii", "replace"),
+        }
+        length = response.content_length
+        if (
+            length is None
+            or length > _SMALL_BODY_BYTES
+            or hdrs.CONTENT_ENCODING in response.headers
+        ):
+            body = _Body(response, request, self._places)
+            return httpx2.Response(
+                response.status, headers=response.raw_headers, stream=body, extensions=extensions
+            )
+        # A small body of declared length, as the API's answers are: read at once, which
+        # spares httpx2's streaming machinery; httpx2 still sees every byte, undecoded.
+        try:
+            content = await response.read()
+        except _LOWER_ERRORS as error:
+            raise map_aiohttp_error(error, request) from error
+        finally:
+            response.release()
+            self._places.release()
+        return httpx2.Response(
+            response.status, headers=response.raw_headers, content=content, extensions=extensions
+        )
+
+    async def send(self, request: httpx2.Request) -> httpx2.Response:
+        """``handle_async_request``, the response bound to ``request`` as a client's would be."""
+        response = await self.handle_async_request(request)
+        response.request = request
+        return response
+
+    async def aclose(self) -> None:
+        """Close the session and its connections; the transport sends nothing more."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
