@@ -18,13 +18,13 @@ ROOT = Path(__file__).resolve().parent
 CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
 PYTHONS = ["3.11", "3.12", "3.13"]
 # The lower bounds in pyproject.toml's dependencies and the aiohttp extra, kept working by the
-# `lowest` session (httpx2 pins its httpcore2 to its own version, and aiohttp 3.11 needs a
+# `lowest` session (httpx2 pins its httpcore2 to its own version, and aiohttp 3.12 needs a
 # multidict before 7, so those follow).
 LOWEST = {
     "httpx2": "2.8.0",
     "httpcore2": "2.8.0",
     "attrs": "23.1.0",
-    "aiohttp": "3.11.0",
+    "aiohttp": "3.12.15",
     "multidict": "6.9.1",
 }
 

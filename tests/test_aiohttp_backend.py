@@ -43,9 +43,8 @@ def all_aiohttp_client_exceptions() -> list[type[BaseException]]:
 def make(cls: type[BaseException]) -> BaseException:
     """An instance of ``cls``, however its constructor wants to be called."""
     key = ConnectionKey("127.0.0.1", 443, True, True, *([None] * (len(ConnectionKey._fields) - 4)))
-    info = aiohttp.RequestInfo(
-        URL("http://127.0.0.1/v1/user/balance"), "GET", CIMultiDictProxy(CIMultiDict())
-    )
+    url = URL("http://127.0.0.1/v1/user/balance")
+    info = aiohttp.RequestInfo(url, "GET", CIMultiDictProxy(CIMultiDict()), url)
     message = f"failure mentioning {SECRET}"
     for args in (
         (message,),

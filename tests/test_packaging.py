@@ -67,7 +67,7 @@ def test_the_metadata_is_what_twine_6_accepts_and_complete(dist: Path) -> None:
     assert sorted(r.split(">")[0].split("<")[0] for r in runtime) == ["attrs", "httpx2"]
     extras = sorted(r for r in fields["Requires-Dist"] if "extra ==" in r)
     assert len(extras) == 2
-    assert extras[0].startswith("aiohttp>=3.11")
+    assert extras[0].startswith("aiohttp>=3.12.15")
     assert "extra == 'aiohttp'" in extras[0]
     assert extras[1].startswith("prometheus-client")
     assert "extra == 'exporter'" in extras[1]

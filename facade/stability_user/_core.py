@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx2
 
+from ._backends import check_backend_proxy, pool_options, resolve_http_backend
 from ._constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
 from ._error_mapping import MAX_BODY_BYTES, body_too_large_error
 from ._exceptions import ClientClosedError, StabilityError
@@ -81,7 +82,6 @@ class ClientCore:
     ) -> None:
         # Loaded by the first client, not by `from stability_user import StabilityUser`: the
         # settings' dataclasses and tables cost milliseconds of every program's start-up.
-        from ._backends import check_backend_proxy, resolve_http_backend
         from ._config import resolve_settings
         from ._ratelimit import RateLimiter
 
@@ -124,8 +124,6 @@ class ClientCore:
             headers["Stability-Client-ID"] = settings.client_id
         if settings.client_version is not None:
             headers["Stability-Client-Version"] = settings.client_version
-        from ._backends import pool_options
-
         return {
             "base_url": settings.base_url,
             "headers": headers,
