@@ -1,8 +1,6 @@
 """``python -m stability_user``: the same command line as ``stability-user``."""
 
-import sys
-
-from ._cli import main
+from ._cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from ._constants import (
     AIOHTTP_INSTALL,
@@ -45,6 +45,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "main",
+    "run",
 ]
 
 EXIT_OK = 0
@@ -359,6 +360,23 @@ _COMMANDS = {
     "balances": _balances,
     "exporter": _exporter,
 }
+
+
+def run() -> NoReturn:
+    """The program (``stability-user``, ``python -m stability_user``): ``main()``, then exit.
+
+    After Ctrl-C it exits at once, skipping the interpreter's shutdown: that would wait for
+    ``get_balances()``'s worker threads to finish their requests, and a KeyboardInterrupt that
+    lands while the executor holds one of its locks makes that wait hang, or end by SIGINT
+    instead of status 130.
+    """
+    status = main()
+    if status == EXIT_INTERRUPTED:
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken stream
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
