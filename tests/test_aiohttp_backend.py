@@ -20,8 +20,9 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from stability_user import AsyncStabilityUser, ConfigurationError, StabilityUser
-from stability_user._aiohttp_transport import map_aiohttp_error
-from stability_user._error_mapping import connection_error
+from stability_user._aiohttp_transport import _read_response, map_aiohttp_error
+from stability_user._core import already_read
+from stability_user._error_mapping import MAX_BODY_BYTES, connection_error
 from stability_user._exceptions import APIConnectionError, APITimeoutError
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
 
@@ -237,3 +238,28 @@ def test_no_unclosed_session_or_resource_warning_under_dev_mode(
     # asyncio's debug mode may also report a slow first step (imports, a new session).
     for sign in ("Unclosed", "unclosed", "ResourceWarning", "Exception ignored", "Traceback"):
         assert sign not in result.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b'{"credits": 12.5}', '{"name": "\u00e9"}'.encode()])
+def test_a_body_handed_up_read_is_what_httpx2_would_have_read(content: bytes) -> None:
+    # The transport builds small answers read and closed, without httpx2's read(): they must
+    # be indistinguishable from Response(content=...) to everything above it.
+    request = httpx2.Request("GET", "http://127.0.0.1/v1/user/balance")
+    headers = ((b"Content-Type", b"application/json"), (b"Content-Length", b"%d" % len(content)))
+    extensions = {"http_version": b"HTTP/1.1", "reason_phrase": b"OK"}
+    ours = _read_response(request, 200, headers, content, extensions)
+    reference = httpx2.Response(200, headers=headers, content=content, extensions=extensions)
+    assert ours.content == reference.content
+    assert ours.text == reference.text
+    assert ours.headers.raw == reference.headers.raw
+    assert ours.request is request
+    assert (ours.is_closed, ours.is_stream_consumed) == (True, True)
+    assert ours.http_version == "HTTP/1.1"
+    assert ours.reason_phrase == "OK"
+    assert list(ours.iter_bytes()) == list(reference.iter_bytes())
+    assert already_read(ours)
+    assert already_read(reference)  # the same shortcut for a read response from any transport
+    unread = httpx2.Response(200, headers=headers, stream=httpx2.ByteStream(content))
+    assert not already_read(unread)
+    # Past the cap, a read body still goes to the cap check (and its error).
+    assert not already_read(httpx2.Response(200, content=b"x" * (MAX_BODY_BYTES + 1)))

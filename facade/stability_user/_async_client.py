@@ -17,6 +17,7 @@ from ._core import (
     MAX_CONCURRENT_BALANCES,
     BodyReader,
     ClientCore,
+    already_read,
     body_fits,
     fan_out,
     settled,
@@ -56,11 +57,9 @@ class _LoopPool:
         # sync client's worker threads are.
         self.balance_slots = asyncio.Semaphore(MAX_CONCURRENT_BALANCES)
 
-    async def arm(self) -> _LoopPool:
-        if not self.armed:
-            self.armed = True
-            await anext(self.closer)
-        return self
+    async def arm(self) -> None:
+        self.armed = True
+        await anext(self.closer)
 
     async def aclose(self) -> None:
         if self.armed:
@@ -132,7 +131,10 @@ class AsyncStabilityUser(ClientCore):
         return _LoopPool(http, sender(self._http_backend, http, options))
 
     async def _pool(self) -> _LoopPool:
-        return await self._checked_pool(self._pools, asyncio.get_running_loop()).arm()
+        pool = self._checked_pool(self._pools, asyncio.get_running_loop())
+        if not pool.armed:
+            await pool.arm()
+        return pool
 
     async def _run(self, pool: _LoopPool, flow: Flow[_Result]) -> _Result:
         # The only awaiting I/O: send what the flow (built on `http`) asks for, read, sleep
@@ -160,6 +162,8 @@ class AsyncStabilityUser(ClientCore):
 
     @staticmethod
     async def _read(response: httpx2.Response) -> httpx2.Response:
+        if already_read(response):
+            return response
         try:
             if body_fits(response):
                 await response.aread()

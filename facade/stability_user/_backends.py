@@ -125,7 +125,7 @@ def sender(backend: str, http: httpx2.AsyncClient, options: dict[str, Any]) -> S
     ``send`` would add (headers, timeouts), and redirects, cookies and auth are not in play.
     """
     if backend == AIOHTTP:
-        return options["transport"].send  # type: ignore[no-any-return]
+        return options["transport"].handle_async_request  # type: ignore[no-any-return]
 
     async def send(request: httpx2.Request) -> httpx2.Response:
         return await http.send(request, stream=True)

@@ -15,6 +15,7 @@ from ._core import (
     MAX_CONCURRENT_BALANCES,
     BodyReader,
     ClientCore,
+    already_read,
     body_fits,
     fan_out,
     settled,
@@ -159,6 +160,8 @@ class StabilityUser(ClientCore):
 
     @staticmethod
     def _read(response: httpx2.Response) -> httpx2.Response:
+        if already_read(response):
+            return response
         try:
             if body_fits(response):
                 response.read()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx2
@@ -108,7 +109,7 @@ class ClientCore:
 
         limit = self._settings.rate_limit
         self._limiter = RateLimiter(limit) if limit is not None else None
-        self._requests: dict[tuple[Any, ...], httpx2.Request] = {}
+        self._requests: dict[tuple[str, str | None], httpx2.Request] = {}
         self._closed = False
 
     def _http_options(self) -> dict[str, Any]:
@@ -192,14 +193,15 @@ class ClientCore:
     def _call(
         self,
         http: httpx2.Client | httpx2.AsyncClient,
-        kwargs: dict[str, Any],
+        key: tuple[str, str | None],
+        kwargs: Callable[[], dict[str, Any]],
         parse: Callable[[httpx2.Response], _Result],
         timeout: TimeoutTypes | None,
     ) -> Flow[_Result]:
         if timeout is None:
-            request = self._default_request(http, kwargs)
+            request = self._default_request(http, key, kwargs)
         else:
-            request = http.build_request(**kwargs, timeout=to_httpx2_timeout(timeout))
+            request = http.build_request(**kwargs(), timeout=to_httpx2_timeout(timeout))
         settings = self._settings
         return call(
             request,
@@ -211,19 +213,22 @@ class ClientCore:
         )
 
     def _default_request(
-        self, http: httpx2.Client | httpx2.AsyncClient, kwargs: dict[str, Any]
+        self,
+        http: httpx2.Client | httpx2.AsyncClient,
+        key: tuple[str, str | None],
+        kwargs: Callable[[], dict[str, Any]],
     ) -> httpx2.Request:
-        """The request ``kwargs`` describe, with the client's timeout, built once and reused.
+        """The request for ``key`` (operation, organization), with the client's timeout,
+        built from ``kwargs()`` once and reused.
 
-        A GET without a body reads the same every time; building it (URL merging, headers)
-        costs more than the rest of a call's own work. Every pool of a client builds the same
-        request, so one cache serves them all; its size is bounded by the organizations asked
-        for, and it starts over past ``_MAX_CACHED_REQUESTS``.
+        A GET without a body reads the same every time; building it (the operation's arguments,
+        URL merging, headers) costs more than the rest of a call's own work. Every pool of a
+        client builds the same request, so one cache serves them all; its size is bounded by the
+        organizations asked for, and it starts over past ``_MAX_CACHED_REQUESTS``.
         """
-        key = (kwargs["method"], kwargs["url"], *kwargs.get("headers", {}).items())
         request = self._requests.get(key)
         if request is None:
-            request = http.build_request(**kwargs)
+            request = http.build_request(**kwargs())
             if len(self._requests) >= _MAX_CACHED_REQUESTS:
                 self._requests.clear()
             self._requests[key] = request
@@ -232,9 +237,8 @@ class ClientCore:
     def _account_flow(
         self, http: httpx2.Client | httpx2.AsyncClient, timeout: TimeoutTypes | None
     ) -> Flow[Account]:
-        return self._call(
-            http, self._settings.api_version.account_request(), parse_account, timeout
-        )
+        version = self._settings.api_version
+        return self._call(http, ("account", None), version.account_request, parse_account, timeout)
 
     def _balance_flow(
         self,
@@ -247,8 +251,9 @@ class ClientCore:
             if organization is None
             else check_organization(organization)
         )
+        version = self._settings.api_version
         return self._call(
-            http, self._settings.api_version.balance_request(org), parse_balance, timeout
+            http, ("balance", org), partial(version.balance_request, org), parse_balance, timeout
         )
 
 
@@ -267,6 +272,19 @@ def settled(organization: Organization, balance: Balance | StabilityError) -> Or
     if isinstance(balance, Balance):
         return OrganizationBalance(organization, balance)
     return OrganizationBalance(organization, None, balance)
+
+
+def already_read(response: httpx2.Response) -> bool:
+    """Whether the transport handed the body up read and closed, within the cap.
+
+    The aiohttp backend does so for the API's small answers; nothing is left to read or close.
+    """
+    if not response.is_closed:
+        return False
+    try:
+        return len(response.content) <= MAX_BODY_BYTES
+    except httpx2.ResponseNotRead:
+        return False
 
 
 def body_fits(response: httpx2.Response) -> bool:

@@ -57,15 +57,14 @@ def call(
     (retries included) first books its start and waits when the limit says so.
     """
     attempt = 0
+    path = request.url.path  # for the log lines; worked out once
     while True:
         if limiter is not None:
             hold = limiter.reserve()
             if hold > 0:
-                logger.info(
-                    "%s %s: rate limit, waiting %.2fs", request.method, request.url.path, hold
-                )
+                logger.info("%s %s: rate limit, waiting %.2fs", request.method, path, hold)
                 yield Wait(hold)
-        logger.debug("%s %s: attempt %d", request.method, request.url.path, attempt + 1)
+        logger.debug("%s %s: attempt %d", request.method, path, attempt + 1)
         try:
             response = yield request
         except httpx2.HTTPError as exc:
@@ -75,7 +74,7 @@ def call(
             response, outcome = None, type(exc).__name__
         else:
             assert response is not None  # the driver sends a response for every request
-            logger.debug("%s %s: HTTP %d", request.method, request.url.path, response.status_code)
+            logger.debug("%s %s: HTTP %d", request.method, path, response.status_code)
             if response.is_success:
                 return parse(response)
             if attempt >= max_retries or not is_retryable_status(response.status_code):
@@ -85,7 +84,7 @@ def call(
         logger.info(
             "%s %s: %s, retry %d of %d in %.2fs",
             request.method,
-            request.url.path,
+            path,
             outcome,
             attempt + 1,
             max_retries,

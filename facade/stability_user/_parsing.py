@@ -101,20 +101,20 @@ def _balance(data: Any) -> Balance:
 
 
 def _parse(response: httpx2.Response, build: Callable[[Any], _Model]) -> _Model:
-    what = response.request.url.path
     try:
         data = decode_json(response.content)
     except (ValueError, RecursionError) as err:
         raise InvalidResponseError(
-            f"HTTP {response.status_code} from {what} did not carry a JSON body "
-            f"({_describe(response)})",
+            f"HTTP {response.status_code} from {response.request.url.path} did not carry a JSON "
+            f"body ({_describe(response)})",
             response=response,
         ) from err
     try:
         return build(data)
     except _Invalid as err:
         raise InvalidResponseError(
-            f"HTTP {response.status_code} from {what} broke the API contract: {err}",
+            f"HTTP {response.status_code} from {response.request.url.path} broke the API "
+            f"contract: {err}",
             response=response,
         ) from err
 
