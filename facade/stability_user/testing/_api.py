@@ -35,8 +35,9 @@ BALANCE_PATH = "/v1/user/balance"
 # The developer-preview paths, served with the same data.
 _V1ALPHA_ACCOUNT_PATH = "/v1alpha/user/account"
 _V1ALPHA_BALANCE_PATH = "/v1alpha/user/balance"
-# Deliberately not shaped like a real key (sk-...), so it can never be mistaken for one.
 SAMPLE_API_KEY = "standin-sample-key"
+"""The key of ``StandInAPI.sample()``'s account; deliberately not shaped like a real key
+(``sk-...``), so it can never be mistaken for one."""
 # How many requests ``StandInAPI.requests`` keeps (the newest), so a long-running ``serve``
 # does not grow without bound.
 REQUEST_LOG_SIZE = 10_000

@@ -1,0 +1,129 @@
+"""Every example of the README and the site runs, and every console block shows what the CLI prints.
+
+Each ``python`` block runs in a fresh interpreter with ``STABILITY_API_KEY`` and
+``STABILITY_BASE_URL`` pointing at the sample stand-in on loopback, as a reader who ran
+``python -m stability_user.testing serve`` would have them. Each ``console`` block's commands run
+in one shell, in order (so ``echo $?`` sees the command before it), and their output is compared
+line by line with the block's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stability_user.testing import SAMPLE_API_KEY, StandInAPI
+from support.doc_blocks import Block, blocks, commands, documents
+
+ALL_BLOCKS = [block for path in documents() for block in blocks(path)]
+PYTHON = [block for block in ALL_BLOCKS if block.language == "python"]
+CONSOLE = [block for block in ALL_BLOCKS if block.language == "console"]
+# Separates the commands' outputs in the shell's output; no command prints it.
+MARK = "@@docs-test-command@@"
+
+
+def _ids(block: Block) -> str:
+    return block.where
+
+
+@pytest.fixture(scope="module")
+def sample_url() -> Iterator[str]:
+    with StandInAPI.sample().serve() as server:
+        yield server.url
+
+
+@pytest.fixture
+def reader_environment(sample_url: str, tmp_path: Path) -> dict[str, str]:
+    """A reader's shell: the stand-in's variables exported, this environment's tools on PATH."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith("STABILITY_")}
+    return {
+        **keep,
+        "STABILITY_API_KEY": SAMPLE_API_KEY,
+        "STABILITY_BASE_URL": sample_url,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONUNBUFFERED": "1",  # stdout and stderr interleave as on a terminal
+        "NO_COLOR": "1",
+        "HOME": str(tmp_path),
+    }
+
+
+def _run(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=50, check=False
+    )
+
+
+def _skip_marked(block: Block) -> None:
+    if block.skip is not None:
+        pytest.skip(f"{block.where}: {block.skip}")
+
+
+@pytest.mark.parametrize("block", PYTHON, ids=_ids)
+def test_python_block_runs(
+    block: Block, reader_environment: dict[str, str], tmp_path: Path
+) -> None:
+    _skip_marked(block)
+    done = _run([sys.executable, "-W", "error", "-c", block.text], reader_environment, tmp_path)
+    assert done.returncode == 0, f"{block.where} failed:\n{done.stdout}\n{done.stderr}"
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("block", CONSOLE, ids=_ids)
+def test_console_block_shows_the_real_output(
+    block: Block, reader_environment: dict[str, str], tmp_path: Path
+) -> None:
+    _skip_marked(block)
+    shown = commands(block)
+    # The mark is printed between commands without losing the last one's status ($?).
+    mark = f"status=$?; echo {MARK}; (exit $status)\n"
+    script = "exec 2>&1\n" + "".join(f"{mark}{each.command}\n" for each in shown)
+    done = _run(["bash", "-c", script], reader_environment, tmp_path)
+    outputs = done.stdout.split(f"{MARK}\n")[1:]
+    assert len(outputs) == len(shown), done.stdout
+    for each, output in zip(shown, outputs, strict=True):
+        lines = [line.rstrip() for line in output.splitlines()]
+        while lines and not lines[-1]:
+            lines.pop()
+        assert lines == each.output, f"{block.where}: $ {each.command}"
+
+
+def test_every_block_of_a_runnable_language_is_found() -> None:
+    # A block nested in a list, or a fence the parser misread, would silently go untested.
+    for path in documents():
+        text = path.read_text(encoding="utf-8")
+        fences = len(re.findall(r"^\s*```(?:python|console)\s*$", text, re.MULTILINE))
+        found = [b for b in blocks(path) if b.language in {"python", "console"}]
+        assert len(found) == fences, path
+
+
+def test_the_pages_have_examples_to_run() -> None:
+    assert len(PYTHON) >= 15
+    assert len(CONSOLE) >= 4
+    with_python = {block.path.name for block in PYTHON}
+    assert {"README.md", "getting-started.md", "errors.md", "testing.md"} <= with_python
+
+
+def test_a_marked_block_is_skipped_with_its_reason() -> None:
+    text = (
+        "Live only:\n\n<!-- docs-test: skip needs the live API -->\n```python\nprint(1)\n```\n"
+        "\n```python\nprint(2)\n```\n"
+    )
+    marked, plain = blocks(Path("README.md").resolve(), text)
+    assert (marked.skip, marked.text) == ("needs the live API", "print(1)\n")
+    assert (plain.skip, plain.line) == (None, 8)
+
+
+def test_a_console_block_splits_into_commands_and_their_output() -> None:
+    text = "```console\n$ one\nfirst\n\n$ two\n$ three\nthird\n```\n"
+    (block,) = blocks(Path("README.md").resolve(), text)
+    assert [(c.command, c.output) for c in commands(block)] == [
+        ("one", ["first"]),
+        ("two", []),
+        ("three", ["third"]),
+    ]
