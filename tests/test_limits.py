@@ -150,6 +150,7 @@ def test_ctrl_c_during_get_balances_reaches_the_caller_at_once() -> None:
     )
     summary = json.loads(result.stdout)
     assert summary["delay"] < 1.0
+    assert summary["after"] == summary["workers"]  # every worker had a request held
     assert summary["later"] == summary["after"]  # no request started after the interrupt
 
 

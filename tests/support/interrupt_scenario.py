@@ -1,7 +1,11 @@
-"""Run as a script: Ctrl-C (SIGINT) arrives during get_balances() on a slow API.
+"""Run as a script: Ctrl-C (SIGINT) arrives during get_balances() while every worker is busy.
 
-Prints a JSON summary: how long the interrupt took to reach the caller, and how many requests
-the server received right after it and a while later (no new request may start).
+The server holds each balance request until the script lets them go. Once all of
+get_balances()' workers have a request held there (so none can start another), SIGINT is sent;
+once the caller has caught it, the held requests are answered with a 503, which each worker
+would retry after a fraction of a second had it not stopped. Prints a JSON summary: how long the
+interrupt took to reach the caller, how many balance requests had arrived when it did, and how
+many a while after the held ones were answered (no new request may start).
 """
 
 from __future__ import annotations
@@ -12,12 +16,42 @@ import signal
 import sys
 import threading
 import time
+from typing import Any
 
-from stability_user import StabilityUser
-from stability_user.testing import StandInAPI, StandInOrganization
+from stability_user import StabilityUser, _core
+from stability_user.testing import StandInAPI, StandInOrganization, StandInServer
+from stability_user.testing._api import HeaderLookup, StandInResponse
 
 KEY = "interrupt-key"
-LATENCY = 0.4
+BALANCE = "/v1/user/balance"
+# Enough for get_balances() to fan out (it does when the account's round trip takes 2 ms).
+LATENCY = 0.05
+# Longer than the first retry's delay (at most 0.5 s): a worker that went on would have sent.
+WATCH = 1.5
+
+
+class HoldBalances:
+    """Wraps the stand-in for ``StandInServer``: balance requests wait until ``release()``."""
+
+    def __init__(self, api: StandInAPI, parties: int) -> None:
+        self.api = api
+        self.parties = parties
+        self.arrived = 0
+        self.all_here = threading.Event()
+        self.released = threading.Event()
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.api, name)
+
+    def respond(self, method: str, path: str, headers: HeaderLookup) -> StandInResponse:
+        if path.startswith(BALANCE):
+            with self._lock:
+                self.arrived += 1
+                if self.arrived >= self.parties:
+                    self.all_here.set()
+            self.released.wait(30)
+        return self.api.respond(method, path, headers)
 
 
 def main() -> int:
@@ -27,17 +61,19 @@ def main() -> int:
         email="i@example.com",
         organizations=[StandInOrganization(f"org-{n}", f"O{n}", credits=n) for n in range(40)],
     )
-    api.inject_error(503, endpoint="balance", times=None)  # every balance retried, slowly
-    with api.serve(latency=LATENCY) as server:
+    api.inject_error(503, endpoint="balance", times=None)  # every balance would be retried
+    hold = HoldBalances(api, _core.MAX_CONCURRENT_BALANCES)
+    with StandInServer(hold, latency=LATENCY) as server:  # type: ignore[arg-type]
         client = StabilityUser(KEY, base_url=server.url, max_retries=5)
         sent_at = 0.0
 
         def interrupt() -> None:
             nonlocal sent_at
-            sent_at = time.monotonic()
-            os.kill(os.getpid(), signal.SIGINT)
+            if hold.all_here.wait(30):
+                sent_at = time.monotonic()
+                os.kill(os.getpid(), signal.SIGINT)
 
-        threading.Timer(LATENCY * 2.5, interrupt).start()
+        threading.Thread(target=interrupt, daemon=True).start()
         try:
             client.get_balances()
         except KeyboardInterrupt:
@@ -45,12 +81,13 @@ def main() -> int:
         else:
             print(json.dumps({"error": "get_balances() returned"}))
             return 1
-        time.sleep(0.1)  # requests already on the wire arrive
-        after = len(api.requests)
-        time.sleep(LATENCY * 4)  # several retry rounds, had the workers gone on
-        later = len(api.requests)
+        after = hold.arrived
+        hold.released.set()  # the held requests are answered 503
+        time.sleep(WATCH)
+        later = hold.arrived
         client.close()
-    print(json.dumps({"delay": caught_at - sent_at, "after": after, "later": later}))
+    summary = {"delay": caught_at - sent_at, "workers": hold.parties, "after": after}
+    print(json.dumps({**summary, "later": later}))
     return 0
 
 
