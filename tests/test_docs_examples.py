@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI
-from support.doc_blocks import Block, blocks, commands, documents
+from support.doc_blocks import ROOT, Block, blocks, commands, documents
 
 ALL_BLOCKS = [block for path in documents() for block in blocks(path)]
 PYTHON = [block for block in ALL_BLOCKS if block.language == "python"]
@@ -127,3 +127,13 @@ def test_a_console_block_splits_into_commands_and_their_output() -> None:
         ("two", []),
         ("three", ["third"]),
     ]
+
+
+def test_the_readme_links_every_page_and_each_link_resolves() -> None:
+    # The README is read on GitHub and PyPI, outside the site's build and its link checks.
+    readme = ROOT / "README.md"
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme.read_text(encoding="utf-8"))
+    local = {target for target in targets if "://" not in target}
+    assert all((ROOT / target).is_file() for target in local), sorted(local)
+    pages = {p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").rglob("*.md")}
+    assert pages - {"docs/changelog.md", "docs/index.md"} <= local
