@@ -173,10 +173,10 @@ def bench_async(url: str, concurrency: int = 200, rounds: int = 12) -> dict[str,
     return asyncio.run(main())
 
 
-def bench_aiohttp(url: str, rounds: int = 9) -> dict[str, dict[str, list[float]]]:
+def bench_aiohttp(url: str, rounds: int = 15) -> dict[str, dict[str, list[float]]]:
     """Targets 9a-9e: the aiohttp backend against bare aiohttp and against httpx2's backend.
 
-    Warm: sequential awaited calls, microseconds per call, in 90 interleaved batches of 25.
+    Warm: sequential awaited calls, microseconds per call, in 120 interleaved batches of 25.
     Fan-out: concurrent calls on one client, milliseconds for all of them, interleaved rounds.
     One event loop.
     """
@@ -221,7 +221,7 @@ def bench_aiohttp(url: str, rounds: int = 9) -> dict[str, dict[str, list[float]]
             names = list(calls)
             # Warm calls in short alternating batches: the loopback round trip drifts over
             # seconds on a shared machine, and each client must see the same drift.
-            for round_index in range(rounds * 10):
+            for round_index in range(rounds * 8):
                 shift = round_index % len(names)
                 for name in names[shift:] + names[:shift]:
                     results["warm"][name].append(await warm(calls[name], 25))
