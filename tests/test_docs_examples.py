@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,3 +138,48 @@ def test_the_readme_links_every_page_and_each_link_resolves() -> None:
     assert all((ROOT / target).is_file() for target in local), sorted(local)
     pages = {p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").rglob("*.md")}
     assert pages - {"docs/changelog.md", "docs/index.md"} <= local
+
+
+def _tree(text: str) -> dict[str, str | None]:
+    """Each class of a drawn hierarchy (one per line, 4 columns a level) and its parent.
+
+    The drawing is the lines from the one reading ``StabilityError`` to the next blank line.
+    """
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "StabilityError")
+    end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
+    parents: dict[str, str | None] = {}
+    stack: list[str] = []
+    for line in textwrap.dedent("\n".join(lines[start:end])).splitlines():
+        match = re.match(r"^(?P<indent>(?:[│ ]   |[├└]── )*)(?P<name>[A-Z]\w+)", line)
+        if match is None:
+            continue
+        depth = len(match["indent"]) // 4
+        del stack[depth:]
+        parents[match["name"]] = stack[-1] if stack else None
+        stack.append(match["name"])
+    return parents
+
+
+def test_the_error_trees_are_the_real_hierarchy() -> None:
+    # The Errors page and the exceptions module draw the tree; both must be the classes'.
+    import stability_user
+    from stability_user import _exceptions
+
+    (page,) = [b for b in blocks(ROOT / "docs" / "errors.md") if b.language == "text"]
+    drawn = {"docs/errors.md": page.text, "_exceptions.__doc__": _exceptions.__doc__ or ""}
+    errors = {
+        name
+        for name in stability_user.__all__
+        if isinstance(value := getattr(stability_user, name), type)
+        and issubclass(value, stability_user.StabilityError)
+    }
+    for where, text in drawn.items():
+        tree = _tree(text)
+        assert set(tree) == errors, where
+        for name, parent in tree.items():
+            bases = getattr(stability_user, name).__bases__
+            if parent is None:
+                assert bases == (Exception,), name
+            else:
+                assert getattr(stability_user, parent) in bases, (where, name, parent)
