@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,21 +26,15 @@ from stability_user import StabilityUser
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the browser tests' way of starting Chromium
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' way of starting Chromium, and ports
 from support.browser import CHROMIUM_ARGS, MISSING, chromium_executable  # noqa: E402
+from support.ports import free_port  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "assets" / "prometheus-credits.png"
 SECONDS = 60  # of scraping before the picture is taken
 # Credits spent per second, by organization, and the top-up halfway.
 SPENDING = {"org-standin-personal": 1.2, "org-standin-lumen": 0.45, "org-standin-lab": 0.03}
 TOP_UP = ("org-standin-lab", 40.0)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def wait_for(url: str, seconds: float = 30.0) -> None:

@@ -42,9 +42,8 @@ def sample_url() -> Iterator[str]:
 @pytest.fixture
 def reader_environment(sample_url: str, tmp_path: Path) -> dict[str, str]:
     """A reader's shell: the stand-in's variables exported, this environment's tools on PATH."""
-    keep = {k: v for k, v in os.environ.items() if not k.startswith("STABILITY_")}
-    return {
-        **keep,
+    return {  # the autouse clean_environment fixture has removed any STABILITY_* already
+        **os.environ,
         "STABILITY_API_KEY": SAMPLE_API_KEY,
         "STABILITY_BASE_URL": sample_url,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",

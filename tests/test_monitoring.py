@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from stability_user import (
 from stability_user.monitoring import CreditsCache, CreditsCollector
 from stability_user.monitoring._exporter import ExporterServer
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
+from support.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "prometheus"
@@ -314,13 +314,6 @@ def test_without_prometheus_client_the_exporter_says_what_to_install() -> None:
 
 
 # A real Prometheus
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Prometheus:

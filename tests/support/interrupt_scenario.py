@@ -16,42 +16,19 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
+from pathlib import Path
 
 from stability_user import StabilityUser, _core
 from stability_user.testing import StandInAPI, StandInOrganization, StandInServer
-from stability_user.testing._api import HeaderLookup, StandInResponse
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: tests/
+from support.gate import Gate
 
 KEY = "interrupt-key"
-BALANCE = "/v1/user/balance"
 # Enough for get_balances() to fan out (it does when the account's round trip takes 2 ms).
 LATENCY = 0.05
 # Longer than the first retry's delay (at most 0.5 s): a worker that went on would have sent.
 WATCH = 1.5
-
-
-class HoldBalances:
-    """Wraps the stand-in for ``StandInServer``: balance requests wait until ``release()``."""
-
-    def __init__(self, api: StandInAPI, parties: int) -> None:
-        self.api = api
-        self.parties = parties
-        self.arrived = 0
-        self.all_here = threading.Event()
-        self.released = threading.Event()
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.api, name)
-
-    def respond(self, method: str, path: str, headers: HeaderLookup) -> StandInResponse:
-        if path.startswith(BALANCE):
-            with self._lock:
-                self.arrived += 1
-                if self.arrived >= self.parties:
-                    self.all_here.set()
-            self.released.wait(30)
-        return self.api.respond(method, path, headers)
 
 
 def main() -> int:
@@ -62,16 +39,21 @@ def main() -> int:
         organizations=[StandInOrganization(f"org-{n}", f"O{n}", credits=n) for n in range(40)],
     )
     api.inject_error(503, endpoint="balance", times=None)  # every balance would be retried
-    hold = HoldBalances(api, _core.MAX_CONCURRENT_BALANCES)
-    with StandInServer(hold, latency=LATENCY) as server:  # type: ignore[arg-type]
+    workers = _core.MAX_CONCURRENT_BALANCES
+    # One more party than there are workers: the gate holds every request they send until
+    # release(), and counts every one, held or passing.
+    gate = Gate(api, workers + 1, timeout=30.0)
+    with StandInServer(gate, latency=LATENCY) as server:  # type: ignore[arg-type]
         client = StabilityUser(KEY, base_url=server.url, max_retries=5)
         sent_at = 0.0
 
         def interrupt() -> None:
             nonlocal sent_at
-            if hold.all_here.wait(30):
-                sent_at = time.monotonic()
-                os.kill(os.getpid(), signal.SIGINT)
+            deadline = time.monotonic() + 30
+            while gate.arrived < workers and time.monotonic() < deadline:
+                time.sleep(0.005)
+            sent_at = time.monotonic()
+            os.kill(os.getpid(), signal.SIGINT)
 
         threading.Thread(target=interrupt, daemon=True).start()
         try:
@@ -81,12 +63,12 @@ def main() -> int:
         else:
             print(json.dumps({"error": "get_balances() returned"}))
             return 1
-        after = hold.arrived
-        hold.released.set()  # the held requests are answered 503
+        after = gate.arrived
+        gate.release()  # the held requests are answered 503
         time.sleep(WATCH)
-        later = hold.arrived
+        later = gate.arrived
         client.close()
-    summary = {"delay": caught_at - sent_at, "workers": hold.parties, "after": after}
+    summary = {"delay": caught_at - sent_at, "workers": workers, "after": after}
     print(json.dumps({**summary, "later": later}))
     return 0
 
