@@ -57,7 +57,18 @@ TARGETS = {
 SIMULATED_LATENCY = 0.020
 
 
+# The cores this run may use, as it started (before ``start_server`` divides them).
+CORES = sorted(os.sched_getaffinity(0))
+
+
 def start_server(latency: float = 0.0) -> tuple[subprocess.Popen[str], str]:
+    """The stand-in in a process of its own, on a core of its own where there are two or more.
+
+    Pinned, neither the server nor the clients migrate between cores mid-round: a migration
+    starts a process on cold caches, which costs a client more the more code it runs, and so
+    adds noise to every ratio (on this 2-core machine, ratios drifted by ~5% between runs).
+    The benchmark and the processes it starts keep the other cores.
+    """
     process = subprocess.Popen(
         [sys.executable, str(HERE / "_server.py"), str(latency)],
         stdin=subprocess.PIPE,
@@ -65,6 +76,9 @@ def start_server(latency: float = 0.0) -> tuple[subprocess.Popen[str], str]:
         text=True,
     )
     assert process.stdout is not None
+    if len(CORES) >= 2:
+        os.sched_setaffinity(process.pid, CORES[:1])
+        os.sched_setaffinity(0, CORES[1:])
     return process, process.stdout.readline().strip()
 
 

@@ -7,6 +7,7 @@ fixture); this file holds what only this backend has.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from yarl import URL
 from stability_user import AsyncStabilityUser, ConfigurationError, StabilityUser
 from stability_user._aiohttp_transport import _read_response, map_aiohttp_error
 from stability_user._core import already_read
+from stability_user._deadlines import HeadersWait, ReadDeadlines
 from stability_user._error_mapping import MAX_BODY_BYTES, connection_error
 from stability_user._exceptions import APIConnectionError, APITimeoutError
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
@@ -263,3 +265,35 @@ def test_a_body_handed_up_read_is_what_httpx2_would_have_read(content: bytes) ->
     assert not already_read(unread)
     # Past the cap, a read body still goes to the cap check (and its error).
     assert not already_read(httpx2.Response(200, content=b"x" * (MAX_BODY_BYTES + 1)))
+
+
+def test_the_read_deadlines_expire_each_wait_in_time_and_none_that_ended() -> None:
+    """One timer for every wait: a short wait armed after a long one still expires first, and
+    a wait marked done is never expired."""
+
+    async def main() -> None:
+        deadlines = ReadDeadlines(asyncio.get_running_loop())
+        never = asyncio.Event()
+        tasks = [asyncio.ensure_future(never.wait()) for _ in range(3)]
+        await asyncio.sleep(0)  # the tasks are running, as a sending task is
+        long, short, ended = (
+            HeadersWait(task, seconds)
+            for task, seconds in zip(tasks, (60.0, 0.05, 0.05), strict=True)
+        )
+        for wait in (long, ended, short):
+            deadlines.arm(wait)
+        ended.done = True
+        with pytest.raises(asyncio.CancelledError):
+            await tasks[1]
+        # The ended wait was armed before the short one: its deadline has passed too.
+        assert short.expired
+        assert not long.expired
+        assert not tasks[0].done()
+        assert not ended.expired
+        assert not tasks[2].done()
+        deadlines.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())

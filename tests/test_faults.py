@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from typing import Any
 
@@ -25,6 +26,7 @@ from support.fault_server import (
     Reset,
     SlowBody,
     SlowHeaders,
+    Trickled,
     Truncated,
     unused_port_url,
 )
@@ -155,8 +157,19 @@ def test_slow_headers_every_time_raise_a_timeout(
     assert len(faults.seen) == 3
 
 
-def test_timeout_mid_body(path: str, faults: FaultServer, waits: list[float]) -> None:
-    faults.always(SlowBody(2.0, Reply(200, b'{"credits": 1.0, "padding": "' + b"x" * 64 + b'"}')))
+@pytest.mark.parametrize("encoded", [False, True], ids=["plain", "gzip"])
+def test_timeout_mid_body(
+    path: str, faults: FaultServer, waits: list[float], encoded: bool
+) -> None:
+    # A gzip body is streamed and decoded as it comes; a plain one of declared length is read
+    # whole: each has its own read loop on the aiohttp backend.
+    body = b'{"credits": 1.0, "padding": "' + b"x" * 64 + b'"}'
+    reply = (
+        Reply(200, gzip.compress(body), headers={"Content-Encoding": "gzip"})
+        if encoded
+        else Reply(200, body)
+    )
+    faults.always(SlowBody(2.0, reply))
     with pytest.raises(APITimeoutError):
         balance(path, faults, timeout=0.2)
 
@@ -166,6 +179,17 @@ def test_slow_body_within_the_timeout_is_fine(
 ) -> None:
     faults.script(SlowBody(0.05, BALANCE))
     assert balance(path, faults, timeout=5) == Balance(12.5)
+
+
+def test_the_read_timeout_bounds_each_wait_for_bytes_not_the_whole_body(
+    path: str, faults: FaultServer, waits: list[float]
+) -> None:
+    # Four pieces 0.3 s apart: 0.9 s in all, past the 0.8 s timeout, but no wait near it.
+    body = b'{"credits": 12.5, "padding": "' + b"x" * 64 + b'"}'
+    faults.always(Trickled(0.3, 4, Reply(200, body)))
+    assert balance(path, faults, timeout=0.8) == Balance(12.5)
+    assert len(faults.seen) == 1
+    assert waits == []
 
 
 def test_connection_reset(path: str, faults: FaultServer, waits: list[float]) -> None:

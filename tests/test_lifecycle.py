@@ -28,6 +28,7 @@ from stability_user import (
     AsyncStabilityUser,
     AuthenticationError,
     BadRequestError,
+    Balance,
     ClientClosedError,
     ConfigurationError,
     InternalServerError,
@@ -43,6 +44,8 @@ from stability_user import (
 )
 from stability_user._default import _default_client
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
+from support.deadline import DEADLINE
+from support.fault_server import FaultServer, Reply, SlowHeaders
 from support.paths import ASYNC_BACKENDS, CLIENT_PATHS
 
 SUPPORT = Path(__file__).resolve().parent / "support"
@@ -187,6 +190,29 @@ def test_an_async_client_works_across_successive_event_loops(
     for _ in range(3):
         assert asyncio.run(client.get_balance()).credits == 125.5
     asyncio.run(client.aclose())  # the pools of the finished loops are dropped, not awaited
+
+
+def test_a_call_cancelled_while_waiting_for_its_answer_ends_cancelled(
+    faults: FaultServer, http_backend: str
+) -> None:
+    """Cancelling is the caller's: it comes out as ``CancelledError``, not as an SDK error
+    (the backends' own read deadlines cancel too), and the client goes on working."""
+    faults.script(SlowHeaders(30.0), Reply(200, b'{"credits": 12.5}'))
+
+    async def main() -> tuple[BaseException | None, Balance]:
+        async with AsyncStabilityUser(SAMPLE_API_KEY, base_url=faults.url) as client:
+            call = asyncio.ensure_future(client.get_balance())
+            async with asyncio.timeout(DEADLINE):  # until the server holds the request
+                while not faults.seen:
+                    await asyncio.sleep(0.01)
+            call.cancel()
+            (outcome,) = await asyncio.gather(call, return_exceptions=True)
+            return outcome, await client.get_balance()
+
+    outcome, balance = asyncio.run(main())
+    assert isinstance(outcome, asyncio.CancelledError)
+    assert balance == Balance(12.5)
+    assert len(faults.seen) == 2
 
 
 def test_aclose_after_the_loop_is_gone(standin_server: StandInServer, http_backend: str) -> None:

@@ -8,6 +8,7 @@ parsing exist in one place.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -57,14 +58,18 @@ def call(
     (retries included) first books its start and waits when the limit says so.
     """
     attempt = 0
-    path = request.url.path  # for the log lines; worked out once
+    # Asked once a call: the debug lines come on every attempt of every call.
+    debug = logger.isEnabledFor(logging.DEBUG)
     while True:
         if limiter is not None:
             hold = limiter.reserve()
             if hold > 0:
-                logger.info("%s %s: rate limit, waiting %.2fs", request.method, path, hold)
+                logger.info(
+                    "%s %s: rate limit, waiting %.2fs", request.method, request.url.path, hold
+                )
                 yield Wait(hold)
-        logger.debug("%s %s: attempt %d", request.method, path, attempt + 1)
+        if debug:
+            logger.debug("%s %s: attempt %d", request.method, request.url.path, attempt + 1)
         try:
             response = yield request
         except httpx2.HTTPError as exc:
@@ -74,17 +79,19 @@ def call(
             response, outcome = None, type(exc).__name__
         else:
             assert response is not None  # the driver sends a response for every request
-            logger.debug("%s %s: HTTP %d", request.method, path, response.status_code)
-            if response.is_success:
+            status = response.status_code
+            if debug:
+                logger.debug("%s %s: HTTP %d", request.method, request.url.path, status)
+            if 200 <= status <= 299:  # Response.is_success, without its enum look-up
                 return parse(response)
-            if attempt >= max_retries or not is_retryable_status(response.status_code):
+            if attempt >= max_retries or not is_retryable_status(status):
                 raise status_error(response, secret=secret, notice=notice)
-            outcome = f"HTTP {response.status_code}"
+            outcome = f"HTTP {status}"
         delay = retry_delay(attempt, response)
         logger.info(
             "%s %s: %s, retry %d of %d in %.2fs",
             request.method,
-            path,
+            request.url.path,
             outcome,
             attempt + 1,
             max_retries,

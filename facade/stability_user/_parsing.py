@@ -7,6 +7,7 @@ models directly; nothing else on the call path looks at the body again.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable
@@ -26,6 +27,19 @@ _Model = TypeVar("_Model")
 
 class _Invalid(Exception):
     """A contract breach found while walking the body; becomes an InvalidResponseError."""
+
+
+@functools.cache
+def _models() -> tuple[type[Account], type[Balance], type[Organization]]:
+    """The model classes, imported by the first answer, not by ``from stability_user import
+    StabilityUser`` (four frozen dataclasses cost milliseconds of every program's start-up).
+
+    Cached: an ``import`` statement in a function goes through importlib on every call, which
+    costs as much as the rest of parsing a balance.
+    """
+    from ._models import Account, Balance, Organization
+
+    return Account, Balance, Organization
 
 
 def decode_json(content: bytes) -> Any:
@@ -50,10 +64,8 @@ def _object(value: Any, where: str) -> dict[str, Any]:
 
 
 def _organization(value: Any, where: str) -> Organization:
-    from ._models import Organization  # first used by the first answer: see _account
-
     obj = _object(value, where)
-    return Organization(
+    return _models()[2](
         id=_field(obj, "id", str, where),
         name=_field(obj, "name", str, where),
         role=_field(obj, "role", str, where),
@@ -62,16 +74,12 @@ def _organization(value: Any, where: str) -> Organization:
 
 
 def _account(data: Any) -> Account:
-    # The models are imported by the first answer, not by `from stability_user import
-    # StabilityUser` (four frozen dataclasses cost milliseconds of every program's start-up).
-    from ._models import Account
-
     obj = _object(data, "account")
     organizations = _field(obj, "organizations", list, "account")
     picture = obj.get("profile_picture")
     if picture is not None and type(picture) is not str:
         raise _Invalid(f"account.profile_picture should be str, got {type(picture).__name__}")
-    return Account(
+    return _models()[0](
         id=_field(obj, "id", str, "account"),
         email=_field(obj, "email", str, "account"),
         organizations=tuple(
@@ -83,8 +91,6 @@ def _account(data: Any) -> Account:
 
 
 def _balance(data: Any) -> Balance:
-    from ._models import Balance  # see _account
-
     obj = _object(data, "balance")
     if "credits" not in obj:
         raise _Invalid("balance lacks the required field 'credits'")
@@ -97,7 +103,7 @@ def _balance(data: Any) -> Balance:
         raise _Invalid("balance.credits is too large to be a float") from None
     if not math.isfinite(value):
         raise _Invalid(f"balance.credits should be finite, got {value}")
-    return Balance(credits=value)
+    return _models()[1](credits=value)
 
 
 def _parse(response: httpx2.Response, build: Callable[[Any], _Model]) -> _Model:

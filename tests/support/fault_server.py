@@ -40,6 +40,16 @@ class SlowBody:
 
 
 @dataclass(frozen=True)
+class Trickled:
+    """Send headers and the body's first piece, then each further piece ``gap`` seconds on:
+    every wait for bytes is short, the whole body slow."""
+
+    gap: float
+    pieces: int
+    reply: Reply
+
+
+@dataclass(frozen=True)
 class Reset:
     """Abort the connection with a TCP RST before any reply."""
 
@@ -65,7 +75,7 @@ class Endless:
     chunk: int = 64 * 1024
 
 
-Action = Reply | SlowHeaders | SlowBody | Reset | Close | Truncated | Endless
+Action = Reply | SlowHeaders | SlowBody | Trickled | Reset | Close | Truncated | Endless
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,8 @@ class _Handler(socketserver.BaseRequestHandler):
                 return False
             conn.sendall(body[half:])
             return True
+        if isinstance(action, Trickled):
+            return self._trickle(conn, action)
         if isinstance(action, Reset):
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             conn.close()
@@ -137,6 +149,17 @@ class _Handler(socketserver.BaseRequestHandler):
         conn.sendall(_head(action.reply, len(body) + action.missing) + body)
         conn.close()
         return False
+
+    def _trickle(self, conn: socket.socket, action: Trickled) -> bool:
+        body = action.reply.body
+        size = -(-len(body) // action.pieces)
+        pieces = [body[start : start + size] for start in range(0, len(body), size)]
+        conn.sendall(_head(action.reply, len(body)) + pieces[0])
+        for piece in pieces[1:]:
+            if self.server.stopping.wait(action.gap):
+                return False
+            conn.sendall(piece)
+        return True
 
     def _endless(self, conn: socket.socket, action: Endless) -> bool:
         head = (

@@ -1,0 +1,107 @@
+"""Read deadlines for requests waiting for their answer's headers, on one loop timer.
+
+The aiohttp backend keeps httpx2's read timeout itself (aiohttp's ``sock_read`` sets and
+cancels two loop timers per request and stops after an interim answer). A request's wait
+starts when it has its connection and ends when the answer's headers have come; an expired
+wait cancels its task, and the transport tells that cancellation from any other as
+``asyncio.timeout`` does, raising ``TimeoutError`` in its place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+__all__ = ["HeadersWait", "ReadDeadlines", "expiry_of"]
+
+
+class HeadersWait:
+    """One request's wait for its answer's headers, bounded by its read timeout."""
+
+    __slots__ = ("cancelling", "deadline", "done", "expired", "seconds", "task")
+
+    def __init__(self, task: asyncio.Task[object], seconds: float) -> None:
+        self.task = task
+        self.seconds = seconds
+        # Cancellations already asked of the task: an expiry is told from them as
+        # asyncio.timeout tells its own.
+        self.cancelling = task.cancelling()
+        self.deadline = 0.0  # set when the connection is there
+        self.done = False
+        self.expired = False
+
+
+class ReadDeadlines:
+    """The headers' waits of one event loop, expired by a single loop timer.
+
+    Waits of one duration expire in the order they were armed, so each duration keeps a FIFO
+    and the one timer is set for the earliest head. A wait that ends is only marked, and is
+    dropped once it reaches a head: a warm call costs an append and a pop, where a timer of its
+    own would cost a handle, a heap entry and a cancellation. The timer fires about once a read
+    timeout while requests keep coming, and not at all when none are waiting.
+    """
+
+    __slots__ = ("_loop", "_queues", "_timer", "_timer_at")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._queues: dict[float, deque[HeadersWait]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+
+    def arm(self, wait: HeadersWait) -> None:
+        """Start ``wait``'s clock: it expires ``wait.seconds`` from now unless marked done."""
+        wait.deadline = deadline = self._loop.time() + wait.seconds
+        queue = self._queues.get(wait.seconds)
+        if queue is None:
+            queue = self._queues[wait.seconds] = deque()
+        else:
+            while queue and queue[0].done:
+                queue.popleft()
+        queue.append(wait)
+        if self._timer is None or deadline < self._timer_at:
+            self._schedule(deadline)
+
+    def _schedule(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = when
+        self._timer = self._loop.call_at(when, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        # The loop may run a timer a clock tick early; what it was set for is due.
+        due = max(self._loop.time(), self._timer_at)
+        earliest: float | None = None
+        for seconds, queue in list(self._queues.items()):
+            while queue and (queue[0].done or queue[0].deadline <= due):
+                wait = queue.popleft()
+                if not wait.done:
+                    wait.expired = True
+                    wait.task.cancel()
+            if not queue:
+                del self._queues[seconds]
+            elif earliest is None or queue[0].deadline < earliest:
+                earliest = queue[0].deadline
+        if earliest is not None:
+            self._schedule(earliest)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._queues.clear()
+
+
+def expiry_of(wait: HeadersWait, cancelled: asyncio.CancelledError) -> TimeoutError | None:
+    """The ``TimeoutError`` that ``cancelled`` stands for if it is ``wait``'s expiry alone.
+
+    ``None`` when it is not (the wait did not expire, or something else asked for a
+    cancellation as well, as ``asyncio.timeout`` decides): the cancellation is then the caller's
+    to re-raise. Call it once per cancellation: it takes the expiry's own request back.
+    """
+    if not wait.expired or wait.task.uncancel() > wait.cancelling:
+        return None
+    error = TimeoutError(f"no answer within the read timeout ({wait.seconds:g} s)")
+    error.__cause__ = cancelled
+    return error
