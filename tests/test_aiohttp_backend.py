@@ -297,3 +297,41 @@ def test_the_read_deadlines_expire_each_wait_in_time_and_none_that_ended() -> No
         await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("also_cancelled", "told_of_it", "is_timeout", "left_cancelling"),
+    [
+        (False, True, True, 0),  # the expiry alone: a timeout, the task as it was found
+        (True, True, False, 1),  # someone else cancelled too: theirs to see, not a timeout
+        (False, False, False, 0),  # the cancellation was swallowed below: taken back all the same
+    ],
+    ids=["expiry-alone", "also-cancelled", "swallowed"],
+)
+def test_a_wait_ended_by_its_expiry_says_so_and_leaves_the_task_as_found(
+    also_cancelled: bool, told_of_it: bool, is_timeout: bool, left_cancelling: int
+) -> None:
+    async def main() -> tuple[TimeoutError | None, int]:
+        task = asyncio.current_task()
+        assert task is not None
+        wait = HeadersWait(task, 0.0)
+        ReadDeadlines(asyncio.get_running_loop()).arm(wait)  # due at once
+        if also_cancelled:
+            asyncio.get_running_loop().call_soon(task.cancel)
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError as cancelled:
+            expiry = wait.end(cancelled if told_of_it else None)
+        else:
+            raise AssertionError("the expiry did not cancel the wait")
+        assert wait.expired
+        left = task.cancelling()
+        while task.uncancel():  # leave asyncio.run a task it can finish
+            pass
+        return expiry, left
+
+    expiry, left = asyncio.run(main())
+    assert isinstance(expiry, TimeoutError) is is_timeout
+    if expiry is not None:
+        assert isinstance(expiry.__cause__, asyncio.CancelledError)
+    assert left == left_cancelling

@@ -44,7 +44,7 @@ from aiohttp.tracing import Trace
 from multidict import CIMultiDict
 from yarl import URL
 
-from ._deadlines import HeadersWait, ReadDeadlines, expiry_of
+from ._deadlines import HeadersWait, ReadDeadlines
 
 __all__ = ["AiohttpTransport", "map_aiohttp_error"]
 
@@ -315,7 +315,7 @@ class AiohttpTransport(httpx2.AsyncBaseTransport):
                 timeout=prepared.timeout,
             )
         except asyncio.CancelledError as error:
-            expiry = None if wait is None else expiry_of(wait, error)
+            expiry = None if wait is None else wait.end(error)
             if expiry is None:
                 raise
             raise map_aiohttp_error(expiry, request) from expiry
@@ -323,8 +323,8 @@ class AiohttpTransport(httpx2.AsyncBaseTransport):
             raise map_aiohttp_error(error, request) from error
         finally:
             _SENDING.reset(sending)
-            if wait is not None:
-                wait.done = True
+            if wait is not None and not wait.done:
+                wait.end()
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         """Send ``request``; the response is bound to it, as a client's ``send`` binds it.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-__all__ = ["HeadersWait", "ReadDeadlines", "expiry_of"]
+__all__ = ["HeadersWait", "ReadDeadlines"]
 
 
 class HeadersWait:
@@ -29,6 +29,21 @@ class HeadersWait:
         self.deadline = 0.0  # set when the connection is there
         self.done = False
         self.expired = False
+
+    def end(self, cancelled: asyncio.CancelledError | None = None) -> TimeoutError | None:
+        """Mark the wait over, and say what a ``cancelled`` that ended it stands for.
+
+        Returns the ``TimeoutError`` to raise in its place when it is this wait's expiry alone;
+        ``None`` otherwise (no expiry, or something else asked for a cancellation as well: it is
+        the caller's to re-raise). An expiry's own cancellation request is taken back however
+        the wait ended, as ``asyncio.timeout`` does, so the task is left as it was found.
+        """
+        self.done = True
+        if not self.expired or self.task.uncancel() > self.cancelling or cancelled is None:
+            return None
+        error = TimeoutError(f"no answer within the read timeout ({self.seconds:g} s)")
+        error.__cause__ = cancelled
+        return error
 
 
 class ReadDeadlines:
@@ -91,17 +106,3 @@ class ReadDeadlines:
             self._timer.cancel()
             self._timer = None
         self._queues.clear()
-
-
-def expiry_of(wait: HeadersWait, cancelled: asyncio.CancelledError) -> TimeoutError | None:
-    """The ``TimeoutError`` that ``cancelled`` stands for if it is ``wait``'s expiry alone.
-
-    ``None`` when it is not (the wait did not expire, or something else asked for a
-    cancellation as well, as ``asyncio.timeout`` decides): the cancellation is then the caller's
-    to re-raise. Call it once per cancellation: it takes the expiry's own request back.
-    """
-    if not wait.expired or wait.task.uncancel() > wait.cancelling:
-        return None
-    error = TimeoutError(f"no answer within the read timeout ({wait.seconds:g} s)")
-    error.__cause__ = cancelled
-    return error
