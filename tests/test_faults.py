@@ -26,7 +26,6 @@ from support.fault_server import (
     Reset,
     SlowBody,
     SlowHeaders,
-    Trickled,
     Truncated,
     unused_port_url,
 )
@@ -186,7 +185,7 @@ def test_the_read_timeout_bounds_each_wait_for_bytes_not_the_whole_body(
 ) -> None:
     # Four pieces 0.3 s apart: 0.9 s in all, past the 0.8 s timeout, but no wait near it.
     body = b'{"credits": 12.5, "padding": "' + b"x" * 64 + b'"}'
-    faults.always(Trickled(0.3, 4, Reply(200, body)))
+    faults.always(SlowBody(0.3, Reply(200, body), pieces=4))
     assert balance(path, faults, timeout=0.8) == Balance(12.5)
     assert len(faults.seen) == 1
     assert waits == []

@@ -33,20 +33,15 @@ class SlowHeaders:
 
 @dataclass(frozen=True)
 class SlowBody:
-    """Send headers and half the body, stall, then the rest (a timeout mid-body)."""
+    """Send headers and the body's first piece, then each further piece ``delay`` seconds on.
+
+    Two pieces (the default) are a stall mid-body (a timeout mid-body); more, with a short
+    ``delay``, a body trickled in: every wait for bytes short, the whole slow.
+    """
 
     delay: float
     reply: Reply
-
-
-@dataclass(frozen=True)
-class Trickled:
-    """Send headers and the body's first piece, then each further piece ``gap`` seconds on:
-    every wait for bytes is short, the whole body slow."""
-
-    gap: float
-    pieces: int
-    reply: Reply
+    pieces: int = 2
 
 
 @dataclass(frozen=True)
@@ -75,7 +70,7 @@ class Endless:
     chunk: int = 64 * 1024
 
 
-Action = Reply | SlowHeaders | SlowBody | Trickled | Reset | Close | Truncated | Endless
+Action = Reply | SlowHeaders | SlowBody | Reset | Close | Truncated | Endless
 
 
 @dataclass(frozen=True)
@@ -126,15 +121,7 @@ class _Handler(socketserver.BaseRequestHandler):
                 return False
             return self._act(conn, action.then)
         if isinstance(action, SlowBody):
-            body = action.reply.body
-            half = len(body) // 2
-            conn.sendall(_head(action.reply, len(body)) + body[:half])
-            if self.server.stopping.wait(action.delay):
-                return False
-            conn.sendall(body[half:])
-            return True
-        if isinstance(action, Trickled):
-            return self._trickle(conn, action)
+            return self._slow_body(conn, action)
         if isinstance(action, Reset):
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             conn.close()
@@ -150,13 +137,13 @@ class _Handler(socketserver.BaseRequestHandler):
         conn.close()
         return False
 
-    def _trickle(self, conn: socket.socket, action: Trickled) -> bool:
+    def _slow_body(self, conn: socket.socket, action: SlowBody) -> bool:
         body = action.reply.body
         size = -(-len(body) // action.pieces)
         pieces = [body[start : start + size] for start in range(0, len(body), size)]
         conn.sendall(_head(action.reply, len(body)) + pieces[0])
         for piece in pieces[1:]:
-            if self.server.stopping.wait(action.gap):
+            if self.server.stopping.wait(action.delay):
                 return False
             conn.sendall(piece)
         return True
