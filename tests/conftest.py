@@ -19,10 +19,14 @@ SDK_ENV_NAMES = ("API_HOST", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def clean_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith(SDK_ENV_PREFIXES) or name in SDK_ENV_NAMES:
             monkeypatch.delenv(name)
+    # The balance cache (status, cached_balance) of this test alone, never the developer's.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     _reset_default_client()
     yield
     _reset_default_client()

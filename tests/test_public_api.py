@@ -13,6 +13,8 @@ import stability_user.testing
 from stability_user import AsyncStabilityUser, StabilityUser
 
 CONTRACT = {
+    "cached_balance",
+    "CachedBalance",
     "get_account",
     "get_balance",
     "get_balances",

@@ -10,14 +10,16 @@ Names are imported on first use (PEP 562), so ``stability-user --help`` and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from ._version import __version__
 
+TYPE_CHECKING = False  # not typing's: ``stability-user status`` starts on every prompt
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._async_client import AsyncStabilityUser
+    from ._balance_cache import CachedBalance
     from ._client import StabilityUser
-    from ._default import get_account, get_balance, get_balances
+    from ._default import cached_balance, get_account, get_balance, get_balances
     from ._exceptions import (
         APIConnectionError,
         APIError,
@@ -48,6 +50,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Balance",
+    "CachedBalance",
     "ClientClosedError",
     "ConfigurationError",
     "InternalServerError",
@@ -62,6 +65,7 @@ __all__ = [
     "StabilityError",
     "StabilityUser",
     "__version__",
+    "cached_balance",
     "get_account",
     "get_balance",
     "get_balances",
@@ -70,7 +74,9 @@ __all__ = [
 # Which private module defines each public name.
 _HOMES = {
     "AsyncStabilityUser": "_async_client",
+    "CachedBalance": "_balance_cache",
     "StabilityUser": "_client",
+    "cached_balance": "_default",
     "get_account": "_default",
     "get_balance": "_default",
     "get_balances": "_default",

@@ -8,6 +8,7 @@ __all__ = [
     "API_VERSION_ENV",
     "API_KEY_PLACEHOLDER",
     "BASE_URL_ENV",
+    "CACHE_DIR_ENV",
     "BASE_URL_FALLBACK_ENV",
     "CLIENT_ID_ENV",
     "CLIENT_VERSION_ENV",
@@ -28,6 +29,8 @@ __all__ = [
     "RETRYABLE_STATUS_CODES",
     "SSL_CERT_DIR_ENV",
     "SSL_CERT_FILE_ENV",
+    "STATUS_MAX_AGE",
+    "STATUS_TIMEOUT",
 ]
 
 API_KEY_ENV = "STABILITY_API_KEY"
@@ -47,6 +50,8 @@ AIOHTTP_INSTALL = "pip install 'stability-user[aiohttp]'"
 # The CA bundle (PEM file) or hashed folder trusted instead of the operating system's store:
 # the names OpenSSL, httpx2 and requests read.
 SSL_CERT_FILE_ENV = "SSL_CERT_FILE"
+# The balance cache's folder (`stability-user status`, cached_balance()); else the platform's.
+CACHE_DIR_ENV = "STABILITY_CACHE_DIR"
 SSL_CERT_DIR_ENV = "SSL_CERT_DIR"
 
 DEFAULT_BASE_URL = "https://api.stability.ai"
@@ -70,3 +75,8 @@ API_KEY_PLACEHOLDER = "<STABILITY_API_KEY>"
 EXPORTER_ADDRESS = "127.0.0.1"
 EXPORTER_PORT = 9464
 EXPORTER_INTERVAL = 60.0
+
+# `stability-user status` and cached_balance(): a balance younger than this many seconds is
+# shown without calling the API; the status command's whole run is bounded by STATUS_TIMEOUT.
+STATUS_MAX_AGE = 60.0
+STATUS_TIMEOUT = 2.0

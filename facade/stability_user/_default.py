@@ -1,4 +1,5 @@
-"""The module-level ``get_account()``, ``get_balance()`` and ``get_balances()``.
+"""The module-level ``get_account()``, ``get_balance()``, ``get_balances()`` and
+``cached_balance()``.
 
 They share one ``StabilityUser``, created on first use from the environment, so connections are
 reused across calls and threads (``httpx2.Client`` is thread-safe). Each call compares the
@@ -12,11 +13,14 @@ at interpreter exit.
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from ._balance_cache import CachedBalance, default_cache_dir, entry_name, lookup, open_cache
 from ._client import StabilityUser
 from ._constants import (
     API_KEY_ENV,
@@ -25,14 +29,18 @@ from ._constants import (
     BASE_URL_FALLBACK_ENV,
     CLIENT_ID_ENV,
     CLIENT_VERSION_ENV,
+    DEFAULT_TIMEOUT,
     ORGANIZATION_ENV,
     SSL_CERT_DIR_ENV,
     SSL_CERT_FILE_ENV,
+    STATUS_MAX_AGE,
 )
+from ._exceptions import ConfigurationError
+from ._logging import logger
 from ._models import Account, Balance, OrganizationBalance
-from ._values import TimeoutTypes
+from ._values import TimeoutTypes, check_organization, to_httpx2_timeout
 
-__all__ = ["get_account", "get_balance", "get_balances"]
+__all__ = ["cached_balance", "get_account", "get_balance", "get_balances"]
 
 _Result = TypeVar("_Result")
 
@@ -151,3 +159,67 @@ def get_balance(organization: str | None = None, *, timeout: TimeoutTypes | None
 def get_balances(*, timeout: TimeoutTypes | None = None) -> list[OrganizationBalance]:
     """Every organization's balance. See ``StabilityUser.get_balances``."""
     return _with_client(lambda client: client.get_balances(timeout=timeout))
+
+
+def cached_balance(
+    organization: str | None = None,
+    *,
+    max_age: float = STATUS_MAX_AGE,
+    refresh: bool = False,
+    timeout: TimeoutTypes | None = None,
+) -> CachedBalance:
+    """The balance from the on-disk cache that ``stability-user status`` keeps, when young enough.
+
+    A value younger than ``max_age`` seconds is returned without calling the API. An older one
+    is refreshed with ``get_balance()``, by one process at a time: another process finding it
+    being refreshed gets the older value, marked ``stale``, at once (or waits, when there is
+    none). When the refresh fails, the older value is returned marked ``stale`` with the error
+    in ``.error``; with none, the error is raised. The cache is the command line's, so a
+    program and a prompt share one API call a minute. It is in ``STABILITY_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/stability-user``, else the platform's cache folder; one that is not the
+    user's own or that others can write is not used (a warning is logged).
+
+    Args:
+        organization: An organization id; defaults to ``STABILITY_ORGANIZATION``, else the
+            account's default organization.
+        max_age: Seconds a cached value stays fresh; 0 refreshes every time.
+        refresh: Refresh now however young the value, waiting for another process's refresh
+            rather than returning an older value.
+        timeout: For the API call, as ``get_balance()``'s; also bounds the wait for another
+            process's refresh (default: the client's read timeout).
+
+    Raises:
+        ConfigurationError: ``max_age`` is negative or not a number; nothing is sent.
+        StabilityError: The refresh failed and nothing was cached.
+    """
+    if (
+        isinstance(max_age, bool)
+        or not isinstance(max_age, int | float)
+        or not (0 <= max_age < math.inf)
+    ):
+        raise ConfigurationError(f"max_age must be a number of seconds >= 0, not {max_age!r}.")
+    if organization is not None:
+        check_organization(organization)
+
+    def use(client: StabilityUser) -> CachedBalance:
+        settings = client._settings
+        org = settings.organization if organization is None else organization
+        name = entry_name(settings.base_url, settings.api_version.name, settings.api_key, org)
+        wait = (client.timeout if timeout is None else to_httpx2_timeout(timeout)).read
+        try:
+            cache = open_cache(default_cache_dir(os.environ))
+        except OSError as err:
+            logger.warning("%s", err)
+            cache = None
+        return lookup(
+            cache,
+            name,
+            org,
+            max_age=float(max_age),
+            refresh=refresh,
+            fetch=lambda _deadline: client.get_balance(org, timeout=timeout).credits,
+            deadline=time.monotonic() + (DEFAULT_TIMEOUT if wait is None else wait),
+            warn=logger.warning,
+        )
+
+    return _with_client(use)

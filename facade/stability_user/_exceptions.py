@@ -26,9 +26,10 @@ headers and body.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # not typing's: ``stability-user status`` may need these on a prompt
 if TYPE_CHECKING:
+    from typing import Any
+
     import httpx2
 
 __all__ = [

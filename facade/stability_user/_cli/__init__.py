@@ -1,0 +1,124 @@
+"""The ``stability-user`` command (also ``python -m stability_user``).
+
+One module per command (``_account``, ``_balance``, ``_balances``, ``_status``, ``_exporter``),
+the grammar in ``_parser``, printing in ``_output``. Only the command that runs is imported, and
+only argparse up front: ``--help`` and ``--version`` never import httpx2 or the client, and
+``status`` builds its own parser alone and loads the client only to refresh. Exit statuses: 0
+success, 1 API or network failure (or output that cannot be written), 2 usage or configuration
+error, 3 a balance below ``--min-credits``, 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ._output import (
+    EXIT_API_ERROR,
+    EXIT_BELOW_MIN,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PROG,
+    Output,
+    describe_error,
+    say,
+    silence_stdout,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+    from typing import NoReturn
+
+    from ._status import StatusArguments
+
+__all__ = [
+    "EXIT_API_ERROR",
+    "EXIT_BELOW_MIN",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "main",
+    "run",
+]
+
+
+def run() -> NoReturn:
+    """The program (``stability-user``, ``python -m stability_user``): ``main()``, then exit.
+
+    After Ctrl-C it exits at once, skipping the interpreter's shutdown: that would wait for
+    ``get_balances()``'s worker threads to finish their requests, and a KeyboardInterrupt that
+    lands while the executor holds one of its locks makes that wait hang, or end by SIGINT
+    instead of status 130.
+    """
+    status = main()
+    if status == EXIT_INTERRUPTED:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):  # a closed or broken stream
+            pass
+        os._exit(status)
+    sys.exit(status)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    command, args = _parse(list(sys.argv[1:] if argv is None else argv))
+    out, err = Output(sys.stdout), Output(sys.stderr)
+    try:
+        code = _main(command, args, out, err)
+        sys.stdout.flush()  # a closed pipe or a full disk shows here, not at exit
+    except KeyboardInterrupt:
+        say(err, f"{PROG}: interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`| head -1`): Python's documented recipe, so that the flush
+        # at exit does not fail again with a traceback.
+        silence_stdout()
+        return EXIT_API_ERROR
+    except OSError as error:  # e.g. `> /dev/full`
+        silence_stdout()
+        say(err, f"{PROG}: error: cannot write the output: {error}")
+        return EXIT_API_ERROR
+    return code
+
+
+def _parse(argv: list[str]) -> tuple[str, argparse.Namespace | StatusArguments]:
+    """The command's name and its arguments."""
+    if argv[:1] == ["status"]:  # on every prompt: no argparse for the usual invocations
+        from ._status import read_arguments
+
+        quick = read_arguments(argv[1:])
+        if quick is not None:
+            return "status", quick
+        from ._parser import status_parser
+
+        return "status", status_parser().parse_args(argv[1:])
+    from ._parser import build_parser
+
+    args = build_parser().parse_args(argv)
+    return args.command, args
+
+
+def _main(
+    command: str, args: argparse.Namespace | StatusArguments, out: Output, err: Output
+) -> int:
+    from importlib import import_module
+
+    try:
+        status: int = import_module(f"._{command}", __name__).run(args, out, err)
+    except Exception as error:
+        # Imported here: a command that succeeds never needs the exception classes.
+        from .._exceptions import ConfigurationError, StabilityError
+
+        if isinstance(error, ConfigurationError):
+            err.print(f"{PROG}: error: {error.cli_message or error}")
+            return EXIT_USAGE
+        if isinstance(error, StabilityError):
+            err.print(f"{PROG}: error: {describe_error(error)}")
+            return EXIT_API_ERROR
+        raise
+    return status

@@ -1,0 +1,49 @@
+"""``stability-user account``: the account behind the key, with its organizations."""
+
+from __future__ import annotations
+
+import json
+
+from ._output import EXIT_OK, Output, table
+from ._parser import add_command, client_options
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+    from .._models import Account
+
+__all__ = ["add_parser", "run", "show_account"]
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    add_command(
+        commands,
+        "account",
+        help="the account behind the key, with its organizations",
+        description="Show the account behind the key, with its organizations.",
+    )
+
+
+def run(args: argparse.Namespace, out: Output, err: Output) -> int:
+    from .._client import StabilityUser
+
+    with StabilityUser(**client_options(args)) as client:
+        show_account(out, client.get_account(), args.json)
+    return EXIT_OK
+
+
+def show_account(out: Output, account: Account, as_json: bool) -> None:
+    if as_json:
+        out.print(json.dumps(account.to_dict(), indent=2))
+        return
+    out.print(f"{out.bold('Account')}  {account.id}")
+    out.print(f"{out.bold('Email')}    {account.email}")
+    if account.profile_picture:
+        out.print(f"{out.bold('Picture')}  {account.profile_picture}")
+    out.print()
+    rows = [
+        [org.id, org.name, org.role, "yes" if org.is_default else ""]
+        for org in account.organizations
+    ]
+    table(out, ["ORGANIZATION", "NAME", "ROLE", "DEFAULT"], rows)

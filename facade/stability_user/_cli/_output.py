@@ -1,0 +1,98 @@
+"""How the commands print: exit statuses, colour, credits, tables, one-line errors.
+
+Imports nothing beyond ``os`` and ``sys`` at run time: ``stability-user status`` loads it on
+every prompt.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import TextIO
+
+    from .._exceptions import StabilityError
+
+__all__ = [
+    "EXIT_API_ERROR",
+    "EXIT_BELOW_MIN",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "PROG",
+    "Output",
+    "credits_text",
+    "describe_error",
+    "say",
+    "silence_stdout",
+    "table",
+]
+
+EXIT_OK = 0
+EXIT_API_ERROR = 1
+EXIT_USAGE = 2
+EXIT_BELOW_MIN = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
+PROG = "stability-user"
+
+
+class Output:
+    """Where and how to print: colour only on a terminal, and never with NO_COLOR."""
+
+    __slots__ = ("colour", "stream")
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.colour = stream.isatty() and not os.environ.get("NO_COLOR")
+
+    def bold(self, text: str) -> str:
+        return f"\033[1m{text}\033[0m" if self.colour else text
+
+    def print(self, text: str = "") -> None:
+        print(text, file=self.stream)
+
+
+def credits_text(value: float) -> str:
+    """Credits as every command shows them: ``1,072.50``."""
+    return f"{value:,.2f}"
+
+
+def table(out: Output, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+
+    out.print(out.bold(line(header).rstrip()))
+    for row in rows:
+        out.print(line(row).rstrip())
+
+
+def describe_error(error: StabilityError) -> str:
+    """An SDK error in one line: its class, the HTTP status if any, and its message."""
+    from .._exceptions import APIStatusError
+
+    if isinstance(error, APIStatusError):
+        return f"{type(error).__name__} (HTTP {error.status_code}): {error.message}"
+    return f"{type(error).__name__}: {error}"
+
+
+def say(err: Output, text: str) -> None:
+    """Print ``text`` on stderr unless stderr is gone too (nothing more can be said then)."""
+    from contextlib import suppress
+
+    with suppress(OSError):
+        err.print(text)
+
+
+def silence_stdout() -> None:
+    """Point stdout at the null device, so the flush at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured, replaced)
+        pass

@@ -1,0 +1,305 @@
+"""``stability-user status``: the balance in one short line, for a prompt or a status bar.
+
+Shells, tmux and agent CLIs run it on every prompt or every few seconds, from many terminals at
+once, so it answers from the balance cache (``.._balance_cache``) and only a stale entry costs
+an API call (one process at a time). A cache hit imports what reading a small JSON file and
+printing need, nothing more: the client, httpx2 and the models load only to refresh.
+
+Never a traceback, never more than one line on stdout, never a read of stdin: 0 with a value
+(fresh, or stale after a failed refresh), 1 with nothing to show (one line on stderr), 2 for a
+usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from .._balance_cache import (
+    CachedBalance,
+    age_text,
+    default_cache_dir,
+    entry_name,
+    lookup,
+    open_cache,
+)
+from .._constants import (
+    API_KEY_ENV,
+    API_VERSION_ENV,
+    BASE_URL_ENV,
+    BASE_URL_FALLBACK_ENV,
+    CACHE_DIR_ENV,
+    DEFAULT_BASE_URL,
+    ORGANIZATION_ENV,
+    STATUS_MAX_AGE,
+    STATUS_TIMEOUT,
+)
+from ._output import EXIT_API_ERROR, EXIT_OK, PROG, Output, credits_text, say
+from ._types import non_negative_seconds, seconds, template
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
+    from .._exceptions import StabilityError
+
+__all__ = [
+    "PARSER_TEXT",
+    "StatusArguments",
+    "add_arguments",
+    "add_parser",
+    "read_arguments",
+    "render",
+    "run",
+]
+
+PARSER_TEXT: dict[str, Any] = {
+    "description": (
+        "Print the balance in one short line (e.g. '125.50 cr') for a prompt or a status bar, "
+        "from a cache on disk: a value younger than --max-age is printed without calling the "
+        "API; an older one is refreshed within --timeout, and if that fails it is printed "
+        "marked stale with its age ('~125.50 cr (12m)'). Many runs at once make one API call."
+    ),
+    "epilog": (
+        f"The cache is in {CACHE_DIR_ENV}, else $XDG_CACHE_HOME/stability-user, else the "
+        "platform's cache folder; the key is never written to it. --format fields: "
+        "{credits} (a number: {credits:,.0f}), {organization}, {age} (e.g. 12m), {stale} "
+        "('~' when stale, else empty). Exit status: 0 a value was printed, 1 nothing to show, "
+        "2 a usage or configuration error."
+    ),
+}
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "status", help="the balance in one line, cached: for prompts and status bars", **PARSER_TEXT
+    )
+    add_arguments(parser)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments, as argparse reads them (``--help``, and whatever ``read_arguments``
+    leaves to it)."""
+    from . import _parser
+
+    parser.add_argument(
+        "--org",
+        metavar="ORG",
+        help=f"organization id (default: {ORGANIZATION_ENV}, else the default)",
+    )
+    parser.add_argument(
+        "--max-age",
+        type=_parser.non_negative_seconds,
+        default=STATUS_MAX_AGE,
+        metavar="SECONDS",
+        help="print a cached value younger than this without calling the API "
+        "(default: %(default)g)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_parser.seconds,
+        default=STATUS_TIMEOUT,
+        metavar="SECONDS",
+        help="the longest the whole command may take to refresh (default: %(default)g)",
+    )
+    shape = parser.add_mutually_exclusive_group()
+    shape.add_argument(
+        "--format",
+        type=_parser.template,
+        metavar="TEMPLATE",
+        help="a template over {credits}, {organization}, {age}, {stale}, e.g. '{credits:,.0f} cr'",
+    )
+    shape.add_argument("--json", action="store_true", help="print the fields as one JSON object")
+    parser.add_argument(
+        "--refresh", action="store_true", help="call the API now, however young the cached value"
+    )
+    _parser.endpoint_arguments(parser)
+
+
+class StatusArguments:
+    """The arguments ``read_arguments`` read: the attributes argparse's namespace would have."""
+
+    def __init__(self) -> None:
+        self.org: str | None = None
+        self.max_age = STATUS_MAX_AGE
+        self.timeout = STATUS_TIMEOUT
+        self.format: str | None = None
+        self.json = False
+        self.refresh = False
+        self.base_url: str | None = None
+        self.api_version: str | None = None
+
+
+# Options that take a value: (attribute, converter).
+_VALUED: dict[str, tuple[str, Callable[[str], object]]] = {
+    "--org": ("org", str),
+    "--max-age": ("max_age", non_negative_seconds),
+    "--timeout": ("timeout", seconds),
+    "--format": ("format", template),
+    "--base-url": ("base_url", str),
+    "--api-version": ("api_version", str),
+}
+_FLAGS = {"--json": "json", "--refresh": "refresh"}
+
+
+def read_arguments(argv: Sequence[str]) -> StatusArguments | None:
+    """The arguments of the usual invocations, read without argparse; ``None`` for the rest.
+
+    A prompt runs ``status`` with a few whole-word options, and argparse (with the gettext,
+    locale and shutil it loads) costs more than everything else on a cache hit. Anything this
+    does not read exactly as argparse would (``--help``, abbreviations, a value that looks like
+    an option, a repeated option, any error) is left to argparse, which then reads it all: the
+    tests hold the two readings equal wherever this one answers.
+    """
+    arguments = StatusArguments()
+    seen: set[str] = set()
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        name, equals, value = word.partition("=")
+        if name in seen:
+            return None
+        seen.add(name)
+        if name in _FLAGS and not equals:
+            setattr(arguments, _FLAGS[name], True)
+        elif name in _VALUED:
+            if not equals:
+                index += 1
+                if index == len(argv) or argv[index].startswith("-"):
+                    return None
+                value = argv[index]
+            attribute, convert = _VALUED[name]
+            try:
+                setattr(arguments, attribute, convert(value))
+            except ValueError:
+                return None
+        else:
+            return None
+        index += 1
+    if arguments.json and arguments.format is not None:
+        return None  # argparse says they exclude each other
+    return arguments
+
+
+def _fields(record: CachedBalance) -> dict[str, Any]:
+    return {
+        "credits": record.credits,
+        "organization": record.organization or "default",
+        "age": age_text(record.age),
+        "stale": "~" if record.stale else "",
+    }
+
+
+def render(record: CachedBalance, *, format: str | None, as_json: bool) -> str:
+    """The one line printed for ``record``."""
+    if as_json:
+        import json
+
+        return json.dumps(record.to_dict())
+    if format is not None:
+        return format.format_map(_fields(record))
+    if record.stale:
+        return f"~{credits_text(record.credits)} cr ({age_text(record.age)})"
+    return f"{credits_text(record.credits)} cr"
+
+
+def run(args: argparse.Namespace | StatusArguments, out: Output, err: Output) -> int:
+    from .._exceptions import StabilityError  # a light module: classes only
+
+    try:
+        record = _status(args, err)
+    except StabilityError:
+        raise  # said in one line by the caller, with its exit status
+    except Exception as error:  # a prompt must never show a traceback
+        say(err, f"{PROG}: error: {type(error).__name__}: {error}")
+        return EXIT_API_ERROR
+    out.print(render(record, format=args.format, as_json=args.json))
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace | StatusArguments, err: Output) -> CachedBalance:
+    deadline = time.monotonic() + args.timeout
+    environ = os.environ
+    organization = args.org or environ.get(ORGANIZATION_ENV) or None
+    key = (environ.get(API_KEY_ENV) or "").strip()
+    if not key:
+        _client(args)  # raises the missing or empty key's ConfigurationError
+    name = entry_name(
+        (
+            args.base_url
+            or environ.get(BASE_URL_ENV)
+            or environ.get(BASE_URL_FALLBACK_ENV)
+            or DEFAULT_BASE_URL
+        )
+        .strip()
+        .rstrip("/"),
+        (args.api_version or environ.get(API_VERSION_ENV) or "v1").strip().lower(),
+        key,
+        organization,
+    )
+
+    def warn(text: str) -> None:
+        say(err, f"{PROG}: warning: {text}")
+
+    try:
+        cache = open_cache(default_cache_dir(environ))
+    except OSError as error:
+        warn(str(error))
+        cache = None
+    return lookup(
+        cache,
+        name,
+        organization,
+        max_age=args.max_age,
+        refresh=args.refresh,
+        fetch=lambda by: _fetch(args, organization, by),
+        deadline=deadline,
+        warn=warn,
+    )
+
+
+def _client(args: argparse.Namespace | StatusArguments) -> Any:
+    from .._client import StabilityUser
+
+    # Not --timeout: it bounds the whole command, and each request gets what is left of it.
+    return StabilityUser(base_url=args.base_url, api_version=args.api_version)
+
+
+def _fetch(
+    args: argparse.Namespace | StatusArguments, organization: str | None, deadline: float
+) -> float:
+    """The credits from the API through the SDK's client, by ``deadline`` whatever happens.
+
+    The call runs on a daemon thread so that the wait is bounded as a whole, retries and their
+    backoff included; one still under way at the deadline is left to end with the process.
+    """
+    import threading
+
+    from .._exceptions import APITimeoutError
+
+    client = _client(args)  # a configuration error raises here, before anything is sent
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        client.close()
+        raise APITimeoutError(f"No time left within --timeout {args.timeout:g} s to ask the API.")
+    outcome: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            outcome["credits"] = client.get_balance(organization, timeout=remaining).credits
+        except Exception as error:  # handed to the waiting thread, raised there
+            outcome["error"] = error
+
+    worker = threading.Thread(target=call, name="stability-user-status", daemon=True)
+    worker.start()
+    worker.join(max(0.0, remaining))
+    if worker.is_alive():
+        raise APITimeoutError(f"No answer from the API within --timeout {args.timeout:g} s.")
+    client.close()
+    error: StabilityError | Exception | None = outcome.get("error")
+    if error is not None:
+        raise error
+    credits: float = outcome["credits"]
+    return credits

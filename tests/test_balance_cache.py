@@ -1,0 +1,246 @@
+"""The balance cache from the SDK's side: ``cached_balance()``, the entry names, the record, and
+``status``'s quick reading of its arguments held equal to argparse's."""
+
+from __future__ import annotations
+
+import logging
+import math
+import pickle
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import stability_user
+from stability_user import CachedBalance, ConfigurationError, InternalServerError
+from stability_user._balance_cache import age_text, entry_name, open_cache
+from stability_user._cli._parser import status_parser
+from stability_user._cli._status import read_arguments
+from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
+
+
+@pytest.fixture
+def env(
+    standin_server: StandInServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> StandInServer:
+    monkeypatch.setenv("STABILITY_API_KEY", SAMPLE_API_KEY)
+    monkeypatch.setenv("STABILITY_BASE_URL", standin_server.url)
+    monkeypatch.setenv("STABILITY_CACHE_DIR", str(tmp_path / "cache"))
+    return standin_server
+
+
+def balance_requests(api: StandInAPI) -> int:
+    return sum(1 for request in api.requests if request.path.endswith("/balance"))
+
+
+def test_cached_balance_asks_once_while_fresh(env: StandInServer, standin: StandInAPI) -> None:
+    first = stability_user.cached_balance()
+    assert (first.credits, first.organization, first.stale, first.error) == (
+        125.5,
+        None,
+        False,
+        None,
+    )
+    standin.set_credits("org-standin-personal", 1.0)
+    again = stability_user.cached_balance()
+    assert (again.credits, again.fetched_at) == (125.5, first.fetched_at)
+    assert stability_user.cached_balance(max_age=0).credits == 1.0
+    assert stability_user.cached_balance(refresh=True).credits == 1.0
+    assert stability_user.cached_balance("org-standin-lab").credits == 3.25
+    assert balance_requests(standin) == 4
+
+
+def test_the_command_line_and_the_sdk_share_entries(
+    env: StandInServer, standin: StandInAPI, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stability_user._cli import main
+
+    assert main(["status", "--org", "org-standin-lab"]) == 0
+    assert capsys.readouterr().out == "3.25 cr\n"
+    assert stability_user.cached_balance("org-standin-lab").credits == 3.25
+    assert balance_requests(standin) == 1
+
+
+def test_a_failed_refresh_returns_the_older_value_with_the_error(
+    env: StandInServer, standin: StandInAPI, waits: list[float]
+) -> None:
+    stability_user.cached_balance()
+    standin.inject_error(500, times=None)
+    stale = stability_user.cached_balance(max_age=0)
+    assert (stale.credits, stale.stale) == (125.5, True)
+    assert isinstance(stale.error, InternalServerError)
+    with pytest.raises(InternalServerError):
+        stability_user.cached_balance("org-standin-lab")
+
+
+@pytest.mark.parametrize("max_age", [-1, math.nan, math.inf, "60", True, None])
+def test_a_bad_max_age_is_refused_and_nothing_sent(
+    env: StandInServer, standin: StandInAPI, max_age: object
+) -> None:
+    with pytest.raises(ConfigurationError, match="max_age must be a number of seconds >= 0"):
+        stability_user.cached_balance(max_age=max_age)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="organization"):
+        stability_user.cached_balance(" org")
+    assert standin.requests == []
+
+
+def test_an_unsafe_folder_is_logged_and_skipped(
+    env: StandInServer,
+    standin: StandInAPI,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    folder.chmod(0o777)
+    with caplog.at_level(logging.WARNING, logger="stability_user"):
+        assert stability_user.cached_balance().credits == 125.5
+        assert stability_user.cached_balance().credits == 125.5
+    assert balance_requests(standin) == 2
+    assert f"cache directory {folder} is writable by other users" in caplog.text
+    assert list(folder.iterdir()) == []
+
+
+def test_entry_names_differ_by_everything_they_are_for_and_hide_the_key() -> None:
+    base = ("https://api.stability.ai", "v1", "sk-secret", None)
+    names = {
+        entry_name(*base),
+        entry_name("https://api.example.com", "v1", "sk-secret", None),
+        entry_name("https://api.stability.ai", "v1alpha", "sk-secret", None),
+        entry_name("https://api.stability.ai", "v1", "sk-other", None),
+        entry_name("https://api.stability.ai", "v1", "sk-secret", "org-1"),
+        entry_name("https://api.stability.ai", "v1", "sk-secret", ""),
+    }
+    assert len(names) == 6
+    assert entry_name(*base) == entry_name(*base)
+    assert all(len(name) == 64 and "secret" not in name for name in names)
+
+
+def test_the_record_is_frozen_comparable_and_printable() -> None:
+    record = CachedBalance(1072.5, "org-1", 1796282684.0, 720.0)
+    with pytest.raises(AttributeError, match="immutable"):
+        record.credits = 1.0  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="immutable"):
+        del record.stale
+    assert record == CachedBalance(1072.5, "org-1", 1796282684.0, 720.0)
+    assert record != CachedBalance(1072.5, "org-1", 1796282684.0, 720.0, stale=True)
+    assert record != (1072.5,)
+    assert hash(record) == hash(CachedBalance(1072.5, "org-1", 1796282684.0, 720.0))
+    assert repr(record) == (
+        "CachedBalance(credits=1072.5, organization='org-1', age=720.0, stale=False)"
+    )
+    stale = CachedBalance(
+        1.0, None, 0.0, 1.0, stale=True, error=InternalServerError.__new__(InternalServerError)
+    )
+    assert repr(stale).endswith("stale=True, error=InternalServerError)")
+    assert record.to_dict() == {
+        "credits": 1072.5,
+        "organization": "org-1",
+        "fetched_at": "2026-12-03T07:24:44Z",
+        "age": 720.0,
+        "stale": False,
+        "error": None,
+    }
+    assert pickle.loads(pickle.dumps(record)) == record
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (-3, "0s"),
+        (0, "0s"),
+        (59.9, "59s"),
+        (60, "1m"),
+        (3599, "59m"),
+        (3600, "1h"),
+        (86400 * 3, "3d"),
+    ],
+)
+def test_ages_read_as_a_prompt_shows_them(seconds: float, text: str) -> None:
+    assert age_text(seconds) == text
+
+
+def test_a_value_written_reads_back_exactly(tmp_path: Path) -> None:
+    cache = open_cache(str(tmp_path / "c"))
+    now = time.time()
+    cache.write("abc", 0.1 + 0.2, "org-x", now - 5)
+    read = cache.read("abc", now)
+    assert read is not None
+    assert (read.credits, read.organization, read.fetched_at) == (0.1 + 0.2, "org-x", now - 5)
+    assert read.age == pytest.approx(5)
+    assert cache.read("abd", now) is None
+    with pytest.raises(OSError, match="cannot be written"):
+        cache.write("abc", 1.0, "org\nx", now)
+
+
+# -- status's arguments: read without argparse exactly as argparse reads them ----------------
+
+WORDS = st.sampled_from(
+    [
+        "--org",
+        "--org=org-1",
+        "org-2",
+        "--max-age",
+        "--max-age=5",
+        "0",
+        "30",
+        "-1",
+        "nan",
+        "--timeout",
+        "2.5",
+        "--format",
+        "{credits:,.0f} cr",
+        "{nope}",
+        "--format={stale}{credits}",
+        "--json",
+        "--refresh",
+        "--base-url",
+        "http://127.0.0.1:1",
+        "--api-version",
+        "v1alpha",
+        "--max",
+        "--js",
+        "-h",
+        "--",
+        "",
+        "--org=",
+        "--json=1",
+    ]
+)
+FIELDS = ("org", "max_age", "timeout", "format", "json", "refresh", "base_url", "api_version")
+
+
+def argparse_reading(argv: list[str]) -> dict[str, object] | None:
+    try:
+        namespace = status_parser().parse_args(argv)
+    except SystemExit:
+        return None
+    return {name: getattr(namespace, name) for name in FIELDS}
+
+
+@settings(max_examples=400, deadline=None)
+@given(argv=st.lists(WORDS, max_size=6))
+def test_the_quick_reading_agrees_with_argparse_wherever_it_answers(argv: list[str]) -> None:
+    quick = read_arguments(argv)
+    reading = argparse_reading(argv)
+    if quick is not None:
+        assert {name: getattr(quick, name) for name in FIELDS} == reading
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--org", "org-1"],
+        ["--max-age", "30", "--timeout", "1"],
+        ["--format", "{stale}{credits:,.0f} cr"],
+        ["--json", "--refresh"],
+        ["--org=org-1", "--max-age=0", "--base-url", "http://127.0.0.1:8000"],
+    ],
+)
+def test_the_usual_invocations_are_read_without_argparse(argv: list[str]) -> None:
+    quick = read_arguments(argv)
+    assert quick is not None
+    assert {name: getattr(quick, name) for name in FIELDS} == argparse_reading(argv)
