@@ -2,10 +2,10 @@
 
 One run, interleaved rounds, medians with min-max. The server is the stand-in on loopback in
 its own process (keep-alive HTTP/1.1, TCP_NODELAY), so it neither shares this process's GIL
-nor its core. Start-up times (6a-6c) are measured in the runtime-only environment `make demo`
-builds (RUNTIME_PYTHON), so that development tools installed beside httpx2 do not slow the
-baseline. Prints one table, writes the same figures to benchmarks/results.json, and exits 1 if
-a target is missed.
+nor its core. Start-up times (6a-6c, 10a-10b) are measured in the runtime-only environment
+`make demo` builds (RUNTIME_PYTHON), so that development tools installed beside httpx2 do not
+slow the baseline. Prints one table, writes the same figures to benchmarks/results.json, and
+exits 1 if a target is missed.
 """
 
 from __future__ import annotations
@@ -50,6 +50,10 @@ TARGETS = {
     # ...and against the SDK on httpx2: 1.5x faster warm, 2x on fan-out x200.
     "aiohttp_vs_httpx2_warm": 1 / 1.5,
     "aiohttp_vs_httpx2_fan_out": 1 / 2,
+    # `stability-user status` on every prompt: a fresh cache entry within 2x a bare interpreter,
+    # an expired one within 5% of `stability-user balance` (which always asks the API).
+    "status_fresh": 2.0,
+    "status_expired": 1.05,
 }
 
 
@@ -339,20 +343,27 @@ def bench_balances(url: str, rounds: int = 9) -> dict[str, list[float]]:
         return interleaved({"get_balances": concurrent, "one_by_one": one_by_one}, rounds=rounds)
 
 
-def wall_ms(command: list[str]) -> float:
+def wall_ms(command: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
     return (time.perf_counter() - start) * 1e3
+
+
+def runtime() -> tuple[str, str]:
+    """The runtime-only environment's python and ``stability-user``, its bytecode compiled.
+
+    Compiled first, as pip does when it installs a wheel: otherwise an editable install under
+    PYTHONDONTWRITEBYTECODE compiles its changed sources at every start.
+    """
+    python = os.environ.get("RUNTIME_PYTHON", sys.executable)
+    sources = [str(HERE.parent / "facade"), str(HERE.parent / "generated")]
+    subprocess.run([python, "-m", "compileall", "-q", *sources], check=True)
+    return python, str(Path(python).parent / "stability-user")
 
 
 def bench_cold_start() -> dict[str, list[float]]:
     """Target 6: fresh interpreters of the runtime-only environment, wall time in ms."""
-    python = os.environ.get("RUNTIME_PYTHON", sys.executable)
-    command = str(Path(python).parent / "stability-user")
-    # Bytecode for every module first, as pip writes when it installs a wheel: otherwise an
-    # editable install under PYTHONDONTWRITEBYTECODE compiles its changed sources at every start.
-    sources = [str(HERE.parent / "facade"), str(HERE.parent / "generated")]
-    subprocess.run([python, "-m", "compileall", "-q", *sources], check=True)
+    python, command = runtime()
     return interleaved(
         {
             "import httpx2": lambda: wall_ms([python, "-c", "import httpx2"]),
@@ -364,6 +375,46 @@ def bench_cold_start() -> dict[str, list[float]]:
         },
         rounds=15,
     )
+
+
+def bench_status(url: str) -> dict[str, list[float]]:
+    """Targets 10a-10b: ``stability-user status`` in cold processes, wall time in ms.
+
+    10a: a fresh cache entry (no API call) against ``python -c pass``; 10b: an expired one
+    (``--max-age 0``: the entry is there but too old, so it is refreshed) against
+    ``stability-user balance``, which asks the API every time. Both in the runtime-only
+    environment, against the stand-in in its own process.
+    """
+    import tempfile
+
+    python, command = runtime()
+    with tempfile.TemporaryDirectory() as cache:
+        env = {
+            **os.environ,
+            "STABILITY_API_KEY": API_KEY,
+            "STABILITY_BASE_URL": url,
+            "STABILITY_CACHE_DIR": cache,
+        }
+        wall_ms([command, "status"], env)  # the entry the fresh runs read
+        fresh = interleaved(
+            {
+                "python -c pass": lambda: wall_ms([python, "-c", "pass"], env),
+                "status, fresh entry": lambda: wall_ms(
+                    [command, "status", "--max-age", "86400"], env
+                ),
+            },
+            rounds=40,
+        )
+        expired = interleaved(
+            {
+                "stability-user balance": lambda: wall_ms([command, "balance"], env),
+                "status, expired entry": lambda: wall_ms(
+                    [command, "status", "--max-age", "0"], env
+                ),
+            },
+            rounds=25,
+        )
+    return {**fresh, **expired}
 
 
 def peak_rss_child(variant: str, url: str, calls: int) -> None:
@@ -431,6 +482,7 @@ def main() -> int:
         sniffio = bench_sniffio(url)
         balances = bench_balances(url)
         memory = bench_memory(url)
+        status = bench_status(url)
     finally:
         stop_server(server)
     slow_server, slow_url = start_server(SIMULATED_LATENCY)
@@ -455,6 +507,7 @@ def main() -> int:
             "get_balances_20_orgs_20ms_latency_ms": balances_with_latency,
             "cold_start_ms": cold,
             "peak_rss_5000_calls_mib": memory,
+            "status_cold_ms": status,
         }
     )
 
@@ -576,6 +629,21 @@ def add_rows(samples: dict[str, dict[str, list[float]]], row: Callable[..., None
         x200["facade_httpx2"],
         "ms",
         "aiohttp_vs_httpx2_fan_out",
+    )
+    status = samples["status_cold_ms"]
+    row(
+        "10a status, fresh cache entry vs python -c pass",
+        status["status, fresh entry"],
+        status["python -c pass"],
+        "ms",
+        "status_fresh",
+    )
+    row(
+        "10b status, expired entry vs balance",
+        status["status, expired entry"],
+        status["stability-user balance"],
+        "ms",
+        "status_expired",
     )
 
 
