@@ -15,6 +15,11 @@ from stability_user import AsyncStabilityUser, StabilityUser
 CONTRACT = {
     "cached_balance",
     "CachedBalance",
+    "require_credits",
+    "track_spend",
+    "Spend",
+    "OrganizationSpend",
+    "InsufficientCreditsError",
     "get_account",
     "get_balance",
     "get_balances",
@@ -108,11 +113,14 @@ def test_sync_and_async_clients_have_the_same_surface() -> None:
             "get_account",
             "get_balance",
             "get_balances",
+            "require_credits",
+            "track_spend",
         }
     )
     for name, signature in sync_methods.items():
         assert signature.parameters == async_methods[name].parameters, name
-        assert inspect.iscoroutinefunction(getattr(AsyncStabilityUser, name))
+        if name != "track_spend":  # an async context manager: `async with`, not `await`
+            assert inspect.iscoroutinefunction(getattr(AsyncStabilityUser, name))
     sync_init = inspect.signature(StabilityUser.__init__).parameters
     async_init = inspect.signature(AsyncStabilityUser.__init__).parameters
     # The async client alone chooses an HTTP backend (aiohttp is async only).
@@ -135,7 +143,7 @@ def test_sync_and_async_clients_have_the_same_surface() -> None:
 
 
 def test_module_functions_mirror_the_client() -> None:
-    for name in ("get_account", "get_balance", "get_balances"):
+    for name in ("get_account", "get_balance", "get_balances", "require_credits", "track_spend"):
         function = inspect.signature(getattr(stability_user, name)).parameters
         method = dict(inspect.signature(getattr(StabilityUser, name)).parameters)
         method.pop("self")

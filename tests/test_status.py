@@ -24,6 +24,7 @@ from stability_user.testing import (
 )
 from stability_user.testing._api import HeaderLookup
 from support.blackhole import BlackHole
+from support.deadline import wait_until
 
 # Long and distinctive, so that finding it in a file cannot be chance.
 KEY = "sk-statustest-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -464,13 +465,6 @@ def holds_open(pid: int, path: Path) -> bool:
     return str(path) in links
 
 
-def wait_for(what: str, condition: object, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"{what} did not happen within {seconds} s"
-        time.sleep(0.01)
-
-
 class HeldBalance:
     """Wraps a ``StandInAPI`` for ``StandInServer``: balance requests wait until ``release()``."""
 
@@ -502,7 +496,7 @@ def test_twenty_at_once_on_an_empty_cache_make_one_request(
         try:
             # Every process has found the cache empty and is at the lock (one holding it and
             # asking the API, held there; nineteen waiting): only now may the answer come.
-            wait_for(
+            wait_until(
                 "all twenty processes at the lock",
                 lambda: all(holds_open(p.pid, lock) for p in processes),
                 seconds=50,
@@ -536,7 +530,7 @@ def test_while_another_refreshes_a_stale_value_is_shown_at_once_or_the_refresh_a
         assert (process.returncode, out, err) == (0, "~125.50 cr (5m)\n", "")
         # --refresh waits for that refresh instead, and takes what it wrote.
         process = status_process(env, "--refresh", "--timeout", "50")
-        wait_for("the process waiting at the lock", lambda: holds_open(process.pid, lock))
+        wait_until("the process waiting at the lock", lambda: holds_open(process.pid, lock))
         age_entry(cache_dir, url, seconds=0, credits=130.0)
         fcntl.flock(held, fcntl.LOCK_UN)
         out, err = process.communicate(timeout=50)

@@ -18,8 +18,16 @@ if TYPE_CHECKING:
 
     from ._async_client import AsyncStabilityUser
     from ._balance_cache import CachedBalance
+    from ._budget import OrganizationSpend, Spend
     from ._client import StabilityUser
-    from ._default import cached_balance, get_account, get_balance, get_balances
+    from ._default import (
+        cached_balance,
+        get_account,
+        get_balance,
+        get_balances,
+        require_credits,
+        track_spend,
+    )
     from ._exceptions import (
         APIConnectionError,
         APIError,
@@ -29,6 +37,7 @@ if TYPE_CHECKING:
         BadRequestError,
         ClientClosedError,
         ConfigurationError,
+        InsufficientCreditsError,
         InternalServerError,
         InvalidResponseError,
         MissingAPIKeyError,
@@ -53,15 +62,18 @@ __all__ = [
     "CachedBalance",
     "ClientClosedError",
     "ConfigurationError",
+    "InsufficientCreditsError",
     "InternalServerError",
     "InvalidResponseError",
     "MissingAPIKeyError",
     "NotFoundError",
     "Organization",
     "OrganizationBalance",
+    "OrganizationSpend",
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "Spend",
     "StabilityError",
     "StabilityUser",
     "__version__",
@@ -69,14 +81,20 @@ __all__ = [
     "get_account",
     "get_balance",
     "get_balances",
+    "require_credits",
+    "track_spend",
 ]
 
 # Which private module defines each public name.
 _HOMES = {
     "AsyncStabilityUser": "_async_client",
     "CachedBalance": "_balance_cache",
+    "OrganizationSpend": "_budget",
+    "Spend": "_budget",
     "StabilityUser": "_client",
     "cached_balance": "_default",
+    "require_credits": "_default",
+    "track_spend": "_default",
     "get_account": "_default",
     "get_balance": "_default",
     "get_balances": "_default",

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Self, TypeVar
 
 import httpx2
 
 from ._backends import Send, sender
+from ._budget import Spend, begin_spend, check_minimum, end_spend, enough_credits
 from ._constants import DEFAULT_MAX_RETRIES
 from ._core import (
     DEFAULT_HTTPX2_TIMEOUT,
@@ -186,6 +188,41 @@ class AsyncStabilityUser(ClientCore):
         """A credit balance. See ``StabilityUser.get_balance``."""
         pool = await self._pool()
         return await self._run(pool, self._balance_flow(pool.http, organization, timeout))
+
+    async def require_credits(
+        self,
+        minimum: float,
+        organization: str | None = None,
+        *,
+        timeout: TimeoutTypes | None = None,
+    ) -> Balance:
+        """The balance, if it holds ``minimum`` credits. See ``StabilityUser.require_credits``."""
+        required = check_minimum(minimum)
+        balance = await self.get_balance(organization, timeout=timeout)
+        return enough_credits(balance, required, self._scope(organization))
+
+    @asynccontextmanager
+    async def track_spend(
+        self, organization: str | None = None, *, all_organizations: bool = False
+    ) -> AsyncIterator[Spend]:
+        """``async with client.track_spend() as spend:``. See ``StabilityUser.track_spend``."""
+        scope = self._spend_scope(organization, all_organizations)
+
+        async def read() -> Balance | list[OrganizationBalance]:
+            if all_organizations:
+                return await self.get_balances()
+            return await self.get_balance(organization)
+
+        spend = begin_spend(scope, await read())
+        try:
+            yield spend
+        finally:
+            try:
+                after = await read()
+            except StabilityError as error:
+                end_spend(spend, error)
+            else:
+                end_spend(spend, after)
 
     async def _balance_or_error(
         self, organization: Organization, timeout: TimeoutTypes | None, slots: asyncio.Semaphore

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Self, TypeVar
 
 import httpx2
 
+from ._budget import Spend, begin_spend, check_minimum, end_spend, enough_credits
 from ._constants import DEFAULT_MAX_RETRIES
 from ._core import (
     DEFAULT_HTTPX2_TIMEOUT,
@@ -193,6 +196,63 @@ class StabilityUser(ClientCore):
         """
         http = self._checked_pool(self._pools)
         return self._run(http, self._balance_flow(http, organization, timeout))
+
+    def require_credits(
+        self,
+        minimum: float,
+        organization: str | None = None,
+        *,
+        timeout: TimeoutTypes | None = None,
+    ) -> Balance:
+        """The balance of ``organization`` (or the default one), if it holds ``minimum`` credits.
+
+        A guard to call before work that spends credits.
+
+        Args:
+            minimum: The credits the work needs: a finite number, 0 or more.
+            organization: An organization id; the client's default organization if omitted.
+            timeout: Overrides the client's timeout for this call.
+
+        Raises:
+            InsufficientCreditsError: The balance is below ``minimum``.
+            ConfigurationError: ``minimum`` is negative or not finite; nothing is sent.
+        """
+        required = check_minimum(minimum)
+        balance = self.get_balance(organization, timeout=timeout)
+        return enough_credits(balance, required, self._scope(organization))
+
+    @contextmanager
+    def track_spend(
+        self, organization: str | None = None, *, all_organizations: bool = False
+    ) -> Iterator[Spend]:
+        """Measure what a block spends: ``with client.track_spend() as spend: ...``.
+
+        The balance is read on entry (a failure raises: nothing has run yet) and again on exit,
+        also when the block raises. A failed read on exit never raises nor hides the block's
+        own exception: ``spend.error`` holds it, a warning is logged, ``spend.credits`` stays
+        ``None``. The spend is the organization's change over the block, other jobs on it
+        included (see ``Spend``).
+
+        Args:
+            organization: An organization id; the client's default organization if omitted.
+            all_organizations: Measure every organization (with ``get_balances()``), each in
+                ``spend.organizations`` and in total.
+        """
+        scope = self._spend_scope(organization, all_organizations)
+
+        def read() -> Balance | list[OrganizationBalance]:
+            return self.get_balances() if all_organizations else self.get_balance(organization)
+
+        spend = begin_spend(scope, read())
+        try:
+            yield spend
+        finally:
+            try:
+                after = read()
+            except StabilityError as error:
+                end_spend(spend, error)
+            else:
+                end_spend(spend, after)
 
     def _balance_or_error(
         self,

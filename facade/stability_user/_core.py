@@ -19,7 +19,7 @@ import httpx2
 from ._backends import check_backend_proxy, pool_options, resolve_http_backend
 from ._constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
 from ._error_mapping import MAX_BODY_BYTES, body_too_large_error
-from ._exceptions import ClientClosedError, StabilityError
+from ._exceptions import ClientClosedError, ConfigurationError, StabilityError
 from ._flow import Flow, call
 from ._logging import configure_from_env
 from ._parsing import parse_account, parse_balance
@@ -233,6 +233,19 @@ class ClientCore:
                 self._requests.clear()
             self._requests[key] = request
         return request
+
+    def _scope(self, organization: str | None) -> str | None:
+        """The organization a balance call is for: the one given, else the client's default."""
+        return self._settings.organization if organization is None else organization
+
+    def _spend_scope(self, organization: str | None, all_organizations: bool) -> str | None:
+        """``track_spend()``'s organization, checked before anything is read."""
+        if all_organizations and organization is not None:
+            raise ConfigurationError(
+                "Pass an organization or all_organizations=True, not both.",
+                cli_message="--org and --all exclude each other.",
+            )
+        return None if all_organizations else self._scope(organization)
 
     def _account_flow(
         self, http: httpx2.Client | httpx2.AsyncClient, timeout: TimeoutTypes | None

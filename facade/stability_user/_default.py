@@ -17,10 +17,12 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from ._balance_cache import CachedBalance, default_cache_dir, entry_name, lookup, open_cache
+from ._budget import Spend
 from ._client import StabilityUser
 from ._constants import (
     API_KEY_ENV,
@@ -40,7 +42,14 @@ from ._logging import logger
 from ._models import Account, Balance, OrganizationBalance
 from ._values import TimeoutTypes, check_organization, to_httpx2_timeout
 
-__all__ = ["cached_balance", "get_account", "get_balance", "get_balances"]
+__all__ = [
+    "cached_balance",
+    "get_account",
+    "get_balance",
+    "get_balances",
+    "require_credits",
+    "track_spend",
+]
 
 _Result = TypeVar("_Result")
 
@@ -159,6 +168,28 @@ def get_balance(organization: str | None = None, *, timeout: TimeoutTypes | None
 def get_balances(*, timeout: TimeoutTypes | None = None) -> list[OrganizationBalance]:
     """Every organization's balance. See ``StabilityUser.get_balances``."""
     return _with_client(lambda client: client.get_balances(timeout=timeout))
+
+
+def require_credits(
+    minimum: float, organization: str | None = None, *, timeout: TimeoutTypes | None = None
+) -> Balance:
+    """The balance, if it holds ``minimum`` credits. See ``StabilityUser.require_credits``."""
+    return _with_client(
+        lambda client: client.require_credits(minimum, organization, timeout=timeout)
+    )
+
+
+@contextmanager
+def track_spend(
+    organization: str | None = None, *, all_organizations: bool = False
+) -> Iterator[Spend]:
+    """``with track_spend() as spend:``. See ``StabilityUser.track_spend``."""
+    shared = _acquire()
+    try:
+        with shared.client.track_spend(organization, all_organizations=all_organizations) as spend:
+            yield spend
+    finally:
+        _release(shared)
 
 
 def cached_balance(

@@ -6,6 +6,7 @@ The hierarchy::
     ├── ConfigurationError            (also a ValueError; nothing was sent)
     │   └── MissingAPIKeyError
     ├── ClientClosedError             (a call on a closed client; nothing was sent)
+    ├── InsufficientCreditsError      (require_credits(): the balance is below the minimum)
     └── APIError                      (something went wrong talking to the API)
         ├── APIConnectionError
         │   └── APITimeoutError
@@ -41,6 +42,7 @@ __all__ = [
     "BadRequestError",
     "ClientClosedError",
     "ConfigurationError",
+    "InsufficientCreditsError",
     "InternalServerError",
     "InvalidResponseError",
     "MissingAPIKeyError",
@@ -87,6 +89,30 @@ class ConfigurationError(StabilityError, ValueError):
 
 class MissingAPIKeyError(ConfigurationError):
     """No API key was given and ``STABILITY_API_KEY`` is not set."""
+
+
+class InsufficientCreditsError(StabilityError):
+    """The balance is below what ``require_credits()`` asked for.
+
+    The API answered; the credits are simply too few for the work about to start.
+
+    Attributes:
+        required: The credits asked for.
+        available: The credits the organization has.
+        organization: The organization; ``None`` for the default one.
+    """
+
+    required: float
+    available: float
+    organization: str | None
+
+    def __init__(
+        self, message: str, *, required: float, available: float, organization: str | None
+    ) -> None:
+        super().__init__(message)
+        self.required = required
+        self.available = available
+        self.organization = organization
 
 
 class APIError(StabilityError):

@@ -7,7 +7,8 @@ instead of pytest-timeout's traceback of whichever thread happened to be waiting
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future, wait
 from typing import TypeVar
 
@@ -40,3 +41,11 @@ def results_within(
         f"{len(pending)} of {len(futures)} {what} had not finished after {seconds} s"
     )
     return [f.exception() or f.result() for f in futures]
+
+
+def wait_until(what: str, condition: Callable[[], object], seconds: float = DEADLINE) -> None:
+    """Poll ``condition`` until it is true; fail naming ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {seconds} s"
+        time.sleep(0.01)

@@ -61,6 +61,10 @@ class Terminal:
             )
             time.sleep(0.1)
 
+    def send_keys(self, *keys: str) -> None:
+        """Type ``keys`` (tmux key names, e.g. ``C-c``) into the pane."""
+        self._run("send-keys", *keys)
+
     def close(self) -> None:
         subprocess.run(
             [*self._tmux, "kill-server"], env=self._env, capture_output=True, check=False

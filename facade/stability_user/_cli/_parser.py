@@ -55,6 +55,7 @@ examples:
   {PROG} balances --json
   {PROG} balances --min-credits 50 || echo "top up before the batch runs"
   {PROG} status                        # for a prompt: cached, one short line
+  {PROG} measure --min-credits 50 -- ./batch.sh   # what a job spent
   {PROG} exporter --port 9464 --interval 60   # Prometheus metrics
 
 exit status:
@@ -62,6 +63,7 @@ exit status:
   1  API or network failure (one line on stderr)
   2  usage or configuration error, including a missing {API_KEY_ENV}
   3  a balance is below --min-credits
+  measure exits with its command's status
   130  interrupted (Ctrl-C)
 """
 
@@ -159,7 +161,7 @@ def client_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, every command's sub-parser included."""
-    from . import _account, _balance, _balances, _exporter, _status
+    from . import _account, _balance, _balances, _exporter, _measure, _status
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -169,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (_account, _balance, _balances, _status, _exporter):
+    for command in (_account, _balance, _balances, _status, _measure, _exporter):
         command.add_parser(commands)
     return parser
 

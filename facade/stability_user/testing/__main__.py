@@ -1,14 +1,17 @@
-"""``python -m stability_user.testing serve``: the sample stand-in on loopback, from a shell."""
+"""``python -m stability_user.testing``: ``serve`` the sample stand-in on loopback from a shell,
+and ``spend`` a served stand-in's credits from another process (as a generation would)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from .._constants import API_KEY_ENV, BASE_URL_ENV
 from ._api import SAMPLE_API_KEY, StandInAPI
 
 
@@ -22,7 +25,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve the sample stand-in until interrupted")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     serve.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    spend = commands.add_parser(
+        "spend",
+        help="spend credits on the stand-in at STABILITY_BASE_URL, as a generation would",
+        description=(
+            "Spend CREDITS of the stand-in served at STABILITY_BASE_URL, with the key in "
+            "STABILITY_API_KEY: of --org, else of the key's default organization. Prints what "
+            "is left."
+        ),
+    )
+    spend.add_argument("credits", metavar="CREDITS", help="how many credits to spend")
+    spend.add_argument("--org", metavar="ORG", help="organization id (default: the default one)")
     args = parser.parse_args(argv)
+    if args.command == "spend":
+        return _spend(args.credits, args.org)
     # SIGTERM (a process manager, `kill`) stops it as cleanly as Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
 
@@ -34,6 +50,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             threading.Event().wait()
         except KeyboardInterrupt:
             print("stopped", file=sys.stderr)
+    return 0
+
+
+def _spend(credits: str, organization: str | None) -> int:
+    import httpx2
+
+    from ._api import SPEND_PATH
+
+    url, key = os.environ.get(BASE_URL_ENV), os.environ.get(API_KEY_ENV)
+    if not url or not key:
+        print(f"spend: set {BASE_URL_ENV} and {API_KEY_ENV} to the stand-in's", file=sys.stderr)
+        return 2
+    headers = {"Authorization": f"Bearer {key}"}
+    if organization:
+        headers["Organization"] = organization
+    try:
+        answer = httpx2.post(
+            url.rstrip("/") + SPEND_PATH, params={"credits": credits}, headers=headers, timeout=10
+        )
+    except httpx2.HTTPError as err:
+        print(f"spend: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    body = answer.json()
+    if answer.status_code != 200:
+        print(f"spend: HTTP {answer.status_code}: {body.get('message')}", file=sys.stderr)
+        return 1
+    print(f"{body['credits']:g} credits left in {body['organization']}")
     return 0
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "ACCOUNT_PATH",
     "BALANCE_PATH",
     "REQUEST_LOG_SIZE",
+    "SPEND_PATH",
     "RecordedRequest",
     "SAMPLE_API_KEY",
     "StandInAPI",
@@ -35,6 +36,10 @@ BALANCE_PATH = "/v1/user/balance"
 # The developer-preview paths, served with the same data.
 _V1ALPHA_ACCOUNT_PATH = "/v1alpha/user/account"
 _V1ALPHA_BALANCE_PATH = "/v1alpha/user/balance"
+# The stand-in's own route (not Stability's): spend credits as a generation would, from another
+# process. POST, the key in Authorization, the organization in an Organization header (else the
+# account's default), the amount in ?credits=.
+SPEND_PATH = "/_standin/spend"
 SAMPLE_API_KEY = "standin-sample-key"
 """The key of ``StandInAPI.sample()``'s account; deliberately not shaped like a real key
 (``sk-...``), so it can never be mistaken for one."""
@@ -48,8 +53,9 @@ _ROUTES = {
     BALANCE_PATH: "balance",
     _V1ALPHA_ACCOUNT_PATH: "account",
     _V1ALPHA_BALANCE_PATH: "balance",
+    SPEND_PATH: "spend",
 }
-_ALLOWED_METHODS = "GET, HEAD"
+_ALLOWED_METHODS = {"account": "GET, HEAD", "balance": "GET, HEAD", "spend": "POST"}
 _ERROR_NAMES = {
     400: "bad_request",
     401: "unauthorized",
@@ -222,6 +228,37 @@ class StandInAPI:
                 raise KeyError(f"no organization {organization_id!r} in the stand-in")
             self._credits[organization_id] = float(credits)
 
+    def spend(self, organization_id: str, credits: float) -> float:
+        """Spend ``credits`` of an organization, as a generation would; returns what is left.
+
+        Served, the same is ``POST /_standin/spend?credits=N`` with the account's key (and an
+        ``Organization`` header, else its default organization), or, from a shell,
+        ``python -m stability_user.testing spend N [--org ORG]``.
+
+        Raises:
+            KeyError: No such organization.
+            ValueError: ``credits`` is not a positive, finite number, or more than the balance
+                (the API would refuse the generation).
+        """
+        with self._lock:
+            if organization_id not in self._organizations:
+                raise KeyError(f"no organization {organization_id!r} in the stand-in")
+            return self._debit(organization_id, credits)
+
+    def _debit(self, org_id: str, credits: object) -> float:
+        # Under self._lock.
+        try:
+            amount = float(credits)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            amount = float("nan")
+        if not (0 < amount < float("inf")):
+            raise ValueError(f"credits must be a positive number, not {credits!r}")
+        left = self._credits[org_id]
+        if amount > left:
+            raise ValueError(f"organization {org_id} has {left:g} credits, fewer than {amount:g}")
+        self._credits[org_id] = left - amount
+        return left - amount
+
     def inject_error(
         self,
         status: int,
@@ -287,9 +324,9 @@ class StandInAPI:
 
         Header values are trimmed of surrounding whitespace (RFC 9110 5.5), so the loopback
         server and the in-process transport read the same values. ``HEAD`` is answered as
-        ``GET`` without the body.
+        ``GET`` without the body. ``path`` may carry a query (read by ``SPEND_PATH`` only).
         """
-        path = path.split("?", 1)[0]
+        path, _, query = path.partition("?")
         authorization = headers.get("Authorization")
         key = _key_from(authorization)
         organization = (headers.get("Organization") or "").strip() or None
@@ -305,7 +342,7 @@ class StandInAPI:
                     {name.lower(): value for name, value in headers.items()},
                 )
             )
-            answer = self._answer(method, path, key, account, organization)
+            answer = self._answer(method, path, key, account, organization, query=query)
         if method == "HEAD":
             return StandInResponse(
                 answer.status,
@@ -321,18 +358,22 @@ class StandInAPI:
         key: str | None,
         account: _Account | None,
         organization: str | None,
+        *,
+        query: str = "",
     ) -> StandInResponse:
         endpoint = _ROUTES.get(path)
         if endpoint is None:
             return _error(404, "not_found", f"No route for {path}.")
-        if method not in ("GET", "HEAD"):
+        allowed = _ALLOWED_METHODS[endpoint]
+        if method not in allowed.split(", "):
             return _error(
                 405,
                 "method_not_allowed",
                 f"{method} is not allowed on {path}.",
-                {"Allow": _ALLOWED_METHODS},
+                {"Allow": allowed},
             )
-        fault = self._take_fault(endpoint, organization)
+        # Injected errors stand for the API's; the stand-in's own route has none.
+        fault = None if endpoint == "spend" else self._take_fault(endpoint, organization)
         if fault is not None:
             return _error(fault.status, fault.name, fault.message, fault.headers)
         if not key:
@@ -353,7 +394,20 @@ class StandInAPI:
                 "permission_denied",
                 f"You do not have access to organization {organization}.",
             )
+        if endpoint == "spend":
+            return self._spend_answer(org_id, query)
         return _ok({"credits": self._credits[org_id]})
+
+    def _spend_answer(self, org_id: str, query: str) -> StandInResponse:
+        # Under self._lock, as every answer.
+        from urllib.parse import parse_qs
+
+        amounts = parse_qs(query).get("credits", [])
+        try:
+            left = self._debit(org_id, amounts[0] if len(amounts) == 1 else None)
+        except ValueError as err:
+            return _error(400, "bad_request", f"{err}.")
+        return _ok({"organization": org_id, "credits": left})
 
     def _take_fault(self, endpoint: str, organization: str | None) -> _Fault | None:
         for fault in self._faults:

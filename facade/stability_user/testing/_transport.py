@@ -20,7 +20,8 @@ class StandInTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         """Answer ``request`` from the stand-in (httpx2's sync transport interface)."""
-        answer = self._api.respond(request.method, request.url.path, request.headers)
+        target = request.url.raw_path.decode("ascii")  # the path and its query, as a server sees
+        answer = self._api.respond(request.method, target, request.headers)
         return httpx2.Response(answer.status, headers=answer.headers, content=answer.body)
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:

@@ -1,0 +1,206 @@
+"""``stability-user measure -- COMMAND``: what a command spends, from the balance either side.
+
+The command inherits stdin, stdout and stderr; ``measure`` adds one line on stderr after it,
+and exits with the command's status (128+N when signal N ended it). Ctrl-C and SIGTERM reach
+the command and ``measure`` waits for it to end, then reports. A balance that cannot be read
+before: the command is not started (1). Below ``--min-credits``: not started either (3). A
+balance that cannot be read after: the command's status stands and the spend is unknown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from contextlib import suppress
+
+from ._output import EXIT_API_ERROR, EXIT_BELOW_MIN, PROG, Output, credits_text
+from ._parser import client_options, endpoint_arguments, minimum_arguments, timeout_arguments
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from .._budget import Spend
+
+__all__ = ["add_parser", "run"]
+
+# What a shell answers for a command it cannot find or cannot execute.
+_EXIT_NOT_FOUND = 127
+_EXIT_NOT_EXECUTABLE = 126
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "measure",
+        help="run a command and say how many credits it spent",
+        usage=f"{PROG} measure [--org ORG | --all] [--min-credits N] [--json FILE] "
+        "[options] -- COMMAND [ARG...]",
+        description=(
+            "Read the balance, run COMMAND (stdin, stdout and stderr are its own), read the "
+            "balance again, and print on stderr what it spent, the balances either side and how "
+            "long it ran. Exits with COMMAND's status. The spend is the organization's change "
+            "over the run: other jobs spending from it meanwhile are counted too."
+        ),
+    )
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("--org", metavar="ORG", help="organization id (default: the default one)")
+    scope.add_argument("--all", action="store_true", help="every organization, each and in total")
+    minimum_arguments(parser)
+    parser.add_argument(
+        "--json",
+        metavar="FILE",
+        dest="json_file",
+        help="also write the spend, the command and its status to FILE, as JSON",
+    )
+    endpoint_arguments(parser)
+    timeout_arguments(parser)
+    parser.add_argument("program", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace, out: Output, err: Output) -> int:
+    import logging
+
+    from .._client import StabilityUser
+    from .._logging import logger
+
+    # The report line says when the balance after could not be read: logging's last resort
+    # would print track_spend()'s warning as a second line (STABILITY_LOG still shows it).
+    logger.addHandler(logging.NullHandler())
+
+    command = args.program[1:] if args.program[:1] == ["--"] else args.program
+    if not command:
+        err.print(f"{PROG} measure: error: no command to run: {PROG} measure -- COMMAND [ARG...]")
+        return 2
+    with (
+        StabilityUser(**client_options(args)) as client,
+        client.track_spend(args.org, all_organizations=args.all) as spend,
+    ):
+        low = _below_minimum(spend, args.min_credits)
+        if low:
+            err.print(
+                f"{PROG}: below --min-credits {credits_text(args.min_credits)}: {low}; "
+                "the command was not started"
+            )
+            return EXIT_BELOW_MIN
+        try:
+            status = _run_command(command)
+        except OSError as error:  # nothing ran: nothing to report
+            err.print(f"{PROG}: error: cannot run {command[0]!r}: {error.strerror or error}")
+            return _EXIT_NOT_FOUND if isinstance(error, FileNotFoundError) else _EXIT_NOT_EXECUTABLE
+    err.print(f"{PROG}: {_summary(spend, status)}")
+    if args.json_file and not _write_record(args.json_file, spend, command, status, err):
+        return status or EXIT_API_ERROR
+    return status
+
+
+def _below_minimum(spend: Spend, minimum: float | None) -> str:
+    """What is below ``minimum`` (``org (credits)``, or the credits), or ``""``."""
+    if minimum is None:
+        return ""
+    if spend.all_organizations:
+        return ", ".join(
+            f"{part.id} ({credits_text(part.before)})"
+            for part in spend.organizations
+            if part.before < minimum
+        )
+    return f"{credits_text(spend.before)} credits" if spend.before < minimum else ""
+
+
+def _run_command(command: list[str]) -> int:
+    """Run ``command`` to its end, passing Ctrl-C and SIGTERM on; its exit status.
+
+    Raises:
+        OSError: The command could not be started (not found, not executable).
+    """
+    import subprocess
+
+    child: subprocess.Popen[bytes] | None = None
+    early: list[int] = []
+    # A terminal's Ctrl-C reaches every process of its foreground group, the command included:
+    # passing SIGINT on as well would deliver it twice. So it is passed on only when it cannot
+    # have come from a terminal (stdin is none), or when the command left this process group;
+    # SIGTERM always (as uv run decides).
+    from_terminal = _stdin_is_a_terminal()
+
+    def pass_on(signum: int, frame: FrameType | None) -> None:
+        if child is None:
+            early.append(signum)
+        elif signum != signal.SIGINT or not from_terminal or not _same_group(child.pid):
+            with suppress(ProcessLookupError):  # it has just ended; its status says how
+                child.send_signal(signum)
+
+    previous = {
+        number: signal.signal(number, pass_on) for number in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        if early:  # interrupted before the command started: do not start it
+            raise KeyboardInterrupt
+        child = subprocess.Popen(command)
+        if early:
+            pass_on(early[0], None)
+        code = child.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    return 128 - code if code < 0 else code
+
+
+def _stdin_is_a_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except ValueError:  # closed
+        return False
+
+
+def _same_group(pid: int) -> bool:
+    try:
+        return os.getpgid(pid) == os.getpgrp()
+    except ProcessLookupError:
+        return True
+
+
+def _summary(spend: Spend, status: int) -> str:
+    """The one line: what was spent, the balances either side, how long, the status."""
+    if spend.all_organizations:
+        scope = f"{len(spend.organizations)} organizations"
+    elif spend.organization:
+        scope = f"organization {spend.organization}"
+    else:
+        scope = "default organization"
+    before = credits_text(spend.before)
+    if spend.credits is None or spend.after is None:
+        problem = f"{type(spend.error).__name__}: {spend.error}" if spend.error else "unknown"
+        spent = f"spend unknown ({before} before, {scope}; the balance after: {problem})"
+    else:
+        spent = (
+            f"spent {credits_text(spend.credits)} credits "
+            f"({before} -> {credits_text(spend.after)}, {scope})"
+        )
+    seconds = spend.seconds or 0.0
+    ended = _status_text(status)
+    return f"{spent} in {seconds:.1f} s; the command {ended}"
+
+
+def _status_text(status: int) -> str:
+    if status > 128:
+        try:
+            return f"was ended by {signal.Signals(status - 128).name} (status {status})"
+        except ValueError:
+            pass
+    return f"exited with status {status}"
+
+
+def _write_record(path: str, spend: Spend, command: list[str], status: int, err: Output) -> bool:
+    import json
+
+    record = {**spend.to_dict(), "command": command, "exit_status": status}
+    try:
+        with open(path, "w", encoding="utf-8") as file:
+            json.dump(record, file, indent=2)
+            file.write("\n")
+    except OSError as error:
+        err.print(f"{PROG}: error: cannot write --json {path}: {error.strerror or error}")
+        return False
+    return True

@@ -1,0 +1,324 @@
+"""``stability-user measure -- COMMAND`` against the stand-in served in a process of its own,
+spent from the measured command's own process (``python -m stability_user.testing spend``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stability_user.testing import SAMPLE_API_KEY
+from support.deadline import wait_until
+from support.doc_blocks import ROOT, blocks
+from support.terminal import Terminal
+
+PYTHON = shlex.quote(sys.executable)
+SPEND = f"{PYTHON} -m stability_user.testing spend"
+
+
+class Served:
+    """``python -m stability_user.testing serve`` in its own process."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "stability_user.testing", "serve"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().rsplit(" ", 1)[-1].strip()
+        assert self.url.startswith("http://127.0.0.1:"), self.url
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.communicate(timeout=30)  # and close its stdout
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    server = Served()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def env(served: Served, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "STABILITY_API_KEY": SAMPLE_API_KEY,
+        "STABILITY_BASE_URL": served.url,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "NO_COLOR": "1",
+    }
+
+
+def measure(env: dict[str, str], *args: str, **options: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stability_user", "measure", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+        **options,  # type: ignore[call-overload]
+    )
+
+
+def balance(env: dict[str, str], *args: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "stability_user", "balance", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=True,
+    ).stdout
+
+
+def test_what_the_command_spent(env: dict[str, str]) -> None:
+    done = measure(env, "--", *shlex.split(SPEND), "2.5")
+    assert done.returncode == 0
+    assert done.stdout == "123 credits left in org-standin-personal\n"  # the command's own
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(
+        "stability-user: spent 2.50 credits (125.50 -> 123.00, default organization) in "
+    )
+    assert line.endswith(" s; the command exited with status 0")
+
+
+@pytest.mark.parametrize(
+    ("script", "status", "ending"),
+    [
+        ("exit 0", 0, "exited with status 0"),
+        ("exit 7", 7, "exited with status 7"),
+        ("kill -TERM $$", 143, "was ended by SIGTERM (status 143)"),
+        ("kill -KILL $$", 137, "was ended by SIGKILL (status 137)"),
+    ],
+)
+def test_the_command_status_is_passed_through(
+    env: dict[str, str], script: str, status: int, ending: str
+) -> None:
+    done = measure(env, "--org", "org-standin-lab", "--", "sh", "-c", script)
+    assert done.returncode == status
+    assert done.stderr.startswith(
+        "stability-user: spent 0.00 credits (3.25 -> 3.25, organization org-standin-lab) in "
+    )
+    assert done.stderr.endswith(f"; the command {ending}\n")
+
+
+def test_every_organization(env: dict[str, str]) -> None:
+    command = f"{SPEND} 2 --org org-standin-lumen && {SPEND} 0.25 --org org-standin-lab"
+    done = measure(env, "--all", "--", "sh", "-c", command)
+    assert done.returncode == 0
+    assert "spent 2.25 credits (170.75 -> 168.50, 3 organizations)" in done.stderr
+
+
+def test_below_the_minimum_the_command_is_not_started(env: dict[str, str], tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    done = measure(env, "--min-credits", "126", "--", "touch", str(marker))
+    assert (done.returncode, done.stdout) == (3, "")
+    assert done.stderr == (
+        "stability-user: below --min-credits 126.00: 125.50 credits; the command was not started\n"
+    )
+    assert not marker.exists()
+    done = measure(env, "--all", "--min-credits", "50", "--", "touch", str(marker))
+    assert done.returncode == 3
+    assert "org-standin-lumen (42.00), org-standin-lab (3.25)" in done.stderr
+    assert not marker.exists()
+    assert measure(env, "--min-credits", "125.5", "--", "touch", str(marker)).returncode == 0
+    assert marker.exists()
+
+
+def test_a_failed_read_before_the_command_does_not_start_it(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    marker = tmp_path / "started"
+    bad = {**env, "STABILITY_API_KEY": "sk-wrong-key-000000000000000"}
+    done = measure(bad, "--", "touch", str(marker))
+    assert done.returncode == 1
+    assert done.stderr.startswith("stability-user: error: AuthenticationError (HTTP 401)")
+    assert not marker.exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc/<pid>/stat")
+def test_a_failed_read_after_the_command_keeps_its_status(
+    env: dict[str, str], served: Served
+) -> None:
+    # The command stops the stand-in and waits until its process has ended: the read after it
+    # cannot succeed.
+    pid = served.process.pid
+    script = (
+        f'kill -TERM {pid}; while [ "$(cut -d" " -f3 /proc/{pid}/stat)" != Z ]; '
+        "do sleep 0.05; done; exit 4"
+    )
+    done = measure(env, "--timeout", "2", "--", "sh", "-c", script)
+    assert done.returncode == 4
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(
+        "stability-user: spend unknown (125.50 before, default organization; the balance after: "
+        "APIConnectionError: "
+    )
+    assert line.endswith("; the command exited with status 4")
+
+
+def test_the_json_record(env: dict[str, str], tmp_path: Path) -> None:
+    record_file = tmp_path / "spend.json"
+    done = measure(env, "--json", str(record_file), "--", *shlex.split(SPEND), "1.5")
+    assert done.returncode == 0
+    record = json.loads(record_file.read_text())
+    assert record["command"] == [*shlex.split(SPEND), "1.5"]
+    assert record["exit_status"] == 0
+    assert (record["before"], record["after"], record["credits"]) == (125.5, 124.0, 1.5)
+    assert (record["organization"], record["all_organizations"], record["error"]) == (
+        None,
+        False,
+        None,
+    )
+    assert record["seconds"] > 0
+    assert record["started_at"] <= record["ended_at"]
+    for text in (done.stdout, done.stderr, record_file.read_text()):
+        assert SAMPLE_API_KEY not in text
+
+
+def test_ctrl_c_is_passed_to_a_command_that_traps_it(env: dict[str, str]) -> None:
+    script = 'trap "echo trapped; exit 5" INT; echo ready; sleep 30 & wait $!'
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stability_user", "measure", "--", "sh", "-c", script],
+        env=env,
+        stdin=subprocess.DEVNULL,  # not a terminal: nothing else delivers it to the command
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n"  # the trap is set
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=50)
+    finally:
+        process.kill()
+        process.wait()
+    assert out == "trapped\n"
+    assert process.returncode == 5
+    assert err.startswith("stability-user: spent 0.00 credits (125.50 -> 125.50, ")
+    assert err.endswith("; the command exited with status 5\n")
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="apt-get install tmux")
+def test_at_a_terminal_ctrl_c_is_left_to_the_terminal(env: dict[str, str], tmp_path: Path) -> None:
+    # A terminal sends Ctrl-C to its whole foreground group, measure and its command alike, so
+    # measure does not send it again; SIGTERM, which only measure gets, is passed on.
+    log = tmp_path / "signals"
+    script = (
+        f'echo $PPID > {tmp_path}/measure.pid; trap "echo INT >> {log}" INT; '
+        f'trap "echo TERM >> {log}; exit 3" TERM; echo ready; '
+        "while :; do sleep 0.05; done"
+    )
+    command = (
+        f"exec {PYTHON} -m stability_user measure -- sh -c {shlex.quote(script)} "
+        f"2> {tmp_path}/measure.err"
+    )
+    with Terminal(command, env=env, cwd=tmp_path, socket=tmp_path / "t.sock") as terminal:
+        terminal.wait_for("^ready$")
+        terminal.send_keys("C-c")
+        wait_until("the command's INT trap", lambda: log.exists() and log.read_text() == "INT\n")
+        # Had measure passed SIGINT on, this INT would reach the command before the TERM.
+        measure_pid = int((tmp_path / "measure.pid").read_text())
+        os.kill(measure_pid, signal.SIGINT)
+        os.kill(measure_pid, signal.SIGTERM)
+        wait_until(
+            "measure's report", lambda: "the command" in (tmp_path / "measure.err").read_text()
+        )
+    assert log.read_text() == "INT\nTERM\n"
+    assert (tmp_path / "measure.err").read_text().endswith("; the command exited with status 3\n")
+
+
+def test_no_command_is_a_usage_error(env: dict[str, str]) -> None:
+    done = measure(env)
+    assert done.returncode == 2
+    assert "no command to run" in done.stderr
+    done = measure(env, "--org", "x", "--all", "--", "true")
+    assert done.returncode == 2
+    assert "not allowed with argument" in done.stderr
+
+
+def test_a_command_that_cannot_run(env: dict[str, str]) -> None:
+    done = measure(env, "--", "no-such-command-anywhere")
+    assert done.returncode == 127
+    assert done.stderr == (
+        "stability-user: error: cannot run 'no-such-command-anywhere': No such file or directory\n"
+    )
+    assert balance(env) == "125.50 credits (default organization)\n"
+
+
+# -- the examples of "Budgets and spend" that are not Python or console blocks -----------------
+
+PAGE = ROOT / "docs" / "budgets.md"
+
+
+def page_block(language: str) -> str:
+    (block,) = [b for b in blocks(PAGE) if b.language == language]
+    return block.text
+
+
+@pytest.fixture
+def batch(tmp_path: Path) -> Path:
+    """The job the examples measure: ``./render-batch.sh``, spending 2.5 credits."""
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    script = folder / "render-batch.sh"
+    script.write_text(f"#!/bin/sh\nexec {SPEND} 2.5\n")
+    script.chmod(0o755)
+    return folder
+
+
+def test_the_ci_step(env: dict[str, str], batch: Path) -> None:
+    import yaml
+
+    (step,) = yaml.safe_load(page_block("yaml"))
+    done = subprocess.run(
+        ["bash", "-e", "-c", step["run"]],  # as GitHub Actions runs a step on Linux
+        env=env,
+        cwd=batch,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    record = json.loads((batch / "spend.json").read_text())
+    assert (record["credits"], record["exit_status"]) == (2.5, 0)
+
+
+def test_the_crontab_line(env: dict[str, str], batch: Path) -> None:
+    line = page_block("text").strip()
+    fields = line.split(maxsplit=5)
+    assert fields[:5] == ["0", "3", "*", "*", "*"]
+    # cron turns an unescaped % into a newline and hands the rest to /bin/sh.
+    command = fields[5].replace("\\%", "%")
+    assert "%" not in fields[5].replace("\\%", "")
+    done = subprocess.run(
+        ["/bin/sh", "-c", command],
+        env={**env, "HOME": str(batch.parent)},
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    (record_file,) = batch.glob("spend-*.json")
+    assert re.fullmatch(r"spend-\d{4}-\d\d-\d\d\.json", record_file.name)
+    assert json.loads(record_file.read_text())["credits"] == 2.5
+    log = (batch / "batch.log").read_text()
+    assert "spent 2.50 credits (125.50 -> 123.00, default organization)" in log
