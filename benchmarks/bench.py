@@ -54,6 +54,9 @@ TARGETS = {
     # an expired one within 5% of `stability-user balance` (which always asks the API).
     "status_fresh": 2.0,
     "status_expired": 1.05,
+    # `stability-user mcp` from its start to its answer to `initialize`, against the smallest
+    # server the same SDK makes.
+    "mcp_start": 1.15,
 }
 
 
@@ -417,6 +420,59 @@ def bench_status(url: str) -> dict[str, list[float]]:
     return {**fresh, **expired}
 
 
+_INITIALIZE = (
+    json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "bench", "version": "1"},
+            },
+        }
+    )
+    + "\n"
+)
+
+
+def initialize_ms(command: list[str], env: dict[str, str]) -> float:
+    """From starting an MCP server over stdio to its answer to ``initialize``, in ms."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    process.stdin.write(_INITIALIZE)
+    process.stdin.flush()
+    answer = process.stdout.readline()
+    elapsed = (time.perf_counter() - start) * 1e3
+    assert '"result"' in answer, answer
+    process.stdin.close()
+    process.wait()
+    process.stdout.close()
+    return elapsed
+
+
+def bench_mcp(url: str) -> dict[str, list[float]]:
+    """Target 11: ``stability-user mcp`` against a one-tool server of the same SDK, both in this
+    environment (the one that has the ``mcp`` extra), cold processes."""
+    env = {**os.environ, "STABILITY_API_KEY": API_KEY, "STABILITY_BASE_URL": url}
+    command = str(Path(sys.executable).parent / "stability-user")
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(HERE)], check=True)
+    return interleaved(
+        {
+            "minimal server": lambda: initialize_ms(
+                [sys.executable, str(HERE / "_mcp_minimal.py")], env
+            ),
+            "stability-user mcp": lambda: initialize_ms([command, "mcp"], env),
+        },
+        rounds=20,
+    )
+
+
 def peak_rss_child(variant: str, url: str, calls: int) -> None:
     """In a fresh process: ``calls`` balance calls, then print peak RSS in KiB."""
     if variant == "facade":
@@ -483,6 +539,7 @@ def main() -> int:
         balances = bench_balances(url)
         memory = bench_memory(url)
         status = bench_status(url)
+        mcp = bench_mcp(url)
     finally:
         stop_server(server)
     slow_server, slow_url = start_server(SIMULATED_LATENCY)
@@ -508,6 +565,7 @@ def main() -> int:
             "cold_start_ms": cold,
             "peak_rss_5000_calls_mib": memory,
             "status_cold_ms": status,
+            "mcp_initialize_ms": mcp,
         }
     )
 
@@ -644,6 +702,14 @@ def add_rows(samples: dict[str, dict[str, list[float]]], row: Callable[..., None
         status["stability-user balance"],
         "ms",
         "status_expired",
+    )
+    mcp = samples["mcp_initialize_ms"]
+    row(
+        "11 mcp: start to initialize vs a one-tool server",
+        mcp["stability-user mcp"],
+        mcp["minimal server"],
+        "ms",
+        "mcp_start",
     )
 
 

@@ -23,6 +23,8 @@ __all__ = [
     "HTTP_BACKEND_ENV",
     "INITIAL_RETRY_DELAY",
     "LOG_ENV",
+    "MCP_INSTALL",
+    "MCP_PORT",
     "MAX_RETRY_AFTER",
     "MAX_RETRY_DELAY",
     "ORGANIZATION_ENV",
@@ -47,6 +49,9 @@ CLIENT_VERSION_ENV = "STABILITY_CLIENT_VERSION"
 HTTP_BACKEND_ENV = "STABILITY_HTTP_BACKEND"
 HTTP_BACKENDS = ("httpx2", "aiohttp")
 AIOHTTP_INSTALL = "pip install 'stability-user[aiohttp]'"
+# `stability-user mcp`: the extra it needs, and its streamable HTTP port on 127.0.0.1.
+MCP_INSTALL = "pip install 'stability-user[mcp]'"
+MCP_PORT = 8765
 # The CA bundle (PEM file) or hashed folder trusted instead of the operating system's store:
 # the names OpenSSL, httpx2 and requests read.
 SSL_CERT_FILE_ENV = "SSL_CERT_FILE"

@@ -57,6 +57,7 @@ examples:
   {PROG} status                        # for a prompt: cached, one short line
   {PROG} measure --min-credits 50 -- ./batch.sh   # what a job spent
   {PROG} exporter --port 9464 --interval 60   # Prometheus metrics
+  {PROG} mcp                           # the credits for agents (MCP, over stdio)
 
 exit status:
   0  success
@@ -161,7 +162,7 @@ def client_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, every command's sub-parser included."""
-    from . import _account, _balance, _balances, _exporter, _measure, _status
+    from . import _account, _balance, _balances, _exporter, _mcp, _measure, _status
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -171,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (_account, _balance, _balances, _status, _measure, _exporter):
+    for command in (_account, _balance, _balances, _status, _measure, _exporter, _mcp):
         command.add_parser(commands)
     return parser
 

@@ -1,0 +1,270 @@
+"""The tools an agent calls: what each returns, how each fails, what each tells the agent.
+
+Every tool reads and never spends: read-only, idempotent, not destructive, open-world (it asks
+Stability's API). Each returns structured content under an output schema; a failure is a tool
+result marked as an error, with the one line the command line would print. Only the public
+client API is used.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated, Any, NotRequired
+
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field, WithJsonSchema
+
+# typing_extensions' (an mcp dependency): pydantic reads typing's nested TypedDicts only on 3.12+.
+from typing_extensions import TypedDict
+
+from .. import (
+    APIStatusError,
+    AsyncStabilityUser,
+    ConfigurationError,
+    InsufficientCreditsError,
+    RateLimitError,
+    StabilityError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mcp.server.mcpserver import MCPServer
+
+    from .. import Account, Organization
+
+__all__ = ["describe_error", "register_tools"]
+
+FREE = (
+    " Free to call: reading the balance spends no credits. Call it before an expensive "
+    "generation rather than finding out from a failed one."
+)
+
+# An organization argument, as agents should send it; checked by the client, whose message
+# (one line) is the error result, rather than by the SDK's argument model (several lines).
+OrganizationArgument = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "type": ["string", "null"],
+            "description": "An organization id such as org-123456 (from get_account); "
+            "omit it for the key's default organization.",
+        }
+    ),
+]
+MinimumArgument = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "type": "number",
+            "minimum": 0,
+            "description": "The credits the work about to start needs.",
+        }
+    ),
+]
+
+
+class BalanceResult(TypedDict):
+    """An organization's credits; organization is null for the key's default one."""
+
+    organization: str | None
+    credits: float
+
+
+class OrganizationResult(TypedDict):
+    """An organization of the account."""
+
+    id: str
+    name: str
+    role: str
+    is_default: bool
+
+
+class OrganizationBalanceResult(OrganizationResult):
+    """An organization with its credits; when they could not be read, null, and error says why."""
+
+    credits: float | None
+    error: str | None
+
+
+class BalancesResult(TypedDict):
+    """Every organization with its credits, and the total of those that could be read."""
+
+    organizations: list[OrganizationBalanceResult]
+    total_credits: float
+
+
+class AccountResult(TypedDict):
+    """The account behind the key: its id and its organizations."""
+
+    id: str
+    organizations: list[OrganizationResult]
+
+
+class AccountWithEmailResult(AccountResult):
+    """The account behind the key: its id, organizations, email address and picture."""
+
+    email: str
+    profile_picture: NotRequired[str]
+
+
+class CreditsCheckResult(TypedDict):
+    """Whether the organization has at least the credits required, with the figures."""
+
+    enough: Annotated[bool, Field(description="Whether available >= required.")]
+    required: float
+    available: float
+    organization: str | None
+
+
+def _read_only(title: str) -> ToolAnnotations:
+    return ToolAnnotations(
+        title=title,
+        read_only_hint=True,
+        destructive_hint=False,
+        idempotent_hint=True,
+        open_world_hint=True,
+    )
+
+
+def describe_error(error: StabilityError) -> str:
+    """An error as the command line prints it: one line, the key never in it."""
+    if isinstance(error, ConfigurationError):
+        return f"{type(error).__name__}: {error}"
+    if isinstance(error, APIStatusError):
+        text = f"{type(error).__name__} (HTTP {error.status_code}): {error.message}"
+        if isinstance(error, RateLimitError) and error.retry_after is not None:
+            text += f" Retry after {error.retry_after:g} s."
+        return text
+    return f"{type(error).__name__}: {error}"
+
+
+def _answer(data: Any) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=json.dumps(data))], structured_content=data
+    )
+
+
+def _failure(error: StabilityError) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=describe_error(error))], is_error=True
+    )
+
+
+def _organization(org: Organization) -> OrganizationResult:
+    return {"id": org.id, "name": org.name, "role": org.role, "is_default": org.is_default}
+
+
+def _account(account: Account, share_email: bool) -> AccountResult | AccountWithEmailResult:
+    shown: dict[str, Any] = {
+        "id": account.id,
+        "organizations": [_organization(org) for org in account.organizations],
+    }
+    if share_email:
+        shown["email"] = account.email
+        if account.profile_picture is not None:
+            shown["profile_picture"] = account.profile_picture
+    return shown  # type: ignore[return-value]
+
+
+def register_tools(server: MCPServer, client: AsyncStabilityUser, *, share_email: bool) -> None:
+    """Add the four tools to ``server``, each calling ``client``."""
+
+    async def get_balance(
+        organization: OrganizationArgument = None,
+    ) -> Annotated[CallToolResult, BalanceResult]:
+        try:
+            balance = await client.get_balance(organization)
+        except StabilityError as error:
+            return _failure(error)
+        return _answer({"organization": organization or client.organization, **balance.to_dict()})
+
+    async def get_balances() -> Annotated[CallToolResult, BalancesResult]:
+        try:
+            results = await client.get_balances()
+        except StabilityError as error:
+            return _failure(error)
+        organizations = [
+            {
+                **_organization(entry.organization),
+                "credits": None if entry.balance is None else entry.balance.credits,
+                "error": None if entry.error is None else describe_error(entry.error),
+            }
+            for entry in results
+        ]
+        total = sum(entry.balance.credits for entry in results if entry.balance is not None)
+        return _answer({"organizations": organizations, "total_credits": total})
+
+    async def get_account() -> CallToolResult:
+        try:
+            account = await client.get_account()
+        except StabilityError as error:
+            return _failure(error)
+        return _answer(_account(account, share_email))
+
+    # The output schema follows the operator's choice: no email field unless it is shared.
+    get_account.__annotations__["return"] = Annotated[
+        CallToolResult, AccountWithEmailResult if share_email else AccountResult
+    ]
+
+    async def check_credits(
+        minimum: MinimumArgument, organization: OrganizationArgument = None
+    ) -> Annotated[CallToolResult, CreditsCheckResult]:
+        try:
+            balance = await client.require_credits(minimum, organization)
+        except InsufficientCreditsError as short:
+            return _answer(
+                {
+                    "enough": False,
+                    "required": short.required,
+                    "available": short.available,
+                    "organization": short.organization,
+                }
+            )
+        except StabilityError as error:
+            return _failure(error)
+        return _answer(
+            {
+                "enough": True,
+                "required": float(minimum),
+                "available": balance.credits,
+                "organization": organization or client.organization,
+            }
+        )
+
+    account_text = (
+        "The account behind the operator's Stability AI key: its id, and its organizations "
+        "(ids for the other tools, names, roles, which is the default)"
+        + (", with the email address and profile picture." if share_email else ".")
+    )
+    tools: list[tuple[Callable[..., Any], str, str]] = [
+        (
+            get_balance,
+            "Stability credits",
+            "The Stability AI credit balance of an organization (the key's default one unless "
+            "given)." + FREE,
+        ),
+        (
+            get_balances,
+            "Stability credits, every organization",
+            "Every organization of the account with its Stability AI credits, and their total; "
+            "an organization whose balance could not be read carries an error." + FREE,
+        ),
+        (get_account, "Stability account", account_text + FREE),
+        (
+            check_credits,
+            "Enough Stability credits?",
+            "Whether an organization has at least `minimum` Stability AI credits, with the "
+            "figures: answers yes or no rather than failing. Use it to decide whether to start "
+            "an expensive generation." + FREE,
+        ),
+    ]
+    for function, title, description in tools:
+        server.add_tool(
+            function,
+            name=function.__name__,
+            title=title,
+            description=description,
+            annotations=_read_only(title),
+            structured_output=True,  # a return type without a schema fails here, not silently
+        )
