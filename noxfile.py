@@ -26,8 +26,8 @@ LOWEST = {
     "attrs": "23.1.0",
     "aiohttp": "3.12.15",
     "multidict": "6.9.1",
-    "mcp": "2.0.0",
-    "mcp-types": "2.0.0",
+    "mcp": "2.1.0",
+    "mcp-types": "2.1.0",
 }
 
 nox.options.sessions = [*(f"tests-{python}" for python in PYTHONS), "lowest"]

@@ -70,7 +70,7 @@ def test_the_metadata_is_what_twine_6_accepts_and_complete(dist: Path) -> None:
     assert len(extras) == 3
     assert extras[0].startswith("aiohttp>=3.12.15")
     assert "extra == 'aiohttp'" in extras[0]
-    assert extras[1].startswith("mcp<3,>=2.0")
+    assert extras[1].startswith("mcp<3,>=2.1")
     assert "extra == 'mcp'" in extras[1]
     assert extras[2].startswith("prometheus-client")
     assert "extra == 'exporter'" in extras[2]
