@@ -312,14 +312,18 @@ def test_the_tools_over_streamable_http(server: StandInServer) -> None:
     assert KEY not in err
 
 
+def finished(
+    argv: list[str], env: dict[str, str], stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, env=env, input=stdin, capture_output=True, text=True, timeout=50, check=False
+    )
+
+
 def test_only_loopback_is_served(server: StandInServer) -> None:
-    done = subprocess.run(
+    done = finished(
         [command(), "mcp", "--transport", "http", "--host", "0.0.0.0"],
-        env={**os.environ, **child_environment(server.url)},
-        capture_output=True,
-        text=True,
-        timeout=50,
-        check=False,
+        {**os.environ, **child_environment(server.url)},
     )
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == (
@@ -330,14 +334,8 @@ def test_only_loopback_is_served(server: StandInServer) -> None:
 
 def test_a_missing_key_is_exit_2_before_anything_is_served() -> None:
     environment = {k: v for k, v in os.environ.items() if k != "STABILITY_API_KEY"}
-    done = subprocess.run(
-        [command(), "mcp"],
-        env=environment,
-        input='{"jsonrpc": "2.0", "id": 1, "method": "ping"}\n',
-        capture_output=True,
-        text=True,
-        timeout=50,
-        check=False,
+    done = finished(
+        [command(), "mcp"], environment, stdin='{"jsonrpc": "2.0", "id": 1, "method": "ping"}\n'
     )
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == (
@@ -351,14 +349,7 @@ def test_without_the_sdk_it_says_what_to_install() -> None:
         "from stability_user._cli import main\n"
         "sys.exit(main(['mcp']))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "STABILITY_API_KEY": KEY},
-        capture_output=True,
-        text=True,
-        timeout=50,
-        check=False,
-    )
+    done = finished([sys.executable, "-c", code], {**os.environ, "STABILITY_API_KEY": KEY})
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == (
         "stability-user: error: the MCP server needs the MCP SDK: "

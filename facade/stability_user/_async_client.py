@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Self, TypeVar
 import httpx2
 
 from ._backends import Send, sender
-from ._budget import Spend, begin_spend, check_minimum, end_spend, enough_credits
 from ._constants import DEFAULT_MAX_RETRIES
 from ._core import (
     DEFAULT_HTTPX2_TIMEOUT,
@@ -31,6 +30,7 @@ from ._retry import effective_wait
 from ._values import TimeoutTypes
 
 if TYPE_CHECKING:
+    from ._budget import Spend
     from ._models import Account, Balance, Organization, OrganizationBalance
     from ._ratelimit import RateLimit
 
@@ -197,6 +197,9 @@ class AsyncStabilityUser(ClientCore):
         timeout: TimeoutTypes | None = None,
     ) -> Balance:
         """The balance, if it holds ``minimum`` credits. See ``StabilityUser.require_credits``."""
+        # Loaded by the first guard, not by `from stability_user import ...`.
+        from ._budget import check_minimum, enough_credits
+
         required = check_minimum(minimum)
         balance = await self.get_balance(organization, timeout=timeout)
         return enough_credits(balance, required, self._scope(organization))
@@ -206,6 +209,8 @@ class AsyncStabilityUser(ClientCore):
         self, organization: str | None = None, *, all_organizations: bool = False
     ) -> AsyncIterator[Spend]:
         """``async with client.track_spend() as spend:``. See ``StabilityUser.track_spend``."""
+        from ._budget import begin_spend, end_spend
+
         scope = self._spend_scope(organization, all_organizations)
 
         async def read() -> Balance | list[OrganizationBalance]:

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Self, TypeVar
 
 import httpx2
 
-from ._budget import Spend, begin_spend, check_minimum, end_spend, enough_credits
 from ._constants import DEFAULT_MAX_RETRIES
 from ._core import (
     DEFAULT_HTTPX2_TIMEOUT,
@@ -32,6 +31,7 @@ from ._values import TimeoutTypes
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
+    from ._budget import Spend
     from ._models import Account, Balance, Organization, OrganizationBalance
     from ._ratelimit import RateLimit
 
@@ -217,6 +217,9 @@ class StabilityUser(ClientCore):
             InsufficientCreditsError: The balance is below ``minimum``.
             ConfigurationError: ``minimum`` is negative or not finite; nothing is sent.
         """
+        # Loaded by the first guard, not by `from stability_user import ...`.
+        from ._budget import check_minimum, enough_credits
+
         required = check_minimum(minimum)
         balance = self.get_balance(organization, timeout=timeout)
         return enough_credits(balance, required, self._scope(organization))
@@ -238,6 +241,8 @@ class StabilityUser(ClientCore):
             all_organizations: Measure every organization (with ``get_balances()``), each in
                 ``spend.organizations`` and in total.
         """
+        from ._budget import begin_spend, end_spend
+
         scope = self._spend_scope(organization, all_organizations)
 
         def read() -> Balance | list[OrganizationBalance]:

@@ -19,10 +19,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ._balance_cache import CachedBalance, default_cache_dir, entry_name, lookup, open_cache
-from ._budget import Spend
 from ._client import StabilityUser
 from ._constants import (
     API_KEY_ENV,
@@ -41,6 +40,9 @@ from ._exceptions import ConfigurationError
 from ._logging import logger
 from ._models import Account, Balance, OrganizationBalance
 from ._values import TimeoutTypes, check_organization, to_httpx2_timeout
+
+if TYPE_CHECKING:
+    from ._budget import Spend
 
 __all__ = [
     "cached_balance",

@@ -1,9 +1,10 @@
 """The ``stability-user`` command (also ``python -m stability_user``).
 
-One module per command (``_account``, ``_balance``, ``_balances``, ``_status``, ``_exporter``),
-the grammar in ``_parser``, printing in ``_output``. Only the command that runs is imported, and
-only argparse up front: ``--help`` and ``--version`` never import httpx2 or the client, and
-``status`` builds its own parser alone and loads the client only to refresh. Exit statuses: 0
+One module per command (``_account``, ``_balance``, ``_balances``, ``_status``, ``_measure``,
+``_exporter``, ``_mcp``), the grammar in ``_parser`` and ``_types``, printing in ``_output``.
+Only the command that runs is imported, and only argparse up front: ``--help`` and
+``--version`` never import httpx2 or the client, and ``status`` reads its usual arguments
+without argparse and loads the client only to refresh. Exit statuses: 0
 success, 1 API or network failure (or output that cannot be written), 2 usage or configuration
 error, 3 a balance below ``--min-credits``, 130 interrupted (Ctrl-C).
 """

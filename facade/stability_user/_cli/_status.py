@@ -2,8 +2,9 @@
 
 Shells, tmux and agent CLIs run it on every prompt or every few seconds, from many terminals at
 once, so it answers from the balance cache (``.._balance_cache``) and only a stale entry costs
-an API call (one process at a time). A cache hit imports what reading a small JSON file and
-printing need, nothing more: the client, httpx2 and the models load only to refresh.
+an API call (one process at a time). A cache hit imports what reading one small file and
+printing need, nothing more (not even argparse, for the usual invocations): the client, httpx2
+and the models load only to refresh.
 
 Never a traceback, never more than one line on stdout, never a read of stdin: 0 with a value
 (fresh, or stale after a failed refresh), 1 with nothing to show (one line on stderr), 2 for a
