@@ -433,3 +433,21 @@ def test_serving_http_in_process_ends_cleanly_when_cancelled(server: StandInServ
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     with socket.socket() as probe, pytest.raises(ConnectionRefusedError):
         probe.connect(("127.0.0.1", port))  # the listening socket is closed
+
+
+def test_the_server_uses_the_public_api_only() -> None:
+    # stability_user.mcp reads as an example of the SDK in use: whatever it takes from the
+    # package comes through `from .. import NAME`, NAME one of stability_user.__all__.
+    import ast
+
+    import stability_user
+
+    folder = Path(stability_user.__file__).parent / "mcp"
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 2:
+                assert node.module is None, f"{path.name}: from ..{node.module} import ..."
+                names = {alias.name for alias in node.names}
+                assert names <= set(stability_user.__all__), (path.name, names)
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                assert not (node.module or "").startswith("stability_user"), path.name

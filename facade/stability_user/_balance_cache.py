@@ -76,6 +76,8 @@ class CachedBalance:
         error: Why a stale value was returned: the refresh's error, if it failed.
     """
 
+    # Not a dataclass: `dataclasses` (and the `inspect` it imports) would cost a prompt's
+    # `status` more than the rest of a cache hit.
     __slots__ = ("age", "credits", "error", "fetched_at", "organization", "stale")
 
     credits: float
