@@ -7,8 +7,6 @@ command; a missing key is refused before anything is served.
 
 from __future__ import annotations
 
-import os
-
 from .._constants import HTTP_BACKEND_ENV, HTTP_BACKENDS, MCP_INSTALL, MCP_PORT
 from ._output import EXIT_OK, EXIT_USAGE, PROG, Output
 from ._parser import client_options, endpoint_arguments, timeout_arguments
@@ -75,9 +73,9 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
 
     if args.transport == "http":
         check_loopback(args.host)  # refused before the client is made
-    backend = args.http_backend or os.environ.get(HTTP_BACKEND_ENV) or None
     # Made before anything is served: a missing key or a bad setting is a usage error now.
-    client = AsyncStabilityUser(**client_options(args), http_backend=backend)
+    # Without --http-backend the client reads STABILITY_HTTP_BACKEND itself.
+    client = AsyncStabilityUser(**client_options(args), http_backend=args.http_backend)
     if args.transport == "stdio":
         anyio.run(lambda: serve_stdio(client, share_email=args.share_email))
         return EXIT_OK
