@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 
 import stability_user
 from stability_user import CachedBalance, ConfigurationError, InternalServerError
-from stability_user._balance_cache import age_text, entry_name, open_cache
+from stability_user._balance_cache import age_text, entry_for, entry_name, open_cache
 from stability_user._cli._parser import status_parser
 from stability_user._cli._status import read_arguments
+from stability_user._config import resolve_settings
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
 
 
@@ -118,6 +119,62 @@ def test_entry_names_differ_by_everything_they_are_for_and_hide_the_key() -> Non
     assert all(len(name) == 64 and "secret" not in name for name in names)
 
 
+SCHEMES = st.sampled_from(["http", "https", "HTTP", "Https"])
+HOSTS = st.sampled_from(
+    ["api.stability.ai", "API.Stability.AI", "127.0.0.1", "localhost", "a-b.example", "[::1]"]
+)
+PORTS = st.sampled_from(["", ":80", ":443", ":8443", ":0443", ":1"])
+SEGMENTS = st.lists(
+    st.sampled_from(["v1", "x y", ".", "..", "", "%7e", "A~b_c.d", "é"]), max_size=3
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scheme=SCHEMES,
+    host=HOSTS,
+    port=PORTS,
+    segments=SEGMENTS,
+    slashes=st.sampled_from(["", "/", "//"]),
+    space=st.sampled_from(["", " ", "\t"]),
+)
+def test_a_base_url_names_the_entry_its_client_would_talk_to(
+    scheme: str, host: str, port: str, segments: list[str], slashes: str, space: str
+) -> None:
+    from stability_user._canonical import base_url
+
+    raw = f"{space}{scheme}://{host}{port}" + "".join("/" + s for s in segments) + slashes + space
+    settings = resolve_settings(
+        api_key="sk-x",
+        organization=None,
+        base_url=raw,
+        timeout=5,
+        max_retries=0,
+        allow_insecure_http=True,
+        environ={},
+    )
+    assert base_url(raw) == settings.base_url
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["sk-1", " sk-1 ", "Bearer sk-1", "bearer  sk-1", "BEARER sk-1\n"],
+)
+def test_a_key_names_the_entry_its_client_would_send(written: str) -> None:
+    plain = entry_for("https://api.stability.ai", "v1", "sk-1", None)
+    assert entry_for("https://api.stability.ai/", " V1", written, None) == plain
+    settings = resolve_settings(
+        api_key=written,
+        organization=None,
+        base_url=None,
+        timeout=5,
+        max_retries=0,
+        allow_insecure_http=False,
+        environ={},
+    )
+    assert settings.api_key == "sk-1"
+
+
 def test_the_record_is_frozen_comparable_and_printable() -> None:
     record = CachedBalance(1072.5, "org-1", 1796282684.0, 720.0)
     with pytest.raises(AttributeError, match="immutable"):
@@ -165,14 +222,12 @@ def test_ages_read_as_a_prompt_shows_them(seconds: float, text: str) -> None:
 def test_a_value_written_reads_back_exactly(tmp_path: Path) -> None:
     cache = open_cache(str(tmp_path / "c"))
     now = time.time()
-    cache.write("abc", 0.1 + 0.2, "org-x", now - 5)
-    read = cache.read("abc", now)
+    cache.write("abc", 0.1 + 0.2, now - 5)
+    read = cache.read("abc", "org-x", now)
     assert read is not None
     assert (read.credits, read.organization, read.fetched_at) == (0.1 + 0.2, "org-x", now - 5)
     assert read.age == pytest.approx(5)
-    assert cache.read("abd", now) is None
-    with pytest.raises(OSError, match="cannot be written"):
-        cache.write("abc", 1.0, "org\nx", now)
+    assert cache.read("abd", "org-x", now) is None
 
 
 # -- status's arguments: read without argparse exactly as argparse reads them ----------------

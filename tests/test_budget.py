@@ -318,3 +318,12 @@ def test_the_served_stand_in_spends_from_another_process(
     with StabilityUser(SAMPLE_API_KEY, base_url=standin_server.url) as client:
         assert client.get_balance().credits == 122.0
         assert client.get_balance(ORG).credits == 3.0
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_minimum_beyond_any_float_is_a_configuration_error(path: str, url: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        call_via(path, "require_credits", 10**400, api_key=SAMPLE_API_KEY, base_url=url)
+    assert str(raised.value) == (
+        "minimum must be a finite number >= 0, not an integer too large for a float."
+    )

@@ -198,9 +198,16 @@ def test_usage_errors_are_exit_2(
     [
         (
             ["balance", "--timeout", "-1"],
-            "argument --timeout: must be a positive number of seconds, not '-1'",
+            "argument --timeout: must be a positive number of seconds up to 86400 (a day), "
+            "not '-1'",
         ),
-        (["balance", "--timeout", "nan"], "must be a positive number of seconds, not 'nan'"),
+        (["balance", "--timeout", "nan"], "up to 86400 (a day), not 'nan'"),
+        # Beyond a day: a usage error, not an OverflowError's traceback at the first request.
+        (["balance", "--timeout", "1e300"], "up to 86400 (a day), not '1e300'"),
+        (["measure", "--timeout", "1e10", "--", "true"], "up to 86400 (a day), not '1e10'"),
+        (["status", "--timeout", "1e10", "--max-age", "0"], "up to 86400 (a day), not '1e10'"),
+        (["exporter", "--interval", "inf"], "up to 86400 (a day), not 'inf'"),
+        (["mcp", "--timeout", "86401"], "up to 86400 (a day), not '86401'"),
         (
             ["balance", "--base-url", "ftp://x"],
             "error: --base-url (or STABILITY_BASE_URL) 'ftp://x' must be an absolute https:// "
@@ -417,3 +424,29 @@ def test_a_full_disk_is_one_line(env: StandInServer) -> None:
     assert err.startswith("stability-user: error: cannot write the output: ")
     assert "No space left on device" in err
     assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [["mcp", "--transport", "http"], ["exporter"]])
+def test_a_port_in_use_says_it_could_not_listen(env: StandInServer, command: list[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        process = cli_process(env.url, *command, "--port", str(port), stdout=subprocess.PIPE)
+        out, err = process.communicate(timeout=60)
+    assert (process.returncode, out) == (1, "")
+    assert err == (
+        f"stability-user: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+@pytest.mark.parametrize("command", ["mcp", "exporter"])
+def test_a_port_out_of_range_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], command: str, port: str
+) -> None:
+    code, out, err = run(capsys, command, "--port", port)
+    assert (code, out) == (2, "")
+    assert f"argument --port: must be a port from 0 (any free one) to 65535, not {port!r}" in err

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx2
 import pytest
 
 from stability_user import ConfigurationError, MissingAPIKeyError, StabilityUser
@@ -128,8 +129,28 @@ CASES: list[tuple[dict[str, Any], str, str | None]] = [
     ),
     (
         {"timeout": 0},
-        "timeout must be a positive number of seconds or an httpx2.Timeout, not 0.",
-        "--timeout must be a positive number of seconds, not 0.",
+        "timeout must be a positive number of seconds up to 86400 (a day) or an httpx2.Timeout, "
+        "not 0.",
+        "--timeout must be a positive number of seconds up to 86400 (a day), not 0.",
+    ),
+    (
+        {"timeout": 1e10},
+        "timeout must be a positive number of seconds up to 86400 (a day) or an httpx2.Timeout, "
+        "not 10000000000.0.",
+        "--timeout must be a positive number of seconds up to 86400 (a day), not 10000000000.0.",
+    ),
+    (
+        {"timeout": 10**400},
+        "timeout must be a positive number of seconds up to 86400 (a day) or an httpx2.Timeout, "
+        "not an integer too large for a float.",
+        "--timeout must be a positive number of seconds up to 86400 (a day), not an integer too "
+        "large for a float.",
+    ),
+    (
+        {"timeout": httpx2.Timeout(5.0, read=1e10)},
+        "timeout's read must be None or a positive number of seconds up to 86400 (a day), not "
+        "10000000000.0.",
+        None,
     ),
     (
         {"max_retries": -1},

@@ -17,6 +17,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from stability_user.testing import StandInAPI, StandInOrganization, StandInServer
+from support.blackhole import BlackHole
 from support.fault_server import FaultServer, Reply, Reset
 
 KEY = "sk-mcptest-0123456789abcdefghijklmnopqrstuvwx"
@@ -451,3 +452,100 @@ def test_the_server_uses_the_public_api_only() -> None:
                 assert names <= set(stability_user.__all__), (path.name, names)
             if isinstance(node, ast.ImportFrom) and node.level == 0:
                 assert not (node.module or "").startswith("stability_user"), path.name
+
+
+# -- bounds: a hanging API, a minimum beyond any float, totals --------------------------------
+
+
+def test_a_tool_call_answers_within_its_timeout_whatever_the_api_does() -> None:
+    from stability_user import AsyncStabilityUser
+    from stability_user.mcp import build_server
+
+    hole = BlackHole()  # connects never complete: the client alone would try 3 x 5 s
+
+    async def main() -> list[tuple[bool, Any]]:
+        async with AsyncStabilityUser(KEY, base_url=hole.url) as client:
+            server = build_server(client, tool_timeout=0.5)
+            async with Client(server, read_timeout_seconds=30) as mcp_client:
+                return [
+                    await call(mcp_client, tool, **arguments)
+                    for tool, arguments in (
+                        ("get_balance", {}),
+                        ("get_balances", {}),
+                        ("get_account", {}),
+                        ("check_credits", {"minimum": 1}),
+                    )
+                ]
+
+    try:
+        outcomes = asyncio.run(main())
+    finally:
+        hole.close()
+    expected = "APITimeoutError: No answer from the API within 0.5 s (the tool call's timeout)."
+    assert outcomes == [(True, expected)] * 4
+
+
+def test_the_tool_timeout_defaults_under_what_mcp_clients_allow() -> None:
+    from stability_user._cli._parser import build_parser
+    from stability_user._constants import MCP_TOOL_TIMEOUT
+    from stability_user.mcp import TOOL_TIMEOUT
+
+    assert TOOL_TIMEOUT == MCP_TOOL_TIMEOUT == 30.0
+    assert build_parser().parse_args(["mcp"]).timeout == TOOL_TIMEOUT
+
+
+def test_the_command_bounds_a_tool_call_by_its_timeout(tmp_path: Path) -> None:
+    hole = BlackHole()
+    recorded = Recorded(tmp_path, hole.url, "--timeout", "1.5")
+
+    async def scenario(client: Client) -> None:
+        assert await call(client, "get_balance") == (
+            True,
+            "APITimeoutError: No answer from the API within 1.5 s (the tool call's timeout).",
+        )
+
+    try:
+        recorded.run(scenario)
+    finally:
+        hole.close()
+    recorded.check_the_wire()
+
+
+def test_a_minimum_beyond_any_float_is_a_one_line_error(
+    tmp_path: Path, server: StandInServer
+) -> None:
+    recorded = Recorded(tmp_path, server.url)
+
+    async def scenario(client: Client) -> None:
+        assert await call(client, "check_credits", minimum=10**400) == (
+            True,
+            "ConfigurationError: minimum must be a finite number >= 0, not an integer too "
+            "large for a float.",
+        )
+
+    recorded.run(scenario)
+    recorded.check_the_wire()
+    assert "Traceback" not in recorded.log.read_text()
+
+
+def test_the_total_adds_up_as_a_person_adds_it(tmp_path: Path) -> None:
+    api = StandInAPI()
+    api.add_account(
+        KEY,
+        email="grace@example.com",
+        organizations=[
+            StandInOrganization("org-a", "A", "OWNER", True, 0.1),
+            StandInOrganization("org-b", "B", "MEMBER", False, 0.2),
+            StandInOrganization("org-c", "C", "MEMBER", False, 0),
+        ],
+    )
+    with api.serve() as served:
+        recorded = Recorded(tmp_path, served.url)
+
+        async def scenario(client: Client) -> None:
+            error, balances = await call(client, "get_balances")
+            assert not error
+            assert balances["total_credits"] == 0.3  # not 0.30000000000000004
+            assert [o["credits"] for o in balances["organizations"]] == [0.1, 0.2, 0.0]
+
+        recorded.run(scenario)

@@ -322,3 +322,125 @@ def test_the_crontab_line(env: dict[str, str], batch: Path) -> None:
     assert json.loads(record_file.read_text())["credits"] == 2.5
     log = (batch / "batch.log").read_text()
     assert "spent 2.50 credits (125.50 -> 123.00, default organization)" in log
+
+
+# -- what must be refused before the command spends anything -----------------------------------
+
+
+@pytest.mark.parametrize("minimum", ["nan", "-1", "1e400", "inf", "ten"])
+def test_a_minimum_that_is_not_a_number_of_credits_is_a_usage_error(
+    env: dict[str, str], tmp_path: Path, minimum: str
+) -> None:
+    marker = tmp_path / "started"
+    done = measure(env, "--min-credits", minimum, "--", "touch", str(marker))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert (
+        f"argument --min-credits: must be a finite number of credits >= 0, not {minimum!r}"
+        in done.stderr
+    )
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("where", ["missing-folder", "a-directory"])
+def test_a_json_file_that_cannot_be_written_is_found_before_the_command_runs(
+    env: dict[str, str], tmp_path: Path, where: str
+) -> None:
+    marker = tmp_path / "started"
+    path = tmp_path / "no-such-folder" / "spend.json" if where == "missing-folder" else tmp_path
+    done = measure(env, "--json", str(path), "--", "touch", str(marker))
+    assert (done.returncode, done.stdout) == (2, "")
+    problem = (
+        f"the folder {path.parent} does not exist"
+        if where == "missing-folder"
+        else "is a directory"
+    )
+    assert done.stderr == f"stability-user measure: error: --json {path}: {problem}\n"
+    assert not marker.exists()
+    assert balance(env) == "125.50 credits (default organization)\n"  # nothing was spent
+
+
+def test_the_json_record_replaces_an_older_one_whole(env: dict[str, str], tmp_path: Path) -> None:
+    record_file = tmp_path / "spend.json"
+    record_file.write_text('{"older": true}\n')
+    kept = tmp_path / "older.json"
+    os.link(record_file, kept)  # the older file, as a reader that had it open sees it
+    done = measure(env, "--json", str(record_file), "--", *shlex.split(SPEND), "1")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(record_file.read_text())["credits"] == 1.0
+    assert kept.read_text() == '{"older": true}\n'  # renamed over, not rewritten in place
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["older.json", "spend.json"]
+
+
+def test_totals_add_up_as_a_person_adds_them(env: dict[str, str], tmp_path: Path) -> None:
+    # Balances of 0.1, 0.2 and 0: binary floats would total 0.30000000000000004.
+    for credits, org in (("125.4", "personal"), ("41.8", "lumen"), ("3.25", "lab")):
+        spend = subprocess.run(
+            [*shlex.split(SPEND), credits, "--org", f"org-standin-{org}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=50,
+            check=False,
+        )
+        assert spend.returncode == 0, spend.stderr
+    record_file = tmp_path / "spend.json"
+    # The command spends exactly what is left: 0.1 and 0.2 (the stand-in allows it).
+    command = f"{SPEND} 0.1 && {SPEND} 0.2 --org org-standin-lumen"
+    done = measure(env, "--all", "--json", str(record_file), "--", "sh", "-c", command)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(record_file.read_text())
+    assert (record["before"], record["after"], record["credits"]) == (0.3, 0.0, 0.3)
+    assert [part["before"] for part in record["organizations"]] == [0.1, 0.2, 0.0]
+    assert "spent 0.30 credits (0.30 -> 0.00, 3 organizations)" in done.stderr
+
+
+# -- signals ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGTERM"])
+def test_every_signal_that_would_end_measure_reaches_the_command(
+    env: dict[str, str], name: str
+) -> None:
+    short = name[3:]
+    script = f'trap "echo got {short}; exit 9" {short}; echo ready; while :; do sleep 0.05; done'
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stability_user", "measure", "--", "sh", "-c", script],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n"  # the trap is set
+        process.send_signal(getattr(signal, name))
+        out, err = process.communicate(timeout=50)
+    finally:
+        process.kill()
+        process.wait()
+    # measure waited for the command and reported, as for SIGTERM; none was orphaned.
+    assert (process.returncode, out) == (9, f"got {short}\n")
+    assert err.startswith("stability-user: spent 0.00 credits (125.50 -> 125.50, ")
+    assert err.endswith("; the command exited with status 9\n")
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGHUP"])
+def test_a_signal_ignored_when_measure_starts_stays_ignored_for_the_command(
+    env: dict[str, str], name: str
+) -> None:
+    # nohup ignores SIGHUP; a shell without job control starts background jobs with SIGINT
+    # ignored. The command must inherit that, not measure's own handler's default.
+    probe = f"import signal; print(signal.getsignal(signal.{name}) is signal.SIG_IGN)"
+    script = f'trap "" {name[3:]}; exec "$@"'
+    measured = [sys.executable, "-m", "stability_user", "measure", "--", sys.executable]
+    done = subprocess.run(
+        ["sh", "-c", script, "sh", *measured, "-c", probe],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, "True\n"), done.stderr

@@ -148,7 +148,7 @@ def test_a_bad_interval_is_refused(standin_server: StandInServer) -> None:
     from stability_user import ConfigurationError
 
     client = StabilityUser(SAMPLE_API_KEY, base_url=standin_server.url)
-    for interval in (0, -1, float("nan")):
+    for interval in (0, -1, float("nan"), float("inf"), 86400.5):
         with pytest.raises(ConfigurationError, match="interval"):
             CreditsCollector(client, interval=interval)
     client.close()

@@ -209,16 +209,20 @@ def test_the_smallest_limits_are_accepted() -> None:
     assert RateLimit(1, 5).per_seconds == 5
 
 
+WINDOW_RULE = "RateLimit.per_seconds must be a positive number up to 86400 (a day)"
+
+
 @pytest.mark.parametrize(
     ("requests", "per_seconds", "message"),
     [
         (0, 10.0, "RateLimit.requests must be >= 1, not 0."),
         (2.5, 10.0, "RateLimit.requests must be an int, not 2.5."),
         (False, 10.0, "RateLimit.requests must be an int, not False."),
-        (5, "10", "RateLimit.per_seconds must be a positive number, not '10'."),
-        (5, None, "RateLimit.per_seconds must be a positive number, not None."),
-        (5, True, "RateLimit.per_seconds must be a positive number, not True."),
-        (5, float("nan"), "RateLimit.per_seconds must be a positive number, not nan."),
+        (5, "10", f"{WINDOW_RULE}, not '10'."),
+        (5, None, f"{WINDOW_RULE}, not None."),
+        (5, True, f"{WINDOW_RULE}, not True."),
+        (5, float("nan"), f"{WINDOW_RULE}, not nan."),
+        (5, 1e10, f"{WINDOW_RULE}, not 10000000000.0."),
     ],
 )
 def test_a_bad_rate_limit_says_what_is_wrong(

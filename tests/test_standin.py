@@ -211,3 +211,11 @@ def test_serve_from_a_shell() -> None:
         _, err = process.communicate(timeout=10)
     assert process.returncode == 0  # SIGTERM stops it cleanly
     assert err == "stopped\n"
+
+
+def test_spending_keeps_the_balance_as_a_ledger_would(standin: StandInAPI) -> None:
+    standin.set_credits("org-standin-lab", 0.3)
+    assert standin.spend("org-standin-lab", 0.1) == 0.2  # not 0.19999999999999998
+    assert standin.spend("org-standin-lab", 0.2) == 0.0  # all that is left, exactly
+    with pytest.raises(ValueError, match=r"has 0 credits, fewer than 0\.1"):
+        standin.spend("org-standin-lab", 0.1)

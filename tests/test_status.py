@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from stability_user._balance_cache import entry_name, open_cache
+from stability_user._balance_cache import entry_for, open_cache
 from stability_user._cli import main
 from stability_user.testing import (
     StandInAPI,
@@ -25,6 +25,7 @@ from stability_user.testing import (
 from stability_user.testing._api import HeaderLookup
 from support.blackhole import BlackHole
 from support.deadline import wait_until
+from support.unwritable import HOW, unwritable
 
 # Long and distinctive, so that finding it in a file cannot be chance.
 KEY = "sk-statustest-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -79,12 +80,12 @@ def balance_requests(api: StandInAPI) -> int:
 
 
 def entry(url: str, organization: str | None = None) -> str:
-    return entry_name(url, "v1", KEY, organization)
+    return entry_for(url, "v1", KEY, organization)
 
 
 def age_entry(cache_dir: Path, url: str, seconds: float, credits: float = 99.0) -> None:
     """Put an entry ``seconds`` old in the cache, as an earlier run would have left it."""
-    open_cache(str(cache_dir)).write(entry(url), credits, None, time.time() - seconds)
+    open_cache(str(cache_dir)).write(entry(url), credits, time.time() - seconds)
 
 
 def test_a_first_run_fetches_and_a_second_is_answered_from_the_cache(
@@ -153,7 +154,7 @@ def test_configuration_errors_are_exit_2_even_with_a_cached_value(
     env: dict[str, str], capsys: pytest.CaptureFixture[str], cache_dir: Path
 ) -> None:
     bad = "http://api.example.com"
-    open_cache(str(cache_dir)).write(entry_name(bad, "v1", KEY, None), 1.0, None, 0.0)
+    open_cache(str(cache_dir)).write(entry_for(bad, "v1", KEY, None), 1.0, 0.0)
     code, out, err = status(capsys, "--base-url", bad)
     assert (code, out) == (2, "")
     assert "Refusing to send the API key over plain http://" in err
@@ -318,7 +319,7 @@ def test_a_foreign_entry_is_not_trusted(
     url = env["STABILITY_BASE_URL"]
     cache = open_cache(str(cache_dir))
     # Another organization's entry, copied over this one's file name.
-    cache.write(entry(url, "org-side"), 3.25, "org-side", time.time())
+    cache.write(entry(url, "org-side"), 3.25, time.time())
     os.replace(cache_dir / f"{entry(url, 'org-side')}.entry", cache_dir / f"{entry(url)}.entry")
     assert status(capsys) == (0, "1,072.50 cr\n", "")
     assert balance_requests(api) == 1
@@ -330,7 +331,7 @@ def test_an_entry_others_can_write_or_a_symlink_is_not_trusted(
     url = env["STABILITY_BASE_URL"]
     cache_dir.mkdir(mode=0o700)
     path = cache_dir / f"{entry(url)}.entry"
-    open_cache(str(cache_dir)).write(entry(url), 1.0, None, time.time())
+    open_cache(str(cache_dir)).write(entry(url), 1.0, time.time())
     path.chmod(0o666)
     assert status(capsys)[1] == "1,072.50 cr\n"
     target = cache_dir / "elsewhere"
@@ -604,3 +605,168 @@ def test_help_lists_status_and_status_has_its_own(capsys: pytest.CaptureFixture[
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "status" in capsys.readouterr().out
+
+
+# -- a folder that cannot be written, where it lives, what names an entry ----------------------
+
+
+def run_status(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=50, check=False)
+
+
+STATUS = [sys.executable, "-m", "stability_user", "status"]
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_an_unwritable_cache_still_answers_with_one_warning(
+    env: dict[str, str], api: StandInAPI, cache_dir: Path, how: str
+) -> None:
+    url = env["STABILITY_BASE_URL"]
+    assert run_status(STATUS, env).stdout == "1,072.50 cr\n"  # the entry and its lock file
+    age_entry(cache_dir, url, seconds=125, credits=99.0)
+    entry_file = cache_dir / f"{entry(url)}.entry"
+    written = entry_file.read_bytes()
+    try:
+        # A young enough value is read as usual: nothing to write, nothing to say.
+        done = run_status(unwritable(how, cache_dir, [*STATUS, "--max-age", "3600"]), env)
+        assert (done.returncode, done.stdout, done.stderr) == (0, "99.00 cr\n", "")
+        # An older one is refreshed without the cache: the fresh value and one warning.
+        done = run_status(unwritable(how, cache_dir, STATUS), env)
+        assert (done.returncode, done.stdout) == (0, "1,072.50 cr\n")
+        (warning,) = done.stderr.splitlines()
+        assert warning.startswith("stability-user: warning: ")
+        assert str(cache_dir) in warning
+        # The API failing too: the older value, marked stale, and a warning at most (none
+        # when the lock file could be opened: nothing else was to be written).
+        api.inject_error(500, times=None)
+        done = run_status(unwritable(how, cache_dir, STATUS), env)
+        assert (done.returncode, done.stdout) == (0, "~99.00 cr (2m)\n")
+        assert len(done.stderr.splitlines()) == (1 if how == "read-only" else 0), done.stderr
+    finally:
+        cache_dir.chmod(0o700)
+    assert entry_file.read_bytes() == written  # never written meanwhile
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_an_empty_unwritable_cache_fetches_for_status_and_cached_balance(
+    env: dict[str, str], api: StandInAPI, cache_dir: Path, how: str
+) -> None:
+    cache_dir.mkdir(mode=0o700)  # no entry, no lock file: neither can be made
+    program = (
+        "from stability_user import cached_balance\n"
+        "record = cached_balance(max_age=0)\n"
+        "print(record.credits, record.stale)"
+    )
+    try:
+        done = run_status(unwritable(how, cache_dir, STATUS), env)
+        assert (done.returncode, done.stdout) == (0, "1,072.50 cr\n")
+        (warning,) = done.stderr.splitlines()
+        assert warning == (
+            f"stability-user: warning: cache directory {cache_dir} cannot be written "
+            f"({'Read-only file system' if how == 'read-only' else 'Permission denied'}); "
+            "the balance is not cached"
+        )
+        done = run_status(unwritable(how, cache_dir, [sys.executable, "-c", program]), env)
+        assert (done.returncode, done.stdout) == (0, "1072.5 False\n"), done.stderr
+        assert "Traceback" not in done.stderr
+        assert "cannot be written" in done.stderr  # logged, through logging's last resort
+    finally:
+        cache_dir.chmod(0o700)
+    assert list(cache_dir.iterdir()) == []
+    assert balance_requests(api) == 2
+
+
+@pytest.mark.parametrize("relative", ["cache", "~/cache", "./cache"])
+def test_a_relative_cache_dir_is_not_used(
+    env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    relative: str,
+) -> None:
+    # A prompt is drawn in every folder the shell visits: a relative folder would make a cache
+    # in each of them.
+    elsewhere = tmp_path / "project"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("STABILITY_CACHE_DIR", relative)
+    xdg = tmp_path / "xdg"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
+    code, out, err = status(capsys)
+    assert (code, out) == (0, "1,072.50 cr\n")
+    assert err == (
+        f"stability-user: warning: STABILITY_CACHE_DIR {relative!r} is not an absolute path; "
+        "not using it\n"
+    )
+    assert list(elsewhere.iterdir()) == []
+    assert len(list((xdg / "stability-user").glob("*.entry"))) == 1  # the next rule's folder
+
+
+def test_status_and_cached_balance_share_an_entry_however_the_settings_are_written(
+    env: dict[str, str], api: StandInAPI, monkeypatch: pytest.MonkeyPatch, cache_dir: Path
+) -> None:
+    from stability_user import cached_balance
+
+    url = env["STABILITY_BASE_URL"]
+    shouted = url.replace("http://", "HTTP://") + "//"
+    written = {**env, "STABILITY_API_KEY": f"  Bearer {KEY} ", "STABILITY_BASE_URL": shouted}
+    done = run_status([*STATUS, "--api-version", " V1 "], written)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "1,072.50 cr\n", "")
+    assert balance_requests(api) == 1
+    record = cached_balance()  # the plain spelling, as the client resolves it
+    assert (record.credits, record.stale) == (1072.5, False)
+    assert balance_requests(api) == 1  # answered from the entry status wrote
+    assert len(list(cache_dir.glob("*.entry"))) == 1
+
+
+def test_an_organization_id_of_any_length_is_cached(
+    env: dict[str, str], api: StandInAPI, capsys: pytest.CaptureFixture[str], cache_dir: Path
+) -> None:
+    long_id = "org-" + "x" * 5000
+    api.add_account(
+        KEY,
+        email="grace@example.com",
+        organizations=[
+            StandInOrganization("org-main", "Main", "OWNER", True, 1072.5),
+            StandInOrganization(long_id, "Long", "MEMBER", False, 8.0),
+        ],
+    )
+    assert status(capsys, "--org", long_id) == (0, "8.00 cr\n", "")
+    assert status(capsys, "--org", long_id) == (0, "8.00 cr\n", "")
+    assert balance_requests(api) == 1  # read back, not fetched again
+    (entry_file,) = cache_dir.glob("*.entry")
+    assert entry_file.stat().st_size < 200
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="a link of another user needs root"
+)
+def test_a_cache_folder_through_another_users_link_is_not_used(
+    env: dict[str, str],
+    api: StandInAPI,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    shared = tmp_path / "shared"  # as /tmp: anyone may add a name, sticky
+    shared.mkdir()
+    shared.chmod(0o1777)
+    target = tmp_path / "mine"
+    target.mkdir(mode=0o700)
+    link = shared / "cache"
+    link.symlink_to(target)
+    os.lchown(link, 65534, 65534)  # another user's link to my folder: they may repoint it
+    monkeypatch.setenv("STABILITY_CACHE_DIR", str(link / "stability-user"))
+    code, out, err = status(capsys)
+    assert (code, out) == (0, "1,072.50 cr\n")
+    assert err == (
+        f"stability-user: warning: cache directory {link}/stability-user is reached through "
+        f"{link}, a symbolic link of another user; not using it\n"
+    )
+    assert list(target.iterdir()) == []
+    # My own link (a ~/.cache on another disk) is used as before.
+    os.lchown(link, os.geteuid(), os.getegid())
+    assert status(capsys) == (0, "1,072.50 cr\n", "")
+    assert status(capsys) == (0, "1,072.50 cr\n", "")
+    assert len(list((target / "stability-user").glob("*.entry"))) == 1
+    assert balance_requests(api) == 2  # uncached once, then cached and read back

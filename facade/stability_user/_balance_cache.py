@@ -9,10 +9,10 @@ a hit), and what a refresh needs comes in as a callable. An entry is a few ``nam
     entry 065df7a2...
     credits 125.5
     fetched_at 1796282684.3009503
-    organization org-123456
 
-(``organization`` is left out for the key's default organization). ``cached_balance()``
-(``_default``) and the ``status`` command share ``lookup()``, the policy:
+(the organization is in the entry's name, not its content, so an entry's size does not depend on
+what it is for). ``cached_balance()`` (``_default``) and the ``status`` command name entries with
+one function, ``entry_for()``, and share ``lookup()``, the policy:
 
 - a value younger than ``max_age`` is returned as it is, without the network;
 - an older one is refreshed by one process at a time (a file lock per entry); the others return
@@ -22,7 +22,9 @@ a hit), and what a refresh needs comes in as a callable. An entry is a few ``nam
 Entries are named by a SHA-256 of what they are for, so the key is never written; files are
 0600 in a 0700 folder, written atomically (a temporary file, then a rename). What cannot be
 trusted (corrupt, truncated, another entry's content, another user's file, a folder others can
-write) is never read as a balance.
+write or reached through another user's symbolic link) is never read as a balance. A folder that
+can be read but not written (a read-only mount, a sandbox) still answers from what it holds;
+refreshes then go uncached, with one warning.
 """
 
 from __future__ import annotations
@@ -34,8 +36,7 @@ import time
 
 TYPE_CHECKING = False  # typing costs a prompt-drawing ``status`` more than its own work
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
-    from contextlib import AbstractContextManager
+    from collections.abc import Callable, Mapping
     from typing import Any
 
     from ._exceptions import StabilityError
@@ -46,6 +47,7 @@ __all__ = [
     "CachedBalance",
     "age_text",
     "default_cache_dir",
+    "entry_for",
     "entry_name",
     "lookup",
     "open_cache",
@@ -54,7 +56,8 @@ __all__ = [
 # The first line of every entry; an entry with anything else is another program's or another
 # version's, and is replaced.
 CACHE_FORMAT = "stability-user balance cache 1"
-_FIELDS = frozenset({"entry", "credits", "fetched_at", "organization"})
+_FIELDS = frozenset({"entry", "credits", "fetched_at"})
+# Far more than an entry's few lines take, whatever it is for (the organization is not in it).
 _MAX_ENTRY_BYTES = 4096
 # An entry dated further ahead than this (a clock set back since) is not trusted.
 _CLOCK_SKEW = 5.0
@@ -171,14 +174,21 @@ def age_text(seconds: float) -> str:
     return f"{int(seconds)}s"
 
 
-def default_cache_dir(environ: Mapping[str, str]) -> str:
+def default_cache_dir(environ: Mapping[str, str], warn: Callable[[str], None] | None = None) -> str:
     """Where the cache lives: ``STABILITY_CACHE_DIR``, else ``$XDG_CACHE_HOME/stability-user``,
-    else the platform's cache folder (``~/.cache``, ``~/Library/Caches``, ``%LOCALAPPDATA%``)."""
+    else the platform's cache folder (``~/.cache``, ``~/Library/Caches``, ``%LOCALAPPDATA%``).
+
+    A relative value of either variable is not used (it would make a cache in every folder a
+    prompt is drawn in): ``warn`` is told so for ``STABILITY_CACHE_DIR``, and the next rule
+    applies, as the XDG specification says of its own variable.
+    """
     from ._constants import CACHE_DIR_ENV
 
     explicit = environ.get(CACHE_DIR_ENV)
-    if explicit:
+    if explicit and os.path.isabs(explicit):
         return explicit
+    if explicit and warn is not None:
+        warn(f"{CACHE_DIR_ENV} {explicit!r} is not an absolute path; not using it")
     xdg = environ.get("XDG_CACHE_HOME")
     if xdg and os.path.isabs(xdg):  # the XDG spec: a relative path is to be ignored
         return os.path.join(xdg, _APP)
@@ -188,6 +198,17 @@ def default_cache_dir(environ: Mapping[str, str]) -> str:
     if sys.platform == "darwin":
         return os.path.expanduser(f"~/Library/Caches/{_APP}")
     return os.path.expanduser(f"~/.cache/{_APP}")
+
+
+def entry_for(base_url: str, api_version: str, api_key: str, organization: str | None) -> str:
+    """The entry for these settings, however they are written: ``status`` passes them as given,
+    ``cached_balance()`` as its client resolved them, and both name the same entry."""
+    from ._canonical import api_version_name, bare_key
+    from ._canonical import base_url as canonical_base_url
+
+    return entry_name(
+        canonical_base_url(base_url), api_version_name(api_version), bare_key(api_key), organization
+    )
 
 
 def entry_name(base_url: str, api_version: str, api_key: str, organization: str | None) -> str:
@@ -213,30 +234,27 @@ class BalanceCache:
     def _path(self, name: str, suffix: str = ".entry") -> str:
         return os.path.join(self.directory, name + suffix)
 
-    def read(self, name: str, now: float) -> CachedBalance | None:
-        """The entry ``name``, or ``None`` when it is missing or cannot be trusted."""
+    def read(self, name: str, organization: str | None, now: float) -> CachedBalance | None:
+        """The entry ``name`` (for ``organization``), or ``None`` when it is missing or cannot
+        be trusted."""
         try:
             text = _read_private_file(self._path(name)).decode()
         except (OSError, ValueError):  # missing, unsafe, not UTF-8
             return None
-        return _parse_entry(text, name, now)
+        return _parse_entry(text, name, organization, now)
 
-    def write(self, name: str, credits: float, organization: str | None, fetched_at: float) -> None:
+    def write(self, name: str, credits: float, fetched_at: float) -> None:
         """Store an entry atomically: readers see the old file or the new one, never a part.
 
         Raises:
             OSError: The folder could not be written.
         """
-        if organization is not None and not organization.isprintable():
-            raise OSError(f"organization {organization!r} cannot be written to an entry")
         lines = [
             CACHE_FORMAT,
             f"entry {name}",
             f"credits {credits!r}",
             f"fetched_at {fetched_at!r}",
         ]
-        if organization is not None:
-            lines.append(f"organization {organization}")
         body = "".join(line + "\n" for line in lines).encode()
         temporary = self._path(f".{name}.{os.getpid()}.{os.urandom(4).hex()}", ".tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
@@ -252,19 +270,14 @@ class BalanceCache:
             _remove_quietly(temporary)
             raise
 
-    def lock(self, name: str) -> AbstractContextManager[_EntryLock]:
-        """The entry's refresh lock (held by one process at a time), released on exit."""
-        from contextlib import contextmanager
+    def lock(self, name: str) -> _EntryLock:
+        """The entry's refresh lock (held by one process at a time), released when closed (it
+        is a context manager).
 
-        @contextmanager
-        def held() -> Iterator[_EntryLock]:
-            lock = _EntryLock(self._path(name, ".lock"))
-            try:
-                yield lock
-            finally:
-                lock.close()
-
-        return held()
+        Raises:
+            OSError: The lock file cannot be opened or made (a read-only folder).
+        """
+        return _EntryLock(self._path(name, ".lock"))
 
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -299,7 +312,9 @@ def _unsafe(status: os.stat_result, *, directory: bool) -> str | None:
     return None
 
 
-def _parse_entry(text: str, name: str, now: float) -> CachedBalance | None:
+def _parse_entry(
+    text: str, name: str, organization: str | None, now: float
+) -> CachedBalance | None:
     """The entry in ``text`` if it is whole and ``name``'s, else ``None``."""
     header, _, body = text.partition("\n")
     if header != CACHE_FORMAT or not body.endswith("\n"):  # another format, or truncated
@@ -318,9 +333,7 @@ def _parse_entry(text: str, name: str, now: float) -> CachedBalance | None:
         or fetched_at > now + _CLOCK_SKEW
     ):
         return None
-    return CachedBalance(
-        credits, fields.get("organization"), fetched_at, max(0.0, now - fetched_at)
-    )
+    return CachedBalance(credits, organization, fetched_at, max(0.0, now - fetched_at))
 
 
 def _finite(text: str | None) -> float | None:
@@ -343,18 +356,69 @@ def open_cache(directory: str) -> BalanceCache:
     """The cache in ``directory``, created (0700) if missing.
 
     Raises:
-        OSError: The folder cannot be created, or may not be trusted: not the user's own, or
-            writable by others. The message says which.
+        OSError: The folder cannot be created, or may not be trusted: not the user's own,
+            writable by others, or reached through a symbolic link another user owns (who
+            could point it elsewhere later). The message says which.
     """
+    link = None
     try:
+        link = _foreign_link(directory)  # before anything is made through it
+        if link is not None:
+            raise OSError(
+                f"cache directory {directory} is reached through {link}, a symbolic link of "
+                "another user; not using it"
+            )
         os.makedirs(directory, mode=0o700, exist_ok=True)
         status = os.stat(directory)
     except OSError as err:
+        if link is not None:
+            raise
         raise OSError(f"cache directory {directory} cannot be used: {err.strerror or err}") from err
     problem = _unsafe(status, directory=True)
     if problem:
         raise OSError(f"cache directory {directory} {problem}; not using it")
     return BalanceCache(directory)
+
+
+# Symbolic links followed at most, as the kernel's own limit.
+_MAX_LINKS = 40
+
+
+def _foreign_link(directory: str) -> str | None:
+    """The first symbolic link on the way to ``directory`` owned by neither this user nor
+    root, or ``None``: its owner could point it elsewhere later (OpenSSH refuses its files
+    for the same reason). A user's own link (``~/.cache`` on another disk) is fine."""
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is None:  # Windows: no owners to compare
+        return None
+    import stat
+
+    trusted = {geteuid(), 0}
+    pending = os.path.abspath(directory).split(os.sep)
+    current, followed = os.sep, 0
+    while pending:
+        part = pending.pop(0)
+        if part in ("", os.curdir):
+            continue
+        if part == os.pardir:
+            current = os.path.dirname(current)
+            continue
+        candidate = os.path.join(current, part)
+        try:
+            status = os.lstat(candidate)
+        except FileNotFoundError:
+            return None  # the rest is to be made, by this user
+        if not stat.S_ISLNK(status.st_mode):
+            current = candidate
+            continue
+        followed += 1
+        if status.st_uid not in trusted or followed > _MAX_LINKS:
+            return candidate
+        target = os.readlink(candidate)
+        if os.path.isabs(target):
+            current = os.sep
+        pending[:0] = target.split(os.sep)
+    return None
 
 
 class _EntryLock:
@@ -369,6 +433,12 @@ class _EntryLock:
     def __init__(self, path: str) -> None:
         self.held = False
         self._descriptor = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
+
+    def __enter__(self) -> _EntryLock:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def try_acquire(self) -> bool:
         """Take the lock if it is free; whether this process holds it now."""
@@ -414,8 +484,8 @@ def lookup(
 
     Args:
         cache: The cache, or ``None`` to fetch without one (an unusable folder).
-        name: The entry (``entry_name()``).
-        organization: What the entry is for, as recorded in it.
+        name: The entry (``entry_for()``).
+        organization: What the entry is for.
         max_age: Seconds a cached value counts as fresh.
         fetch: Reads the credits from the API, by ``deadline``; raises ``StabilityError``.
         deadline: ``time.monotonic()`` by which to have waited for another process's refresh.
@@ -429,39 +499,64 @@ def lookup(
             ``APITimeoutError`` when another process's refresh did not end by ``deadline``.
     """
     if cache is None:
-        return _fetched(fetch(deadline), organization)
-    cached = cache.read(name, time.time())
+        return _refresh(None, name, organization, None, fetch=fetch, deadline=deadline, warn=warn)
+    cached = cache.read(name, organization, time.time())
     if cached is not None and not refresh and cached.age < max_age:
         return cached
-    with cache.lock(name) as lock:
+    try:
+        lock = cache.lock(name)
+    except OSError as err:  # a folder that can be read, not written: refresh uncached
+        warn(
+            f"cache directory {cache.directory} cannot be written "
+            f"({err.strerror or err}); the balance is not cached"
+        )
+        return _refresh(None, name, organization, cached, fetch=fetch, deadline=deadline, warn=warn)
+    with lock:
         if not lock.try_acquire():
             if cached is not None and not refresh:
                 return cached._stale()  # another process is refreshing it
             if not lock.acquire_by(deadline):
                 return _waited_too_long(cached)
-        latest = cache.read(name, time.time())
+        latest = cache.read(name, organization, time.time())
         if latest is not None and (
             (cached is None or latest.fetched_at > cached.fetched_at)  # refreshed meanwhile
             or (not refresh and latest.age < max_age)
         ):
             return latest
-        older = latest or cached
-        from ._exceptions import ConfigurationError, StabilityError
+        return _refresh(
+            cache, name, organization, latest or cached, fetch=fetch, deadline=deadline, warn=warn
+        )
 
+
+def _refresh(
+    cache: BalanceCache | None,
+    name: str,
+    organization: str | None,
+    older: CachedBalance | None,
+    *,
+    fetch: Callable[[float], float],
+    deadline: float,
+    warn: Callable[[str], None],
+) -> CachedBalance:
+    """Ask the API, and keep the answer in ``cache`` (if any); ``older`` marked stale when the
+    API fails, or the error without one."""
+    from ._exceptions import ConfigurationError, StabilityError
+
+    try:
+        credits = fetch(deadline)
+    except ConfigurationError:
+        raise  # not the API's doing: an older value would hide it
+    except StabilityError as err:
+        if older is None:
+            raise
+        return older._stale(err)
+    fresh = _fetched(credits, organization)
+    if cache is not None:
         try:
-            credits = fetch(deadline)
-        except ConfigurationError:
-            raise  # not the API's doing: an older value would hide it
-        except StabilityError as err:
-            if older is None:
-                raise
-            return older._stale(err)
-        fresh = _fetched(credits, organization)
-        try:
-            cache.write(name, fresh.credits, organization, fresh.fetched_at)
+            cache.write(name, fresh.credits, fresh.fetched_at)
         except OSError as err:
             warn(f"could not write the cache entry in {cache.directory}: {err.strerror or err}")
-        return fresh
+    return fresh
 
 
 def _fetched(credits: float, organization: str | None) -> CachedBalance:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ._credits import credits_difference, credits_total
 from ._exceptions import ConfigurationError, InsufficientCreditsError, StabilityError
 from ._logging import logger
 
@@ -35,9 +36,15 @@ def check_minimum(minimum: object) -> float:
         raise ConfigurationError(
             f"minimum must be a number of credits, not {type(minimum).__name__}."
         )
-    if not (0 <= minimum < math.inf):
+    try:
+        value = float(minimum)
+    except OverflowError:  # an int beyond any float, such as 10**400
+        raise ConfigurationError(
+            "minimum must be a finite number >= 0, not an integer too large for a float."
+        ) from None
+    if not (0 <= value < math.inf):
         raise ConfigurationError(f"minimum must be a finite number >= 0, not {minimum!r}.")
-    return float(minimum)
+    return value
 
 
 def _scope(organization: str | None) -> str:
@@ -207,11 +214,6 @@ def _error_text(error: StabilityError | None) -> str | None:
     return None if error is None else f"{type(error).__name__}: {error}"
 
 
-def _spent(before: float, after: float) -> float:
-    # Credits are decimal amounts; keep the difference as a person would write it.
-    return round(before - after, 10)
-
-
 def begin_spend(organization: str | None, reading: Balance | list[OrganizationBalance]) -> Spend:
     """The record of a block about to run, from the balance read before it.
 
@@ -229,7 +231,7 @@ def begin_spend(organization: str | None, reading: Balance | list[OrganizationBa
         )
     return Spend(
         None,
-        sum(part.before for part in parts),
+        credits_total(part.before for part in parts),
         organizations=tuple(parts),
         all_organizations=True,
     )
@@ -246,14 +248,14 @@ def end_spend(spend: Spend, reading: Balance | list[OrganizationBalance] | Stabi
     if isinstance(reading, list):
         parts, error = _parts_after(parts, reading)
         if error is None:
-            after = sum(part.after for part in parts if part.after is not None)
+            after = credits_total(part.after for part in parts if part.after is not None)
     elif error is None:
         after = reading.credits  # type: ignore[union-attr]
     if error is not None:
         logger.warning("The balance after the block could not be read: %s", _error_text(error))
     spend._set(
         after=after,
-        credits=None if after is None else _spent(spend.before, after),
+        credits=None if after is None else credits_difference(spend.before, after),
         organizations=parts,
         error=error,
         ended_at=datetime.now(UTC),
@@ -279,6 +281,8 @@ def _parts_after(
             continue
         after = entry.balance.credits
         completed.append(
-            OrganizationSpend(part.id, part.name, part.before, after, _spent(part.before, after))
+            OrganizationSpend(
+                part.id, part.name, part.before, after, credits_difference(part.before, after)
+            )
         )
     return tuple(completed), first_error

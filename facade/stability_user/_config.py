@@ -15,6 +15,7 @@ from importlib.util import find_spec
 
 import httpx2
 
+from ._canonical import bare_key
 from ._constants import (
     API_KEY_ENV,
     API_VERSION_ENV,
@@ -155,11 +156,7 @@ def _check_api_key(key: object) -> str:
         )
     if not isinstance(key, str):
         raise ConfigurationError(f"api_key must be a str, not {type(key).__name__}.")
-    key = key.strip()
-    # A key pasted from a curl line ("Bearer sk-..."): the prefix is the SDK's to write.
-    scheme, _, rest = key.partition(" ")
-    if scheme.lower() == "bearer":
-        key = rest.strip()
+    key = bare_key(key)
     if not key:
         raise ConfigurationError(
             f"The API key is empty: pass api_key=... or set {API_KEY_ENV} to your key.",

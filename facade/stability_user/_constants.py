@@ -25,8 +25,10 @@ __all__ = [
     "LOG_ENV",
     "MCP_INSTALL",
     "MCP_PORT",
+    "MCP_TOOL_TIMEOUT",
     "MAX_RETRY_AFTER",
     "MAX_RETRY_DELAY",
+    "MAX_SECONDS",
     "ORGANIZATION_ENV",
     "RETRYABLE_STATUS_CODES",
     "SSL_CERT_DIR_ENV",
@@ -52,6 +54,9 @@ AIOHTTP_INSTALL = "pip install 'stability-user[aiohttp]'"
 # `stability-user mcp`: the extra it needs, and its streamable HTTP port on 127.0.0.1.
 MCP_INSTALL = "pip install 'stability-user[mcp]'"
 MCP_PORT = 8765
+# The longest one of its tool calls takes (stability_user.mcp.TOOL_TIMEOUT, which a test
+# holds equal): under the 60 s MCP clients commonly allow a request.
+MCP_TOOL_TIMEOUT = 30.0
 # The CA bundle (PEM file) or hashed folder trusted instead of the operating system's store:
 # the names OpenSSL, httpx2 and requests read.
 SSL_CERT_FILE_ENV = "SSL_CERT_FILE"
@@ -64,6 +69,10 @@ DEFAULT_BASE_URL = "https://api.stability.ai"
 # Seconds. Both endpoints answer a few hundred bytes, so anything slower than this is a fault.
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_TIMEOUT = 20.0
+
+# The longest timeout or interval anything accepts: a day is plenty, and beyond it the clocks
+# and timers below (time.sleep, thread joins, datetime) overflow long before a year.
+MAX_SECONDS = 86400.0
 
 DEFAULT_MAX_RETRIES = 2
 INITIAL_RETRY_DELAY = 0.5

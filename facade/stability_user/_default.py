@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
-from ._balance_cache import CachedBalance, default_cache_dir, entry_name, lookup, open_cache
+from ._balance_cache import CachedBalance, default_cache_dir, entry_for, lookup, open_cache
 from ._client import StabilityUser
 from ._constants import (
     API_KEY_ENV,
@@ -237,10 +237,10 @@ def cached_balance(
     def use(client: StabilityUser) -> CachedBalance:
         settings = client._settings
         org = settings.organization if organization is None else organization
-        name = entry_name(settings.base_url, settings.api_version.name, settings.api_key, org)
+        name = entry_for(settings.base_url, settings.api_version.name, settings.api_key, org)
         wait = (client.timeout if timeout is None else to_httpx2_timeout(timeout)).read
         try:
-            cache = open_cache(default_cache_dir(os.environ))
+            cache = open_cache(default_cache_dir(os.environ, logger.warning))
         except OSError as err:
             logger.warning("%s", err)
             cache = None

@@ -11,13 +11,13 @@ Which base URLs get a limiter by default is the small table ``DEFAULT_RATE_LIMIT
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ._constants import MAX_SECONDS
 from ._exceptions import ConfigurationError
 
 __all__ = [
@@ -50,11 +50,11 @@ class RateLimit:
         if (
             isinstance(seconds, bool)
             or not isinstance(seconds, (int, float))
-            or not math.isfinite(seconds)
-            or seconds <= 0
+            or not 0 < seconds <= MAX_SECONDS
         ):
             raise ConfigurationError(
-                f"RateLimit.per_seconds must be a positive number, not {seconds!r}."
+                f"RateLimit.per_seconds must be a positive number up to {MAX_SECONDS:g} "
+                f"(a day), not {seconds!r}."
             )
 
 

@@ -6,17 +6,16 @@ with these, while the settings as a whole are resolved by ``_config`` when a cli
 
 from __future__ import annotations
 
-import math
-
 import httpx2
 
-from ._constants import CLIENT_ID_ENV, CLIENT_VERSION_ENV, DEFAULT_CONNECT_TIMEOUT
+from ._constants import CLIENT_ID_ENV, CLIENT_VERSION_ENV, DEFAULT_CONNECT_TIMEOUT, MAX_SECONDS
 from ._exceptions import ConfigurationError
 
 __all__ = [
     "TimeoutTypes",
     "check_header_value",
     "check_organization",
+    "check_seconds",
     "check_transport",
     "is_header_safe",
     "to_httpx2_timeout",
@@ -71,29 +70,55 @@ def check_organization(organization: object) -> str:
     return check_header_value(organization, "organization")
 
 
-def _is_positive_number(value: object) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
+def _is_seconds(value: object) -> bool:
+    """A positive number of seconds, at most ``MAX_SECONDS``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int beyond any float
+        return False
+    return 0 < seconds <= MAX_SECONDS
+
+
+def check_seconds(value: object, what: str, *, cli_name: str) -> float:
+    """``value`` as seconds: a positive number up to ``MAX_SECONDS`` (a day), else an error
+    that names ``what`` (``cli_name`` on the command line)."""
+    if not _is_seconds(value):
+        rule = f"a positive number of seconds up to {MAX_SECONDS:g} (a day)"
+        raise ConfigurationError(
+            f"{what} must be {rule}, not {_shown(value)}.",
+            cli_message=f"{cli_name} must be {rule}, not {_shown(value)}.",
+        )
+    return float(value)  # type: ignore[arg-type]  # checked by _is_seconds
+
+
+def _shown(value: object) -> str:
+    text = repr(value) if not isinstance(value, int) or value.bit_length() < 128 else ""
+    return text or "an integer too large for a float"
 
 
 def to_httpx2_timeout(timeout: object) -> httpx2.Timeout:
     """Seconds (a positive number) or an ``httpx2.Timeout`` as an ``httpx2.Timeout``."""
     if isinstance(timeout, httpx2.Timeout):
+        for name in ("connect", "read", "write", "pool"):
+            part = getattr(timeout, name)
+            if part is not None and not _is_seconds(part):
+                raise ConfigurationError(
+                    f"timeout's {name} must be None or a positive number of seconds up to "
+                    f"{MAX_SECONDS:g} (a day), not {_shown(part)}."
+                )
         return timeout
     package = _legacy_package(timeout)
     if package is not None:
         raise _legacy_error("timeout", timeout, package, "an httpx2.Timeout, or seconds")
-    if not _is_positive_number(timeout):
+    if not _is_seconds(timeout):
+        rule = f"a positive number of seconds up to {MAX_SECONDS:g} (a day)"
         raise ConfigurationError(
-            f"timeout must be a positive number of seconds or an httpx2.Timeout, not {timeout!r}.",
-            cli_message=f"--timeout must be a positive number of seconds, not {timeout!r}.",
+            f"timeout must be {rule} or an httpx2.Timeout, not {_shown(timeout)}.",
+            cli_message=f"--timeout must be {rule}, not {_shown(timeout)}.",
         )
-    assert isinstance(timeout, (int, float))  # narrowed by _is_positive_number
-    seconds = float(timeout)
+    seconds = float(timeout)  # type: ignore[arg-type]  # checked by _is_seconds
     return httpx2.Timeout(seconds, connect=min(seconds, DEFAULT_CONNECT_TIMEOUT))
 
 

@@ -14,6 +14,7 @@ from importlib import import_module
 from types import ModuleType
 from typing import Any
 
+from ._canonical import api_version_name
 from ._exceptions import ConfigurationError
 
 __all__ = ["API_VERSIONS", "DEFAULT_API_VERSION", "APIVersion", "check_api_version"]
@@ -88,7 +89,7 @@ API_VERSIONS: dict[str, APIVersion] = {
 
 def check_api_version(value: object) -> APIVersion:
     """The table entry for ``value``; a ``ConfigurationError`` naming the accepted ones else."""
-    version = API_VERSIONS.get(value.strip().lower()) if isinstance(value, str) else None
+    version = API_VERSIONS.get(api_version_name(value)) if isinstance(value, str) else None
     if version is None:
         accepted = ", ".join(repr(name) for name in API_VERSIONS)
         raise ConfigurationError(

@@ -22,7 +22,9 @@ from ._output import (
     EXIT_USAGE,
     PROG,
     Output,
+    OutputError,
     describe_error,
+    flush_stdout,
     say,
     silence_stdout,
 )
@@ -71,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out, err = Output(sys.stdout), Output(sys.stderr)
     try:
         code = _main(command, args, out, err)
-        sys.stdout.flush()  # a closed pipe or a full disk shows here, not at exit
+        flush_stdout()  # a closed pipe or a full disk shows here, not at exit
     except KeyboardInterrupt:
         say(err, f"{PROG}: interrupted")
         return EXIT_INTERRUPTED
@@ -80,9 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # at exit does not fail again with a traceback.
         silence_stdout()
         return EXIT_API_ERROR
-    except OSError as error:  # e.g. `> /dev/full`
+    except OutputError as error:  # e.g. `> /dev/full`
         silence_stdout()
-        say(err, f"{PROG}: error: cannot write the output: {error}")
+        say(err, f"{PROG}: error: cannot write the output: {error.__cause__ or error}")
+        return EXIT_API_ERROR
+    except OSError as error:  # the command's own: a port in use, a file it cannot read
+        say(err, f"{PROG}: error: {error.strerror if error.filename is None else error}")
         return EXIT_API_ERROR
     return code
 

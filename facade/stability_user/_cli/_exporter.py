@@ -14,7 +14,7 @@ from .._constants import (
     HTTP_BACKENDS,
 )
 from ._output import EXIT_USAGE, PROG, Output
-from ._parser import client_options, endpoint_arguments, seconds, timeout_arguments
+from ._parser import client_options, endpoint_arguments, port, seconds, timeout_arguments
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--port",
-        type=int,
+        type=port,
         default=EXPORTER_PORT,
         help="port; 0 for any free one (default: %(default)s)",
     )

@@ -7,9 +7,16 @@ command; a missing key is refused before anything is served.
 
 from __future__ import annotations
 
-from .._constants import HTTP_BACKEND_ENV, HTTP_BACKENDS, MCP_INSTALL, MCP_PORT
+from .._constants import (
+    DEFAULT_TIMEOUT,
+    HTTP_BACKEND_ENV,
+    HTTP_BACKENDS,
+    MCP_INSTALL,
+    MCP_PORT,
+    MCP_TOOL_TIMEOUT,
+)
 from ._output import EXIT_OK, EXIT_USAGE, PROG, Output
-from ._parser import client_options, endpoint_arguments, timeout_arguments
+from ._parser import client_options, endpoint_arguments, port, seconds
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,7 +48,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--port",
-        type=int,
+        type=port,
         default=MCP_PORT,
         help="with http: the port; 0 for any free one (default: %(default)s)",
     )
@@ -58,7 +65,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"the client's HTTP backend (default: {HTTP_BACKEND_ENV}, else httpx2)",
     )
     endpoint_arguments(parser)
-    timeout_arguments(parser)
+    parser.add_argument(
+        "--timeout",
+        type=seconds,
+        default=MCP_TOOL_TIMEOUT,
+        metavar="SECONDS",
+        help="the longest a tool call takes, retries included; past it the call answers "
+        "with an APITimeoutError (default: %(default)g, under the 60 s MCP clients allow)",
+    )
 
 
 def run(args: argparse.Namespace, out: Output, err: Output) -> int:
@@ -74,19 +88,18 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
     if args.transport == "http":
         check_loopback(args.host)  # refused before the client is made
     # Made before anything is served: a missing key or a bad setting is a usage error now.
-    # Without --http-backend the client reads STABILITY_HTTP_BACKEND itself.
-    client = AsyncStabilityUser(**client_options(args), http_backend=args.http_backend)
+    # Without --http-backend the client reads STABILITY_HTTP_BACKEND itself. --timeout bounds
+    # a whole tool call; a request gets the client's default, or less when that is shorter.
+    options = {**client_options(args), "timeout": min(args.timeout, DEFAULT_TIMEOUT)}
+    client = AsyncStabilityUser(**options, http_backend=args.http_backend)
+    shared = {"share_email": args.share_email, "tool_timeout": args.timeout}
     if args.transport == "stdio":
-        anyio.run(lambda: serve_stdio(client, share_email=args.share_email))
+        anyio.run(lambda: serve_stdio(client, **shared))
         return EXIT_OK
 
     def ready(url: str) -> None:
         err.print(f"Serving MCP (streamable HTTP) at {url}")
         err.stream.flush()
 
-    anyio.run(
-        lambda: serve_http(
-            client, host=args.host, port=args.port, share_email=args.share_email, ready=ready
-        )
-    )
+    anyio.run(lambda: serve_http(client, host=args.host, port=args.port, ready=ready, **shared))
     return EXIT_OK

@@ -1,9 +1,11 @@
 """``stability-user measure -- COMMAND``: what a command spends, from the balance either side.
 
 The command inherits stdin, stdout and stderr; ``measure`` adds one line on stderr after it,
-and exits with the command's status (128+N when signal N ended it). Ctrl-C and SIGTERM reach
-the command and ``measure`` waits for it to end, then reports. A balance that cannot be read
-before: the command is not started (1). Below ``--min-credits``: not started either (3). A
+and exits with the command's status (128+N when signal N ended it). Every signal that would end
+``measure`` (HUP, INT, QUIT, TERM, USR1, USR2) reaches the command instead, and ``measure`` waits
+for it to end, then reports; one ignored when ``measure`` started stays ignored, for the command
+too. A balance that cannot be read before: the command is not started (1). Below
+``--min-credits``, or a ``--json`` file that could not be written: not started either (3, 2). A
 balance that cannot be read after: the command's status stands and the spend is unknown.
 """
 
@@ -15,7 +17,7 @@ import signal
 import sys
 from contextlib import suppress
 
-from ._output import EXIT_API_ERROR, EXIT_BELOW_MIN, PROG, Output, credits_text
+from ._output import EXIT_API_ERROR, EXIT_BELOW_MIN, EXIT_USAGE, PROG, Output, credits_text
 from ._parser import client_options, endpoint_arguments, minimum_arguments, timeout_arguments
 
 TYPE_CHECKING = False
@@ -72,7 +74,11 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
     command = args.program[1:] if args.program[:1] == ["--"] else args.program
     if not command:
         err.print(f"{PROG} measure: error: no command to run: {PROG} measure -- COMMAND [ARG...]")
-        return 2
+        return EXIT_USAGE
+    problem = _unwritable(args.json_file) if args.json_file else None
+    if problem:  # found before the command spends anything, not after
+        err.print(f"{PROG} measure: error: --json {args.json_file}: {problem}")
+        return EXIT_USAGE
     with (
         StabilityUser(**client_options(args)) as client,
         client.track_spend(args.org, all_organizations=args.all) as spend,
@@ -108,8 +114,18 @@ def _below_minimum(spend: Spend, minimum: float | None) -> str:
     return f"{credits_text(spend.before)} credits" if spend.before < minimum else ""
 
 
+# The signals that would end measure, passed on to the command instead (POSIX names; those a
+# platform lacks are left out).
+_PASSED_ON = tuple(
+    getattr(signal, name)
+    for name in ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2")
+    if hasattr(signal, name)
+)
+
+
 def _run_command(command: list[str]) -> int:
-    """Run ``command`` to its end, passing Ctrl-C and SIGTERM on; its exit status.
+    """Run ``command`` to its end, passing on every signal that would end ``measure``; its
+    exit status.
 
     Raises:
         OSError: The command could not be started (not found, not executable).
@@ -118,21 +134,26 @@ def _run_command(command: list[str]) -> int:
 
     child: subprocess.Popen[bytes] | None = None
     early: list[int] = []
-    # A terminal's Ctrl-C reaches every process of its foreground group, the command included:
-    # passing SIGINT on as well would deliver it twice. So it is passed on only when it cannot
-    # have come from a terminal (stdin is none), or when the command left this process group;
-    # SIGTERM always (as uv run decides).
+    # A terminal's Ctrl-C (and Ctrl-\) reaches every process of its foreground group, the
+    # command included: passing it on as well would deliver it twice. So SIGINT and SIGQUIT are
+    # passed on only when they cannot have come from a terminal (stdin is none), or when the
+    # command left this process group; the others always (as uv run decides for SIGTERM).
     from_terminal = _stdin_is_a_terminal()
+    keyboard = {signal.SIGINT, getattr(signal, "SIGQUIT", signal.SIGINT)}
 
     def pass_on(signum: int, frame: FrameType | None) -> None:
         if child is None:
             early.append(signum)
-        elif signum != signal.SIGINT or not from_terminal or not _same_group(child.pid):
+        elif signum not in keyboard or not from_terminal or not _same_group(child.pid):
             with suppress(ProcessLookupError):  # it has just ended; its status says how
                 child.send_signal(signum)
 
+    # A signal ignored when measure started (nohup's SIGHUP, a background job's SIGINT) stays
+    # ignored: it is inherited so by the command, and would not have ended measure either.
     previous = {
-        number: signal.signal(number, pass_on) for number in (signal.SIGINT, signal.SIGTERM)
+        number: signal.signal(number, pass_on)
+        for number in _PASSED_ON
+        if signal.getsignal(number) is not signal.SIG_IGN
     }
     try:
         if early:  # interrupted before the command started: do not start it
@@ -192,15 +213,47 @@ def _status_text(status: int) -> str:
     return f"exited with status {status}"
 
 
+def _unwritable(path: str) -> str | None:
+    """Why the record could not be written to ``path`` (its folder missing or read-only, a
+    folder in its place), or ``None``."""
+    folder = os.path.dirname(path) or os.curdir
+    if os.path.isdir(path):
+        return "is a directory"
+    if not os.path.isdir(folder):
+        return f"the folder {folder} does not exist"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"the folder {folder} is not writable"
+    return None
+
+
 def _write_record(path: str, spend: Spend, command: list[str], status: int, err: Output) -> bool:
+    """Write the record to a temporary file beside ``path``, then rename it over ``path``: a
+    reader never sees half a record, and a failure leaves an older one whole."""
     import json
+    import tempfile
 
     record = {**spend.to_dict(), "command": command, "exit_status": status}
+    folder = os.path.dirname(path) or os.curdir
+    temporary = None
     try:
-        with open(path, "w", encoding="utf-8") as file:
+        descriptor, temporary = tempfile.mkstemp(
+            dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp"
+        )
+        with open(descriptor, "w", encoding="utf-8") as file:
             json.dump(record, file, indent=2)
             file.write("\n")
+        os.chmod(temporary, 0o666 & ~_umask())  # as open() would have made it
+        os.replace(temporary, path)
     except OSError as error:
+        if temporary is not None:
+            with suppress(OSError):
+                os.unlink(temporary)
         err.print(f"{PROG}: error: cannot write --json {path}: {error.strerror or error}")
         return False
     return True
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -24,8 +24,10 @@ __all__ = [
     "EXIT_USAGE",
     "PROG",
     "Output",
+    "OutputError",
     "credits_text",
     "describe_error",
+    "flush_stdout",
     "say",
     "silence_stdout",
     "table",
@@ -53,7 +55,17 @@ class Output:
         return f"\033[1m{text}\033[0m" if self.colour else text
 
     def print(self, text: str = "") -> None:
-        print(text, file=self.stream)
+        try:
+            print(text, file=self.stream)
+        except BrokenPipeError:
+            raise  # the reader went away: not an error to report (see main)
+        except OSError as error:
+            raise OutputError(error.errno, error.strerror or str(error)) from error
+
+
+class OutputError(OSError):
+    """stdout or stderr could not be written (a full disk, ``> /dev/full``); the command's own
+    ``OSError`` (a port in use, a file it reads) is not one."""
 
 
 def credits_text(value: float) -> str:
@@ -79,6 +91,16 @@ def describe_error(error: StabilityError) -> str:
     if isinstance(error, APIStatusError):
         return f"{type(error).__name__} (HTTP {error.status_code}): {error.message}"
     return f"{type(error).__name__}: {error}"
+
+
+def flush_stdout() -> None:
+    """Flush stdout, where a closed pipe or a full disk shows; ``OutputError`` for the latter."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        raise OutputError(error.errno, error.strerror or str(error)) from error
 
 
 def say(err: Output, text: str) -> None:

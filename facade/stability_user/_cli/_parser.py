@@ -33,11 +33,13 @@ __all__ = [
     "as_type",
     "build_parser",
     "client_options",
+    "credits",
     "effective",
     "endpoint_arguments",
     "minimum_arguments",
     "non_negative_seconds",
     "output_arguments",
+    "port",
     "seconds",
     "status_parser",
     "template",
@@ -94,6 +96,8 @@ def as_type(convert: Callable[[str], _Value]) -> Callable[[str], _Value]:
     return checked
 
 
+credits = as_type(_types.credits)
+port = as_type(_types.port)
 seconds = as_type(_types.seconds)
 non_negative_seconds = as_type(_types.non_negative_seconds)
 template = as_type(_types.template)
@@ -127,7 +131,7 @@ def output_arguments(parser: argparse.ArgumentParser) -> None:
 def minimum_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-credits",
-        type=float,
+        type=credits,
         metavar="N",
         help=f"exit with status {EXIT_BELOW_MIN} when a balance is below N",
     )

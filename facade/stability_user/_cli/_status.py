@@ -20,10 +20,11 @@ from .._balance_cache import (
     CachedBalance,
     age_text,
     default_cache_dir,
-    entry_name,
+    entry_for,
     lookup,
     open_cache,
 )
+from .._canonical import bare_key
 from .._constants import (
     API_KEY_ENV,
     API_VERSION_ENV,
@@ -224,19 +225,15 @@ def _status(args: argparse.Namespace | StatusArguments, err: Output) -> CachedBa
     deadline = time.monotonic() + args.timeout
     environ = os.environ
     organization = args.org or environ.get(ORGANIZATION_ENV) or None
-    key = (environ.get(API_KEY_ENV) or "").strip()
+    key = bare_key(environ.get(API_KEY_ENV) or "")
     if not key:
         _client(args)  # raises the missing or empty key's ConfigurationError
-    name = entry_name(
-        (
-            args.base_url
-            or environ.get(BASE_URL_ENV)
-            or environ.get(BASE_URL_FALLBACK_ENV)
-            or DEFAULT_BASE_URL
-        )
-        .strip()
-        .rstrip("/"),
-        (args.api_version or environ.get(API_VERSION_ENV) or "v1").strip().lower(),
+    name = entry_for(
+        args.base_url
+        or environ.get(BASE_URL_ENV)
+        or environ.get(BASE_URL_FALLBACK_ENV)
+        or DEFAULT_BASE_URL,
+        args.api_version or environ.get(API_VERSION_ENV) or "v1",
         key,
         organization,
     )
@@ -245,7 +242,7 @@ def _status(args: argparse.Namespace | StatusArguments, err: Output) -> CachedBa
         say(err, f"{PROG}: warning: {text}")
 
     try:
-        cache = open_cache(default_cache_dir(environ))
+        cache = open_cache(default_cache_dir(environ, warn))
     except OSError as error:
         warn(str(error))
         cache = None

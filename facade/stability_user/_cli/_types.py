@@ -6,7 +6,9 @@ calls them directly, without argparse.
 
 from __future__ import annotations
 
-__all__ = ["FIELDS", "non_negative_seconds", "seconds", "template"]
+from .._constants import MAX_SECONDS
+
+__all__ = ["FIELDS", "credits", "non_negative_seconds", "port", "seconds", "template"]
 
 # What a ``status --format`` template may name.
 FIELDS = ("credits", "organization", "age", "stale")
@@ -20,10 +22,12 @@ def _number(text: str) -> float:
 
 
 def seconds(text: str) -> float:
-    """A positive, finite number of seconds (``--timeout``, ``--interval``)."""
+    """A positive number of seconds up to a day (``--timeout``, ``--interval``)."""
     value = _number(text)
-    if not (0 < value < float("inf")):
-        raise ValueError(f"must be a positive number of seconds, not {text!r}")
+    if not (0 < value <= MAX_SECONDS):
+        raise ValueError(
+            f"must be a positive number of seconds up to {MAX_SECONDS:g} (a day), not {text!r}"
+        )
     return value
 
 
@@ -32,6 +36,28 @@ def non_negative_seconds(text: str) -> float:
     value = _number(text)
     if not (0 <= value < float("inf")):
         raise ValueError(f"must be 0 or a positive number of seconds, not {text!r}")
+    return value
+
+
+def credits(text: str) -> float:
+    """A number of credits (``--min-credits``): the rule ``require_credits()`` applies."""
+    from .._budget import check_minimum
+    from .._exceptions import ConfigurationError
+
+    try:
+        return check_minimum(_number(text))
+    except ConfigurationError:
+        raise ValueError(f"must be a finite number of credits >= 0, not {text!r}") from None
+
+
+def port(text: str) -> int:
+    """A TCP port to listen on: 0 (any free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise ValueError(f"must be a port from 0 (any free one) to 65535, not {text!r}")
     return value
 
 

@@ -9,6 +9,13 @@ client API alone, and needs ``pip install 'stability-user[mcp]'``.
 from __future__ import annotations
 
 from ._server import build_server, check_loopback, serve_http, serve_stdio
-from ._tools import describe_error
+from ._tools import TOOL_TIMEOUT, describe_error
 
-__all__ = ["build_server", "check_loopback", "describe_error", "serve_http", "serve_stdio"]
+__all__ = [
+    "TOOL_TIMEOUT",
+    "build_server",
+    "check_loopback",
+    "describe_error",
+    "serve_http",
+    "serve_stdio",
+]

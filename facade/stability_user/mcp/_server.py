@@ -18,7 +18,7 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import BaseModel
 
 from .. import AsyncStabilityUser, ConfigurationError, __version__
-from ._tools import register_tools
+from ._tools import TOOL_TIMEOUT, register_tools
 
 __all__ = ["build_server", "check_loopback", "serve_http", "serve_stdio"]
 
@@ -54,13 +54,17 @@ class _OneLineErrors:
         return {**result, "content": [{"type": "text", "text": line}]}
 
 
-def build_server(client: AsyncStabilityUser, *, share_email: bool = False) -> MCPServer:
+def build_server(
+    client: AsyncStabilityUser, *, share_email: bool = False, tool_timeout: float = TOOL_TIMEOUT
+) -> MCPServer:
     """The server, its tools calling ``client``.
 
     Args:
         client: The client every tool call uses; the caller closes it.
         share_email: Include the account's email address and picture in ``get_account``.
             Off by default: agent transcripts are logged and shared.
+        tool_timeout: The longest a tool call takes, retries included; past it the call
+            answers with an ``APITimeoutError`` result.
     """
     server: MCPServer = MCPServer(
         "stability-user",
@@ -70,14 +74,17 @@ def build_server(client: AsyncStabilityUser, *, share_email: bool = False) -> MC
         log_level="WARNING",  # on stderr; stdout is the protocol's alone
         middleware=[_OneLineErrors()],
     )
-    register_tools(server, client, share_email=share_email)
+    register_tools(server, client, share_email=share_email, tool_timeout=tool_timeout)
     return server
 
 
-async def serve_stdio(client: AsyncStabilityUser, *, share_email: bool = False) -> None:
+async def serve_stdio(
+    client: AsyncStabilityUser, *, share_email: bool = False, tool_timeout: float = TOOL_TIMEOUT
+) -> None:
     """Serve over stdin and stdout until the client (the agent) closes stdin."""
     async with client:
-        await build_server(client, share_email=share_email).run_stdio_async()
+        server = build_server(client, share_email=share_email, tool_timeout=tool_timeout)
+        await server.run_stdio_async()
 
 
 def check_loopback(host: str) -> str:
@@ -103,6 +110,7 @@ async def serve_http(
     host: str = "127.0.0.1",
     port: int,
     share_email: bool = False,
+    tool_timeout: float = TOOL_TIMEOUT,
     ready: Callable[[str], None] = lambda url: None,
 ) -> None:
     """Serve MCP's streamable HTTP at ``http://host:port/mcp`` until interrupted.
@@ -110,6 +118,8 @@ async def serve_http(
     Args:
         host: A loopback address; any other raises ``ConfigurationError``.
         port: The port; 0 for any free one.
+        share_email: As for ``build_server``.
+        tool_timeout: As for ``build_server``.
         ready: Told the URL once the port is bound, before the first request is served.
     """
     import socket
@@ -121,10 +131,16 @@ async def serve_http(
     # Closed however serving ends, cancellation included: uvicorn leaves given sockets open.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((address, port))
+        try:
+            listener.bind((address, port))
+        except OSError as error:  # the port is taken, or not ours to take
+            raise OSError(
+                error.errno, f"cannot listen on {address}:{port}: {error.strerror or error}"
+            ) from error
         bound = listener.getsockname()[1]
         names = [f"{address}:{bound}", f"localhost:{bound}"]
-        app = build_server(client, share_email=share_email).streamable_http_app(
+        server = build_server(client, share_email=share_email, tool_timeout=tool_timeout)
+        app = server.streamable_http_app(
             host=address,
             transport_security=TransportSecuritySettings(
                 enable_dns_rebinding_protection=True,
@@ -132,7 +148,7 @@ async def serve_http(
                 allowed_origins=[f"http://{name}" for name in names],
             ),
         )
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        http = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
         async with client:
             ready(f"http://{address}:{bound}/mcp")
-            await server.serve(sockets=[listener])
+            await http.serve(sockets=[listener])

@@ -9,8 +9,10 @@ client API is used.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any, NotRequired
+import math
+from typing import TYPE_CHECKING, Annotated, Any, NotRequired, TypeVar
 
+import anyio
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, WithJsonSchema
 
@@ -19,6 +21,7 @@ from typing_extensions import TypedDict
 
 from .. import (
     APIStatusError,
+    APITimeoutError,
     AsyncStabilityUser,
     ConfigurationError,
     InsufficientCreditsError,
@@ -27,13 +30,20 @@ from .. import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from mcp.server.mcpserver import MCPServer
 
     from .. import Account, Organization
 
-__all__ = ["describe_error", "register_tools"]
+__all__ = ["TOOL_TIMEOUT", "describe_error", "register_tools"]
+
+# The longest a tool call takes, whatever the API does (retries and their waits included):
+# under the 60 s that MCP clients commonly allow a request, so the agent gets our one line
+# rather than its own timeout.
+TOOL_TIMEOUT = 30.0
+
+_Result = TypeVar("_Result")
 
 FREE = (
     " Free to call: reading the balance spends no credits. Call it before an expensive "
@@ -167,21 +177,38 @@ def _account(account: Account, share_email: bool) -> AccountResult | AccountWith
     return shown  # type: ignore[return-value]
 
 
-def register_tools(server: MCPServer, client: AsyncStabilityUser, *, share_email: bool) -> None:
-    """Add the four tools to ``server``, each calling ``client``."""
+def register_tools(
+    server: MCPServer,
+    client: AsyncStabilityUser,
+    *,
+    share_email: bool,
+    tool_timeout: float = TOOL_TIMEOUT,
+) -> None:
+    """Add the four tools to ``server``, each calling ``client`` and answering within
+    ``tool_timeout`` seconds."""
+
+    async def bounded(call: Awaitable[_Result]) -> _Result:
+        """``call``'s result, or ``APITimeoutError`` once ``tool_timeout`` has passed."""
+        try:
+            with anyio.fail_after(tool_timeout):
+                return await call
+        except TimeoutError:
+            raise APITimeoutError(
+                f"No answer from the API within {tool_timeout:g} s (the tool call's timeout)."
+            ) from None
 
     async def get_balance(
         organization: OrganizationArgument = None,
     ) -> Annotated[CallToolResult, BalanceResult]:
         try:
-            balance = await client.get_balance(organization)
+            balance = await bounded(client.get_balance(organization))
         except StabilityError as error:
             return _failure(error)
         return _answer({"organization": organization or client.organization, **balance.to_dict()})
 
     async def get_balances() -> Annotated[CallToolResult, BalancesResult]:
         try:
-            results = await client.get_balances()
+            results = await bounded(client.get_balances())
         except StabilityError as error:
             return _failure(error)
         organizations = [
@@ -192,12 +219,15 @@ def register_tools(server: MCPServer, client: AsyncStabilityUser, *, share_email
             }
             for entry in results
         ]
-        total = sum(entry.balance.credits for entry in results if entry.balance is not None)
+        # Summed as the SDK sums credits (exactly, to 10 decimals): 0.1 + 0.2 is 0.3 here.
+        total = round(
+            math.fsum(entry.balance.credits for entry in results if entry.balance is not None), 10
+        )
         return _answer({"organizations": organizations, "total_credits": total})
 
     async def get_account() -> CallToolResult:
         try:
-            account = await client.get_account()
+            account = await bounded(client.get_account())
         except StabilityError as error:
             return _failure(error)
         return _answer(_account(account, share_email))
@@ -211,7 +241,7 @@ def register_tools(server: MCPServer, client: AsyncStabilityUser, *, share_email
         minimum: MinimumArgument, organization: OrganizationArgument = None
     ) -> Annotated[CallToolResult, CreditsCheckResult]:
         try:
-            balance = await client.require_credits(minimum, organization)
+            balance = await bounded(client.require_credits(minimum, organization))
         except InsufficientCreditsError as short:
             return _answer(
                 {

@@ -65,14 +65,17 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(
-        self, address: tuple[str, int], collector: CreditsCollector, interval: float
-    ) -> None:
-        self.collector = collector
+    collector: CreditsCollector
+
+    def __init__(self, address: tuple[str, int], interval: float) -> None:
         self.interval = interval
         self.registry = CollectorRegistry(auto_describe=True)
+        super().__init__(address, _Handler)  # bound here; nothing is served before attach()
+
+    def attach(self, collector: CreditsCollector) -> None:
+        """What ``/metrics`` and ``/healthz`` read; before ``serve_forever()``."""
+        self.collector = collector
         self.registry.register(collector)
-        super().__init__(address, _Handler)
 
     def health(self) -> tuple[int, dict[str, object]]:
         snapshot = self.collector.cache.snapshot()
@@ -140,6 +143,13 @@ class ExporterServer:
     ) -> None:
         from .._async_client import AsyncStabilityUser
 
+        # Listening first: a port that is taken stops everything before a request is sent.
+        try:
+            self._server = _Server((address, port), interval)
+        except OSError as error:  # the port is taken, the address not this machine's...
+            raise OSError(
+                error.errno, f"cannot listen on {address}:{port}: {error.strerror or error}"
+            ) from error
         self._async_client: AsyncStabilityUser | None = None
         self._loop: _LoopThread | None = None
         if isinstance(client, AsyncStabilityUser):
@@ -147,10 +157,10 @@ class ExporterServer:
             self.collector = self._loop.run(_collector_in_loop(client, interval))
         else:
             self.collector = CreditsCollector(client, interval=interval)
-        self._server = _Server((address, port), self.collector, interval)
         host, bound_port = self._server.server_address[:2]
         host = host.decode() if isinstance(host, bytes) else host
         self.url = f"http://{host}:{bound_port}"
+        self._server.attach(self.collector)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.1},

@@ -11,8 +11,9 @@ import contextlib
 import threading
 from typing import TYPE_CHECKING
 
-from .._exceptions import ConfigurationError, StabilityError
+from .._exceptions import StabilityError
 from .._models import OrganizationBalance
+from .._values import check_seconds
 from ._cache import CreditsCache
 
 if TYPE_CHECKING:
@@ -23,12 +24,7 @@ __all__ = ["AsyncRefresher", "ThreadRefresher"]
 
 
 def _check_interval(interval: float) -> float:
-    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
-        raise ConfigurationError(
-            f"interval must be a positive number of seconds, not {interval!r}.",
-            cli_message=f"--interval must be a positive number of seconds, not {interval!r}.",
-        )
-    return float(interval)
+    return check_seconds(interval, "interval", cli_name="--interval")
 
 
 class ThreadRefresher:

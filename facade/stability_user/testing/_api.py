@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .._credits import credits_difference
+
 if TYPE_CHECKING:
     from ._server import StandInServer
     from ._transport import StandInTransport
@@ -256,8 +258,9 @@ class StandInAPI:
         left = self._credits[org_id]
         if amount > left:
             raise ValueError(f"organization {org_id} has {left:g} credits, fewer than {amount:g}")
-        self._credits[org_id] = left - amount
-        return left - amount
+        # As the API's ledger would: 0.3 - 0.1 leaves 0.2, not 0.19999999999999998.
+        self._credits[org_id] = credits_difference(left, amount)
+        return self._credits[org_id]
 
     def inject_error(
         self,
