@@ -2,7 +2,7 @@
 
 One run, interleaved rounds, medians with min-max. The server is the stand-in on loopback in
 its own process (keep-alive HTTP/1.1, TCP_NODELAY), so it neither shares this process's GIL
-nor its core. Start-up times (6a-6c, 10a-10b) are measured in the runtime-only environment
+nor its core. Start-up times (6a-6c, 10a-10d) are measured in the runtime-only environment
 `make demo` builds (RUNTIME_PYTHON), so that development tools installed beside httpx2 do not
 slow the baseline. Prints one table, writes the same figures to benchmarks/results.json, and
 exits 1 if a target is missed.
@@ -50,10 +50,15 @@ TARGETS = {
     # ...and against the SDK on httpx2: 1.5x faster warm, 2x on fan-out x200.
     "aiohttp_vs_httpx2_warm": 1 / 1.5,
     "aiohttp_vs_httpx2_fan_out": 1 / 2,
-    # `stability-user status` on every prompt: a fresh cache entry within 2x a bare interpreter,
-    # an expired one within 5% of `stability-user balance` (which always asks the API).
-    "status_fresh": 2.0,
+    # `stability-user status` on every prompt, as the installed console script: a fresh cache
+    # entry within 1.25x the same wrapper with nothing behind it; --max-age 0 (asked in the
+    # foreground) within 5% of `stability-user balance` (which always asks the API); an
+    # expired entry, the refresh behind the prompt, within 2.5x a bare interpreter even when
+    # the API never answers, and within 1.3x a fresh entry when it does.
+    "status_fresh": 1.25,
     "status_expired": 1.05,
+    "status_hanging": 2.5,
+    "status_behind": 1.3,
     # `stability-user mcp` from its start to its answer to `initialize`, against the smallest
     # server the same SDK makes.
     "mcp_start": 1.15,
@@ -380,44 +385,99 @@ def bench_cold_start() -> dict[str, list[float]]:
     )
 
 
-def bench_status(url: str) -> dict[str, list[float]]:
-    """Targets 10a-10b: ``stability-user status`` in cold processes, wall time in ms.
+class _Unanswering:
+    """A loopback port that accepts connections and never answers (a captive portal, a VPN
+    dropping packets): ``url``; ``close()`` it."""
 
-    10a: a fresh cache entry (no API call) against ``python -c pass``; 10b: an expired one
-    (``--max-age 0``: the entry is there but too old, so it is refreshed) against
-    ``stability-user balance``, which asks the API every time. Both in the runtime-only
-    environment, against the stand-in in its own process.
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            self._accepted.append(connection)
+
+    def close(self) -> None:
+        self._listener.close()
+        for connection in self._accepted:
+            connection.close()
+
+
+def bench_status(url: str) -> dict[str, list[float]]:
+    """Targets 10a-10d: ``stability-user status`` in cold processes, wall time in ms.
+
+    As a prompt runs it: the console script pip installed, in the runtime-only environment,
+    against the stand-in in its own process. 10a: a fresh cache entry against the same wrapper
+    script with nothing behind it (``run = lambda: 0``), the floor of any console script.
+    10b: ``--max-age 0``, refreshed in the foreground, against ``stability-user balance``.
+    10c: an expired entry, its refresh started behind the prompt, while the API accepts and
+    never answers, against ``python -c pass``; 10d: the same on the healthy stand-in, against
+    10a's fresh entry. Before each run of 10c-10d the entry is made expired again, and after
+    it the refresh it started is waited for (untimed), so that no run finds another's.
     """
+    import fcntl
     import tempfile
 
+    from stability_user._balance_cache import Entry, entry_for, open_cache
+
     python, command = runtime()
-    with tempfile.TemporaryDirectory() as cache:
+    hanging = _Unanswering()
+    with tempfile.TemporaryDirectory() as folder:
+        wrapper = Path(folder) / "empty-wrapper"
+        script = Path(command).read_text()
+        assert "from stability_user._cli import run\n" in script, script
+        wrapper.write_text(
+            script.replace("from stability_user._cli import run\n", "run = lambda: 0\n")
+        )
+        wrapper.chmod(0o755)
         env = {
             **os.environ,
             "STABILITY_API_KEY": API_KEY,
             "STABILITY_BASE_URL": url,
-            "STABILITY_CACHE_DIR": cache,
+            "STABILITY_CACHE_DIR": str(Path(folder) / "cache"),
         }
+        stalled = {**env, "STABILITY_BASE_URL": hanging.url}
         wall_ms([command, "status"], env)  # the entry the fresh runs read
+        cache = open_cache(env["STABILITY_CACHE_DIR"])
+
+        def behind(environment: dict[str, str]) -> float:
+            name = entry_for(environment["STABILITY_BASE_URL"], "v1", API_KEY, None)
+            cache.write(name, Entry(100.0, time.time() - 3600))
+            elapsed = wall_ms([command, "status", "--timeout", "0.5"], environment)
+            with open(cache.lock_path(name), "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # the refresh it started has ended
+            return elapsed
+
         fresh = interleaved(
             {
-                "python -c pass": lambda: wall_ms([python, "-c", "pass"], env),
+                "empty wrapper": lambda: wall_ms([str(wrapper)], env),
                 "status, fresh entry": lambda: wall_ms(
                     [command, "status", "--max-age", "86400"], env
                 ),
+                "python -c pass": lambda: wall_ms([python, "-c", "pass"], env),
+                "status, expired entry, API never answers": lambda: behind(stalled),
+                "status, expired entry, refreshed behind": lambda: behind(env),
             },
             rounds=40,
         )
-        expired = interleaved(
+        foreground = interleaved(
             {
                 "stability-user balance": lambda: wall_ms([command, "balance"], env),
-                "status, expired entry": lambda: wall_ms(
-                    [command, "status", "--max-age", "0"], env
-                ),
+                "status --max-age 0": lambda: wall_ms([command, "status", "--max-age", "0"], env),
             },
             rounds=25,
         )
-    return {**fresh, **expired}
+    hanging.close()
+    return {**fresh, **foreground}
 
 
 _INITIALIZE = (
@@ -690,18 +750,32 @@ def add_rows(samples: dict[str, dict[str, list[float]]], row: Callable[..., None
     )
     status = samples["status_cold_ms"]
     row(
-        "10a status, fresh cache entry vs python -c pass",
+        "10a status, fresh entry vs the empty console script",
         status["status, fresh entry"],
-        status["python -c pass"],
+        status["empty wrapper"],
         "ms",
         "status_fresh",
     )
     row(
-        "10b status, expired entry vs balance",
-        status["status, expired entry"],
+        "10b status --max-age 0 (foreground) vs balance",
+        status["status --max-age 0"],
         status["stability-user balance"],
         "ms",
         "status_expired",
+    )
+    row(
+        "10c status, expired entry, API never answers vs python -c pass",
+        status["status, expired entry, API never answers"],
+        status["python -c pass"],
+        "ms",
+        "status_hanging",
+    )
+    row(
+        "10d status, expired entry (refreshed behind) vs fresh entry",
+        status["status, expired entry, refreshed behind"],
+        status["status, fresh entry"],
+        "ms",
+        "status_behind",
     )
     mcp = samples["mcp_initialize_ms"]
     row(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import math
 import pickle
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,8 @@ from hypothesis import strategies as st
 
 import stability_user
 from stability_user import CachedBalance, ConfigurationError, InternalServerError
-from stability_user._balance_cache import age_text, entry_for, entry_name, open_cache
+from stability_user._balance_cache import Entry, age_text, entry_for, entry_name, open_cache
+from stability_user._cache_policy import backoff
 from stability_user._cli._parser import status_parser
 from stability_user._cli._status import read_arguments
 from stability_user._config import resolve_settings
@@ -219,15 +219,39 @@ def test_ages_read_as_a_prompt_shows_them(seconds: float, text: str) -> None:
     assert age_text(seconds) == text
 
 
-def test_a_value_written_reads_back_exactly(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "entry",
+    [
+        Entry(0.1 + 0.2, 1796282684.3009503),
+        Entry(125.5, 1796282684.0, failed_at=1796282690.5, failures=3, failure="api", error="x y"),
+        Entry(failed_at=1796282690.5, failures=1, failure="refused", error="AuthenticationError"),
+        Entry(7.0, 1796282684.0, attempt_until=1796282700.0),
+    ],
+    ids=["value", "value-and-failure", "failure-only", "attempt"],
+)
+def test_an_entry_written_reads_back_exactly(tmp_path: Path, entry: Entry) -> None:
     cache = open_cache(str(tmp_path / "c"))
-    now = time.time()
-    cache.write("abc", 0.1 + 0.2, now - 5)
-    read = cache.read("abc", "org-x", now)
+    cache.write("abc", entry)
+    assert cache.read("abc", 1796282700.0) == entry
+    assert cache.read("abd", 1796282700.0) is None  # another entry's name
+
+
+def test_an_error_line_is_kept_to_one_printable_line(tmp_path: Path) -> None:
+    cache = open_cache(str(tmp_path / "c"))
+    cache.write(
+        "abc", Entry(failed_at=1.0, failures=1, failure="api", error="a\nb\x00" + "c" * 900)
+    )
+    read = cache.read("abc", 2.0)
     assert read is not None
-    assert (read.credits, read.organization, read.fetched_at) == (0.1 + 0.2, "org-x", now - 5)
-    assert read.age == pytest.approx(5)
-    assert cache.read("abd", "org-x", now) is None
+    assert read.error == "a b " + "c" * 496
+
+
+@pytest.mark.parametrize(
+    ("failures", "seconds"),
+    [(1, 30), (2, 60), (3, 120), (4, 240), (5, 480), (6, 600), (7, 600), (10**6, 600)],
+)
+def test_the_back_off_doubles_up_to_ten_minutes(failures: int, seconds: float) -> None:
+    assert backoff(failures) == seconds
 
 
 # -- status's arguments: read without argparse exactly as argparse reads them ----------------

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI
+from support.deadline import wait_until
 from support.doc_blocks import ROOT, Block, blocks
 from support.terminal import Terminal
 
@@ -68,6 +70,48 @@ def test_the_bash_prompt(shell_env: dict[str, str], tmp_path: Path, api: StandIn
     with Terminal(command, env=shell_env, cwd=tmp_path, socket=tmp_path / "t.sock") as terminal:
         terminal.wait_for(rf"^{CREDITS} ~ [$#]", seconds=40)  # '#' for root
     assert [r.path for r in api.requests] == ["/v1/user/balance"]
+
+
+@needs_tmux
+def test_the_bash_prompt_never_waits_for_a_hanging_api(
+    api: StandInAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stability_user._balance_cache import Entry, entry_for, open_cache
+    from stability_user.testing import StandInServer
+    from support.held import HeldBalance
+
+    rc = tmp_path / "bashrc"
+    rc.write_text(recipe("bash").text)
+    held = HeldBalance(api)  # accepts, and answers nothing while the test runs
+    with StandInServer(held) as server:  # type: ignore[arg-type]
+        env = {
+            **os.environ,
+            "STABILITY_API_KEY": SAMPLE_API_KEY,
+            "STABILITY_BASE_URL": server.url,
+            "STABILITY_CACHE_DIR": str(tmp_path / "cache"),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "HOME": str(tmp_path),
+        }
+        # Ten minutes old: every prompt below finds it expired.
+        open_cache(str(tmp_path / "cache")).write(
+            entry_for(server.url, "v1", SAMPLE_API_KEY, None), Entry(125.5, time.time() - 600)
+        )
+        command = f"bash --noprofile --rcfile {rc} -i"
+        try:
+            with Terminal(command, env=env, cwd=tmp_path, socket=tmp_path / "t.sock") as terminal:
+                prompt = re.compile(rf"^~?{CREDITS}(?: \(10m\))? ~ [$#]", re.MULTILINE)
+                terminal.wait_for(prompt.pattern, seconds=40)
+                for count in range(2, 6):
+                    terminal.send_keys("Enter")
+                    wait_until(
+                        f"{count} prompts",
+                        lambda n=count: len(prompt.findall(terminal.screen())) >= n,
+                    )
+        finally:
+            held.release()
+    # One request in all, made behind the first prompt and never answered while they were
+    # drawn: no prompt waited for the API (each would have asked, and waited, on its own).
+    assert held.held == 1
 
 
 @needs_tmux

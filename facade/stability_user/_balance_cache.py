@@ -1,35 +1,36 @@
-"""The balance cache on disk: the last balance read per (base URL, API version, key, organization).
+"""The balance cache on disk: the last balance read per (base URL, API version, key, organization),
+and what became of the last attempt to refresh it.
 
 ``stability-user status`` reads it on every shell prompt, so a hit costs reading one small file:
 this module imports no more of the standard library than that needs (no httpx2, no models, no
 ``typing``, and no ``json``, whose regular expressions alone cost a prompt more than the rest of
-a hit), and what a refresh needs comes in as a callable. An entry is a few ``name value`` lines::
+a hit). An entry is a few ``name value`` lines::
 
-    stability-user balance cache 1
+    stability-user balance cache 2
     entry 065df7a2...
     credits 125.5
     fetched_at 1796282684.3009503
+    failed_at 1796282990.12
+    failures 2
+    failure api
+    error APITimeoutError: No answer from the API within --timeout 2 s.
+    attempt_until 1796283012.5
 
-(the organization is in the entry's name, not its content, so an entry's size does not depend on
-what it is for). ``cached_balance()`` (``_default``) and the ``status`` command name entries with
-one function, ``entry_for()``, and share ``lookup()``, the policy:
-
-- a value younger than ``max_age`` is returned as it is, without the network;
-- an older one is refreshed by one process at a time (a file lock per entry); the others return
-  the older value marked stale at once, or, with none to return, wait for that refresh;
-- a failed refresh returns the older value marked stale, with the error; with none, it raises.
+The value (``credits``, ``fetched_at``) or the failure (``failed_at``, ``failures`` in a row,
+its ``failure`` kind and ``error`` line) may be missing, not both; ``attempt_until`` says a
+background refresh was started and should have written its outcome by then. The organization is
+in the entry's name, not its content, so an entry's size does not depend on what it is for.
+``cached_balance()`` and the ``status`` command name entries with one function, ``entry_for()``;
+what they do with an entry is ``_cache_policy``'s.
 
 Entries are named by a SHA-256 of what they are for, so the key is never written; files are
 0600 in a 0700 folder, written atomically (a temporary file, then a rename). What cannot be
 trusted (corrupt, truncated, another entry's content, another user's file, a folder others can
-write or reached through another user's symbolic link) is never read as a balance. A folder that
-can be read but not written (a read-only mount, a sandbox) still answers from what it holds;
-refreshes then go uncached, with one warning.
+write or reached through another user's symbolic link) is never read.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -43,20 +44,29 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CACHE_FORMAT",
+    "FAILURE_KINDS",
     "BalanceCache",
     "CachedBalance",
+    "Entry",
+    "EntryLock",
     "age_text",
     "default_cache_dir",
     "entry_for",
     "entry_name",
-    "lookup",
     "open_cache",
 ]
 
 # The first line of every entry; an entry with anything else is another program's or another
 # version's, and is replaced.
-CACHE_FORMAT = "stability-user balance cache 1"
-_FIELDS = frozenset({"entry", "credits", "fetched_at"})
+CACHE_FORMAT = "stability-user balance cache 2"
+_VALUE_FIELDS = ("credits", "fetched_at")
+_FAILURE_FIELDS = ("failed_at", "failures", "failure", "error")
+_FIELDS = frozenset({"entry", "attempt_until", *_VALUE_FIELDS, *_FAILURE_FIELDS})
+# What failed: the API or the network ("api"), the key, refused with a 401 or 403 ("refused"),
+# or the settings, before anything was sent ("configuration").
+FAILURE_KINDS = ("api", "refused", "configuration")
+# The longest error line kept: far more than the API's messages take.
+_MAX_ERROR_CHARS = 500
 # Far more than an entry's few lines take, whatever it is for (the organization is not in it).
 _MAX_ENTRY_BYTES = 4096
 # An entry dated further ahead than this (a clock set back since) is not trusted.
@@ -74,9 +84,10 @@ class CachedBalance:
         organization: The organization asked for; ``None`` for the key's default one.
         fetched_at: When the API answered with it (seconds since the epoch, UTC).
         age: Its age, in seconds, when it was returned.
-        stale: Whether it is older than the ``max_age`` asked for (a refresh failed, or
-            another process was refreshing it).
-        error: Why a stale value was returned: the refresh's error, if it failed.
+        stale: Whether a refresh has failed since it was read (however old it is: a value
+            older than ``max_age`` while a refresh is under way is not stale yet).
+        error: Why it is stale: the failed refresh's error (a ``RememberedError``, its one
+            line, when another process's refresh failed).
     """
 
     # Not a dataclass: `dataclasses` (and the `inspect` it imports) would cost a prompt's
@@ -138,25 +149,25 @@ class CachedBalance:
             f"age={self.age:.1f}, stale={self.stale!r}{error})"
         )
 
-    def _stale(self, error: StabilityError | None = None) -> CachedBalance:
-        return CachedBalance(
-            self.credits, self.organization, self.fetched_at, self.age, stale=True, error=error
-        )
-
     @property
     def fetched_at_iso(self) -> str:
         """``fetched_at`` in ISO 8601, UTC, to the second (``2026-12-03T07:18:04Z``)."""
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.fetched_at))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the fields, ``fetched_at`` in ISO 8601, the error as its one-line text."""
+        """JSON-ready: the fields, ``fetched_at`` in ISO 8601, the error as its one line."""
+        error = None
+        if self.error is not None:
+            from ._exceptions import describe_error
+
+            error = describe_error(self.error)
         return {
             "credits": self.credits,
             "organization": self.organization,
             "fetched_at": self.fetched_at_iso,
             "age": round(self.age, 3),
             "stale": self.stale,
-            "error": None if self.error is None else f"{type(self.error).__name__}: {self.error}",
+            "error": error,
         }
 
 
@@ -211,16 +222,109 @@ def entry_for(base_url: str, api_version: str, api_key: str, organization: str |
     )
 
 
+def _sha256(data: bytes) -> Any:
+    """SHA-256 from CPython's own implementation where it has one (``_sha2`` from 3.12,
+    ``_sha256`` before): ``hashlib`` loads OpenSSL, which alone costs a prompt's ``status``
+    a fifth of its run. The digests are the same (SHA-256 is SHA-256); ``hashlib`` elsewhere."""
+    for module in ("_sha2", "_sha256"):
+        try:
+            return __import__(module).sha256(data)
+        except ImportError:
+            continue
+    import hashlib
+
+    return hashlib.sha256(data)
+
+
 def entry_name(base_url: str, api_version: str, api_key: str, organization: str | None) -> str:
     """The file name of an entry: a SHA-256 of what it is for, so the key is never written.
 
     The values are taken as the client resolves them (base URL without a trailing slash,
     the version's name, the key without ``Bearer``); ``None`` is the default organization.
     """
-    import hashlib
-
     identity = repr((CACHE_FORMAT, base_url, api_version, api_key, organization))
-    return hashlib.sha256(identity.encode()).hexdigest()
+    digest: str = _sha256(identity.encode()).hexdigest()
+    return digest
+
+
+class Entry:
+    """What an entry holds: the last value read, and the last failure since, if any.
+
+    Attributes:
+        credits: The last balance read; ``None`` if none has been.
+        fetched_at: When it was read (seconds since the epoch); ``None`` with ``credits``.
+        failed_at: When the last refresh failed; ``None`` if none has since the value.
+        failures: How many refreshes in a row have failed (0 with ``failed_at`` None).
+        failure: What failed (``FAILURE_KINDS``): ``api``, ``refused`` or ``configuration``.
+        error: The failure's one line, as the command line prints it.
+        attempt_until: When a background refresh started should have written its outcome
+            by; ``None`` when none is under way.
+    """
+
+    __slots__ = (
+        "attempt_until",
+        "credits",
+        "error",
+        "failed_at",
+        "failure",
+        "failures",
+        "fetched_at",
+    )
+
+    credits: float | None
+    fetched_at: float | None
+    failed_at: float | None
+    failures: int
+    failure: str | None
+    error: str | None
+    attempt_until: float | None
+
+    def __init__(
+        self,
+        credits: float | None = None,
+        fetched_at: float | None = None,
+        *,
+        failed_at: float | None = None,
+        failures: int = 0,
+        failure: str | None = None,
+        error: str | None = None,
+        attempt_until: float | None = None,
+    ) -> None:
+        self.attempt_until = attempt_until
+        self.credits = credits
+        self.fetched_at = fetched_at
+        self.failed_at = failed_at
+        self.failures = failures
+        self.failure = failure
+        self.error = error
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Entry):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in Entry.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in Entry.__slots__)
+        return f"Entry({fields})"
+
+    def lines(self, name: str) -> list[str]:
+        """The entry's file, line by line (``name`` is the entry's own)."""
+        lines = [CACHE_FORMAT, f"entry {name}"]
+        if self.credits is not None:
+            lines += [f"credits {self.credits!r}", f"fetched_at {self.fetched_at!r}"]
+        if self.failed_at is not None:
+            error = "".join(c if c.isprintable() else " " for c in self.error or "?")
+            lines += [
+                f"failed_at {self.failed_at!r}",
+                f"failures {self.failures}",
+                f"failure {self.failure}",
+                f"error {error[:_MAX_ERROR_CHARS]}",
+            ]
+        if self.attempt_until is not None:
+            lines.append(f"attempt_until {self.attempt_until!r}")
+        return lines
 
 
 class BalanceCache:
@@ -234,27 +338,21 @@ class BalanceCache:
     def _path(self, name: str, suffix: str = ".entry") -> str:
         return os.path.join(self.directory, name + suffix)
 
-    def read(self, name: str, organization: str | None, now: float) -> CachedBalance | None:
-        """The entry ``name`` (for ``organization``), or ``None`` when it is missing or cannot
-        be trusted."""
+    def read(self, name: str, now: float) -> Entry | None:
+        """The entry ``name``, or ``None`` when it is missing or cannot be trusted."""
         try:
             text = _read_private_file(self._path(name)).decode()
         except (OSError, ValueError):  # missing, unsafe, not UTF-8
             return None
-        return _parse_entry(text, name, organization, now)
+        return _parse_entry(text, name, now)
 
-    def write(self, name: str, credits: float, fetched_at: float) -> None:
-        """Store an entry atomically: readers see the old file or the new one, never a part.
+    def write(self, name: str, entry: Entry) -> None:
+        """Store ``entry`` atomically: readers see the old file or the new one, never a part.
 
         Raises:
             OSError: The folder could not be written.
         """
-        lines = [
-            CACHE_FORMAT,
-            f"entry {name}",
-            f"credits {credits!r}",
-            f"fetched_at {fetched_at!r}",
-        ]
+        lines = entry.lines(name)
         body = "".join(line + "\n" for line in lines).encode()
         temporary = self._path(f".{name}.{os.getpid()}.{os.urandom(4).hex()}", ".tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
@@ -270,14 +368,18 @@ class BalanceCache:
             _remove_quietly(temporary)
             raise
 
-    def lock(self, name: str) -> _EntryLock:
+    def lock(self, name: str) -> EntryLock:
         """The entry's refresh lock (held by one process at a time), released when closed (it
         is a context manager).
 
         Raises:
             OSError: The lock file cannot be opened or made (a read-only folder).
         """
-        return _EntryLock(self._path(name, ".lock"))
+        return EntryLock(self._path(name, ".lock"))
+
+    def lock_path(self, name: str) -> str:
+        """The file the entry's lock is taken on."""
+        return self._path(name, ".lock")
 
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -312,9 +414,7 @@ def _unsafe(status: os.stat_result, *, directory: bool) -> str | None:
     return None
 
 
-def _parse_entry(
-    text: str, name: str, organization: str | None, now: float
-) -> CachedBalance | None:
+def _parse_entry(text: str, name: str, now: float) -> Entry | None:
     """The entry in ``text`` if it is whole and ``name``'s, else ``None``."""
     header, _, body = text.partition("\n")
     if header != CACHE_FORMAT or not body.endswith("\n"):  # another format, or truncated
@@ -325,15 +425,33 @@ def _parse_entry(
         if field not in _FIELDS or field in fields or not value:
             return None
         fields[field] = value
-    credits, fetched_at = _finite(fields.get("credits")), _finite(fields.get("fetched_at"))
-    if (
-        fields.get("entry") != name  # another entry's content, copied or renamed
-        or credits is None
-        or fetched_at is None
-        or fetched_at > now + _CLOCK_SKEW
-    ):
+    if fields.pop("entry", None) != name:  # another entry's content, copied or renamed
         return None
-    return CachedBalance(credits, organization, fetched_at, max(0.0, now - fetched_at))
+    entry = Entry()
+    if any(field in fields for field in _VALUE_FIELDS):
+        credits, fetched_at = _finite(fields.get("credits")), _finite(fields.get("fetched_at"))
+        if credits is None or fetched_at is None or fetched_at > now + _CLOCK_SKEW:
+            return None
+        entry.credits, entry.fetched_at = credits, fetched_at
+    if any(field in fields for field in _FAILURE_FIELDS):
+        failed_at, failures = _finite(fields.get("failed_at")), fields.get("failures", "")
+        if (
+            failed_at is None
+            or failed_at > now + _CLOCK_SKEW
+            or not (failures.isdigit() and failures.isascii() and int(failures) >= 1)
+            or fields.get("failure") not in FAILURE_KINDS
+            or "error" not in fields
+        ):
+            return None
+        entry.failed_at, entry.failures = failed_at, int(failures)
+        entry.failure, entry.error = fields["failure"], fields["error"]
+    if "attempt_until" in fields:
+        entry.attempt_until = _finite(fields["attempt_until"])
+        if entry.attempt_until is None:
+            return None
+    if entry.credits is None and entry.failed_at is None and entry.attempt_until is None:
+        return None
+    return entry
 
 
 def _finite(text: str | None) -> float | None:
@@ -342,7 +460,8 @@ def _finite(text: str | None) -> float | None:
         value = float(text)  # type: ignore[arg-type]  # None: TypeError
     except (TypeError, ValueError):
         return None
-    return value if math.isfinite(value) else None
+    # Finite: inf - inf and nan - nan are nan (not math.isfinite: math costs a prompt).
+    return value if value - value == 0.0 else None
 
 
 def _remove_quietly(path: str) -> None:
@@ -421,7 +540,7 @@ def _foreign_link(directory: str) -> str | None:
     return None
 
 
-class _EntryLock:
+class EntryLock:
     """An exclusive ``flock`` on the entry's lock file, across processes.
 
     Where ``fcntl`` is missing (Windows) every attempt succeeds: refreshes are not serialized,
@@ -434,7 +553,7 @@ class _EntryLock:
         self.held = False
         self._descriptor = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o600)
 
-    def __enter__(self) -> _EntryLock:
+    def __enter__(self) -> EntryLock:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -463,110 +582,14 @@ class _EntryLock:
             time.sleep(min(_LOCK_POLL, remaining))
         return True
 
+    @property
+    def descriptor(self) -> int:
+        """The lock file's descriptor: a process it is handed to (``status``'s background
+        refresh) holds the lock with it, until that process ends or closes it too."""
+        return self._descriptor
+
     def close(self) -> None:
-        """Release the lock (closing the file does) and the file."""
+        """Release the lock (closing the file does, unless another process shares it) and
+        the file."""
         os.close(self._descriptor)
         self.held = False
-
-
-def lookup(
-    cache: BalanceCache | None,
-    name: str,
-    organization: str | None,
-    *,
-    max_age: float,
-    fetch: Callable[[float], float],
-    deadline: float,
-    warn: Callable[[str], None],
-    refresh: bool = False,
-) -> CachedBalance:
-    """The balance for entry ``name``: cached when young enough, else refreshed (see the module).
-
-    Args:
-        cache: The cache, or ``None`` to fetch without one (an unusable folder).
-        name: The entry (``entry_for()``).
-        organization: What the entry is for.
-        max_age: Seconds a cached value counts as fresh.
-        fetch: Reads the credits from the API, by ``deadline``; raises ``StabilityError``.
-        deadline: ``time.monotonic()`` by which to have waited for another process's refresh.
-        warn: Told, in a sentence, that a fresh value could not be written to the cache.
-        refresh: Refresh even a fresh value, and wait for another process's refresh rather
-            than return an older value.
-
-    Raises:
-        ConfigurationError: From ``fetch``: the settings are unusable, whatever is cached.
-        StabilityError: ``fetch``'s error, when there is no older value to return; an
-            ``APITimeoutError`` when another process's refresh did not end by ``deadline``.
-    """
-    if cache is None:
-        return _refresh(None, name, organization, None, fetch=fetch, deadline=deadline, warn=warn)
-    cached = cache.read(name, organization, time.time())
-    if cached is not None and not refresh and cached.age < max_age:
-        return cached
-    try:
-        lock = cache.lock(name)
-    except OSError as err:  # a folder that can be read, not written: refresh uncached
-        warn(
-            f"cache directory {cache.directory} cannot be written "
-            f"({err.strerror or err}); the balance is not cached"
-        )
-        return _refresh(None, name, organization, cached, fetch=fetch, deadline=deadline, warn=warn)
-    with lock:
-        if not lock.try_acquire():
-            if cached is not None and not refresh:
-                return cached._stale()  # another process is refreshing it
-            if not lock.acquire_by(deadline):
-                return _waited_too_long(cached)
-        latest = cache.read(name, organization, time.time())
-        if latest is not None and (
-            (cached is None or latest.fetched_at > cached.fetched_at)  # refreshed meanwhile
-            or (not refresh and latest.age < max_age)
-        ):
-            return latest
-        return _refresh(
-            cache, name, organization, latest or cached, fetch=fetch, deadline=deadline, warn=warn
-        )
-
-
-def _refresh(
-    cache: BalanceCache | None,
-    name: str,
-    organization: str | None,
-    older: CachedBalance | None,
-    *,
-    fetch: Callable[[float], float],
-    deadline: float,
-    warn: Callable[[str], None],
-) -> CachedBalance:
-    """Ask the API, and keep the answer in ``cache`` (if any); ``older`` marked stale when the
-    API fails, or the error without one."""
-    from ._exceptions import ConfigurationError, StabilityError
-
-    try:
-        credits = fetch(deadline)
-    except ConfigurationError:
-        raise  # not the API's doing: an older value would hide it
-    except StabilityError as err:
-        if older is None:
-            raise
-        return older._stale(err)
-    fresh = _fetched(credits, organization)
-    if cache is not None:
-        try:
-            cache.write(name, fresh.credits, fresh.fetched_at)
-        except OSError as err:
-            warn(f"could not write the cache entry in {cache.directory}: {err.strerror or err}")
-    return fresh
-
-
-def _fetched(credits: float, organization: str | None) -> CachedBalance:
-    return CachedBalance(float(credits), organization, time.time(), 0.0)
-
-
-def _waited_too_long(cached: CachedBalance | None) -> CachedBalance:
-    from ._exceptions import APITimeoutError
-
-    error = APITimeoutError("Timed out waiting for another process's refresh of the balance.")
-    if cached is None:
-        raise error
-    return cached._stale(error)

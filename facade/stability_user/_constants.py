@@ -33,6 +33,8 @@ __all__ = [
     "RETRYABLE_STATUS_CODES",
     "SSL_CERT_DIR_ENV",
     "SSL_CERT_FILE_ENV",
+    "STATUS_BACKOFF",
+    "STATUS_BACKOFF_MAX",
     "STATUS_MAX_AGE",
     "STATUS_TIMEOUT",
 ]
@@ -94,3 +96,8 @@ EXPORTER_INTERVAL = 60.0
 # shown without calling the API; the status command's whole run is bounded by STATUS_TIMEOUT.
 STATUS_MAX_AGE = 60.0
 STATUS_TIMEOUT = 2.0
+# After a failed refresh, a prompt starts no new one for STATUS_BACKOFF seconds, doubled with
+# each failure in a row up to STATUS_BACKOFF_MAX: a dead network costs one short background
+# process per period, not one per prompt.
+STATUS_BACKOFF = 30.0
+STATUS_BACKOFF_MAX = 600.0

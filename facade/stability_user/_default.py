@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
-from ._balance_cache import CachedBalance, default_cache_dir, entry_for, lookup, open_cache
+from ._balance_cache import CachedBalance, default_cache_dir, entry_for, open_cache
+from ._cache_policy import lookup
 from ._client import StabilityUser
 from ._constants import (
     API_KEY_ENV,
@@ -204,13 +205,16 @@ def cached_balance(
     """The balance from the on-disk cache that ``stability-user status`` keeps, when young enough.
 
     A value younger than ``max_age`` seconds is returned without calling the API. An older one
-    is refreshed with ``get_balance()``, by one process at a time: another process finding it
-    being refreshed gets the older value, marked ``stale``, at once (or waits, when there is
+    is refreshed with ``get_balance()`` in the foreground, by one process at a time: another
+    process finding it being refreshed gets the older value at once (or waits, when there is
     none). When the refresh fails, the older value is returned marked ``stale`` with the error
-    in ``.error``; with none, the error is raised. The cache is the command line's, so a
-    program and a prompt share one API call a minute. It is in ``STABILITY_CACHE_DIR``, else
-    ``$XDG_CACHE_HOME/stability-user``, else the platform's cache folder; one that is not the
-    user's own or that others can write is not used (a warning is logged).
+    in ``.error``; with none, the error is raised. Unlike ``status``, which answers a prompt at
+    once and refreshes behind it, this waits for the API (a program asked for a value) and
+    ignores the back-off after a failure; the failure is remembered all the same, so prompts
+    back off. The cache is the command line's, so a program and a prompt share one API call a
+    minute. It is in ``STABILITY_CACHE_DIR``, else ``$XDG_CACHE_HOME/stability-user``, else the
+    platform's cache folder; one that is not the user's own or that others can write is not
+    used (a warning is logged).
 
     Args:
         organization: An organization id; defaults to ``STABILITY_ORGANIZATION``, else the

@@ -50,6 +50,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "StabilityError",
+    "describe_error",
 ]
 
 
@@ -223,3 +224,30 @@ class InvalidResponseError(APIError):
         super().__init__(message, request=response.request)
         self.response = response
         self.status_code = response.status_code
+
+
+class RememberedError(StabilityError):
+    """A refresh's failure as the balance cache remembers it (``stability-user status``'s
+    background refresh, another process's): its one line, whatever its class was.
+
+    Not raised by a call: ``CachedBalance.error`` may hold one. ``refused`` is whether the API
+    refused the key (401 or 403); ``configuration`` whether the settings were unusable.
+    """
+
+    refused: bool
+    configuration: bool
+
+    def __init__(self, line: str, *, refused: bool = False, configuration: bool = False) -> None:
+        super().__init__(line)
+        self.refused = refused
+        self.configuration = configuration
+
+
+def describe_error(error: StabilityError) -> str:
+    """An error in one line, as the command line prints it: its class, the HTTP status if any,
+    and its message (``AuthenticationError (HTTP 401): Incorrect API key provided: ...``)."""
+    if isinstance(error, RememberedError):
+        return str(error)  # already that line
+    if isinstance(error, APIStatusError):
+        return f"{type(error).__name__} (HTTP {error.status_code}): {error.message}"
+    return f"{type(error).__name__}: {error}"

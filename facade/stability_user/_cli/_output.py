@@ -86,11 +86,9 @@ def table(out: Output, header: Sequence[str], rows: Sequence[Sequence[str]]) -> 
 
 def describe_error(error: StabilityError) -> str:
     """An SDK error in one line: its class, the HTTP status if any, and its message."""
-    from .._exceptions import APIStatusError
+    from .._exceptions import describe_error as describe
 
-    if isinstance(error, APIStatusError):
-        return f"{type(error).__name__} (HTTP {error.status_code}): {error.message}"
-    return f"{type(error).__name__}: {error}"
+    return describe(error)
 
 
 def flush_stdout() -> None:

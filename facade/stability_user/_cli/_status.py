@@ -1,14 +1,17 @@
 """``stability-user status``: the balance in one short line, for a prompt or a status bar.
 
 Shells, tmux and agent CLIs run it on every prompt or every few seconds, from many terminals at
-once, so it answers from the balance cache (``.._balance_cache``) and only a stale entry costs
-an API call (one process at a time). A cache hit imports what reading one small file and
-printing need, nothing more (not even argparse, for the usual invocations): the client, httpx2
-and the models load only to refresh.
+once, so it answers from the balance cache (``.._balance_cache``, ``.._cache_policy``) and never
+waits for the network while it has a value to show: an entry older than ``--max-age`` is
+printed at once and refreshed behind the prompt by a detached process (``_background``), one
+per entry at a time. Only with nothing to show (or ``--refresh``) does it ask and wait, within
+``--timeout``. A cache hit imports what reading one small file and printing need, nothing more
+(not even argparse, for the usual invocations): the client, httpx2 and the models load only to
+refresh in the foreground.
 
 Never a traceback, never more than one line on stdout, never a read of stdin: 0 with a value
-(fresh, or stale after a failed refresh), 1 with nothing to show (one line on stderr), 2 for a
-usage or configuration error.
+(fresh, or stale after a failed refresh), 1 with nothing to show or a key the API refused (one
+line on stderr), 2 for a usage or configuration error.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from .._balance_cache import (
     age_text,
     default_cache_dir,
     entry_for,
-    lookup,
     open_cache,
 )
+from .._cache_policy import BACKGROUND, FOREGROUND, glance, lookup, settled
 from .._canonical import bare_key
 from .._constants import (
     API_KEY_ENV,
@@ -36,7 +39,7 @@ from .._constants import (
     STATUS_MAX_AGE,
     STATUS_TIMEOUT,
 )
-from ._output import EXIT_API_ERROR, EXIT_OK, PROG, Output, credits_text, say
+from ._output import EXIT_API_ERROR, EXIT_OK, EXIT_USAGE, PROG, Output, credits_text, say
 from ._types import non_negative_seconds, seconds, template
 
 TYPE_CHECKING = False
@@ -45,6 +48,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any
 
+    from .._balance_cache import BalanceCache
+    from .._cache_policy import Glance
     from .._exceptions import StabilityError
 
 __all__ = [
@@ -52,6 +57,7 @@ __all__ = [
     "StatusArguments",
     "add_arguments",
     "add_parser",
+    "entry_of",
     "read_arguments",
     "render",
     "run",
@@ -60,16 +66,19 @@ __all__ = [
 PARSER_TEXT: dict[str, Any] = {
     "description": (
         "Print the balance in one short line (e.g. '125.50 cr') for a prompt or a status bar, "
-        "from a cache on disk: a value younger than --max-age is printed without calling the "
-        "API; an older one is refreshed within --timeout, and if that fails it is printed "
-        "marked stale with its age ('~125.50 cr (12m)'). Many runs at once make one API call."
+        "from a cache on disk, never waiting for the network while there is a value to show: "
+        "a value younger than --max-age is printed as it is; an older one is printed at once "
+        "and refreshed in the background (within --timeout), for the next run. Once a refresh "
+        "has failed, the value is marked stale with its age ('~125.50 cr (12m)') and no new "
+        "refresh starts for a back-off (30 s, doubling, at most 10 min). Many runs at once "
+        "make one API call."
     ),
     "epilog": (
         f"The cache is in {CACHE_DIR_ENV}, else $XDG_CACHE_HOME/stability-user, else the "
         "platform's cache folder; the key is never written to it. --format fields: "
         "{credits} (a number: {credits:,.0f}), {organization}, {age} (e.g. 12m), {stale} "
-        "('~' when stale, else empty). Exit status: 0 a value was printed, 1 nothing to show, "
-        "2 a usage or configuration error."
+        "('~' when stale, else empty). Exit status: 0 a value was printed, 1 nothing to show "
+        "or a key the API refused, 2 a usage or configuration error."
     ),
 }
 
@@ -104,7 +113,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_parser.seconds,
         default=STATUS_TIMEOUT,
         metavar="SECONDS",
-        help="the longest the whole command may take to refresh (default: %(default)g)",
+        help="the longest a refresh may take, in the background or, with nothing to show "
+        "yet, in the foreground (default: %(default)g)",
     )
     shape = parser.add_mutually_exclusive_group()
     shape.add_argument(
@@ -115,7 +125,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     shape.add_argument("--json", action="store_true", help="print the fields as one JSON object")
     parser.add_argument(
-        "--refresh", action="store_true", help="call the API now, however young the cached value"
+        "--refresh",
+        action="store_true",
+        help="call the API now and wait for it, however young the cached value",
     )
     _parser.endpoint_arguments(parser)
 
@@ -208,21 +220,71 @@ def render(record: CachedBalance, *, format: str | None, as_json: bool) -> str:
 
 
 def run(args: argparse.Namespace | StatusArguments, out: Output, err: Output) -> int:
-    from .._exceptions import StabilityError  # a light module: classes only
-
     try:
         record = _status(args, err)
-    except StabilityError:
-        raise  # said in one line by the caller, with its exit status
-    except Exception as error:  # a prompt must never show a traceback
-        say(err, f"{PROG}: error: {type(error).__name__}: {error}")
+    except Exception as error:
+        # Imported only now: a cache hit never needs the exception classes.
+        from .._exceptions import RememberedError, StabilityError
+
+        if isinstance(error, RememberedError):  # what the last refresh found, said again
+            say(err, f"{PROG}: error: {error}")
+            return EXIT_USAGE if error.configuration else EXIT_API_ERROR
+        if isinstance(error, StabilityError):
+            raise  # said in one line by the caller, with its exit status
+        say(err, f"{PROG}: error: {type(error).__name__}: {error}")  # never a traceback
         return EXIT_API_ERROR
     out.print(render(record, format=args.format, as_json=args.json))
     return EXIT_OK
 
 
 def _status(args: argparse.Namespace | StatusArguments, err: Output) -> CachedBalance:
+    """The record to print; raises the error to print instead."""
     deadline = time.monotonic() + args.timeout
+    environ = os.environ
+    organization, name = entry_of(args)
+
+    def warn(text: str) -> None:
+        say(err, f"{PROG}: warning: {text}")
+
+    try:
+        cache = open_cache(default_cache_dir(environ, warn))
+    except OSError as error:
+        warn(str(error))
+        cache = None
+
+    def wait_for_the_api() -> CachedBalance:
+        return _shown(
+            lookup(
+                cache,
+                name,
+                organization,
+                max_age=args.max_age,
+                refresh=args.refresh,
+                fetch=lambda by: _fetch(args, organization, by),
+                deadline=deadline,
+                warn=warn,
+            )
+        )
+
+    if cache is None or args.refresh or args.max_age == 0:
+        return wait_for_the_api()
+    now = time.time()
+    seen = glance(settled(cache.read(name, now), now), organization, max_age=args.max_age, now=now)
+    if seen.refresh == FOREGROUND:
+        return wait_for_the_api()
+    if seen.refresh == BACKGROUND:
+        seen = _refresh_behind(cache, name, organization, args, seen)
+        if seen.refresh == FOREGROUND:  # no process could be started for it
+            return wait_for_the_api()
+    if seen.error is not None:
+        raise seen.error
+    assert seen.balance is not None  # a glance without an error shows a value
+    return seen.balance
+
+
+def entry_of(args: argparse.Namespace | StatusArguments) -> tuple[str | None, str]:
+    """The organization asked for and the name of its entry, from the options and the
+    environment (as the client would resolve them, without loading it)."""
     environ = os.environ
     organization = args.org or environ.get(ORGANIZATION_ENV) or None
     key = bare_key(environ.get(API_KEY_ENV) or "")
@@ -237,25 +299,51 @@ def _status(args: argparse.Namespace | StatusArguments, err: Output) -> CachedBa
         key,
         organization,
     )
+    return organization, name
 
-    def warn(text: str) -> None:
-        say(err, f"{PROG}: warning: {text}")
+
+def _shown(record: CachedBalance) -> CachedBalance:
+    """``record``, unless the refresh behind it found the key refused: that error instead."""
+    from .._cache_policy import failure_kind
+
+    if record.error is not None and failure_kind(record.error) != "api":
+        raise record.error
+    return record
+
+
+def _refresh_behind(
+    cache: BalanceCache,
+    name: str,
+    organization: str | None,
+    args: argparse.Namespace | StatusArguments,
+    seen: Glance,
+) -> Glance:
+    """What to show while a refresh starts behind the prompt, in a process of its own; one
+    asking to refresh in the foreground when none can be started (a sandbox that forbids it,
+    a cache that cannot be written)."""
+    from .._cache_policy import ATTEMPT_GRACE, Glance, attempting
 
     try:
-        cache = open_cache(default_cache_dir(environ, warn))
-    except OSError as error:
-        warn(str(error))
-        cache = None
-    return lookup(
-        cache,
-        name,
-        organization,
-        max_age=args.max_age,
-        refresh=args.refresh,
-        fetch=lambda by: _fetch(args, organization, by),
-        deadline=deadline,
-        warn=warn,
-    )
+        lock = cache.lock(name)
+    except OSError:  # a read-only folder: the foreground refresh says so, once
+        return Glance(refresh=FOREGROUND)
+    with lock:
+        if not lock.try_acquire():
+            return Glance(seen.balance, error=seen.error)  # one is under way
+        now = time.time()
+        latest = settled(cache.read(name, now), now)
+        current = glance(latest, organization, max_age=args.max_age, now=now)
+        if current.refresh != BACKGROUND:  # refreshed, or failed, since it was read
+            return current
+        try:
+            cache.write(name, attempting(latest, now + args.timeout + ATTEMPT_GRACE))
+        except OSError:
+            return Glance(refresh=FOREGROUND)
+        from ._background import start
+
+        if not start(lock.descriptor, args):
+            return Glance(refresh=FOREGROUND)
+    return Glance(current.balance, error=current.error)
 
 
 def _client(args: argparse.Namespace | StatusArguments) -> Any:

@@ -1,0 +1,354 @@
+"""What the balance cache's users make of an entry: freshness, staleness, back-off, refreshes.
+
+Shared by ``cached_balance()`` and ``stability-user status``; the entry's storage is
+``_balance_cache``'s. The rules:
+
+- A value younger than ``max_age`` is fresh: returned as it is, without the network.
+- An older one is refreshed by one process at a time (a file lock per entry). Until a refresh
+  fails it is shown plain, however old (a refresh is under way, or about to be); once one has
+  failed it is *stale*: marked, with the failure's error.
+- A failed refresh is remembered in the entry (when, how many in a row, its one line). No new
+  attempt starts on a prompt for a back-off that doubles with each failure in a row
+  (``STATUS_BACKOFF`` seconds, doubling, at most ``STATUS_BACKOFF_MAX``); ``cached_balance()``
+  and ``status --refresh`` ask regardless (a program, or a person, asked for a value). A key
+  the API refused (401, 403) is shown as an error, not as a stale value.
+- ``lookup()`` refreshes in the foreground; ``glance()`` says what a prompt shows at once and
+  whether a refresh should start behind it (``status`` starts it in a process of its own).
+
+Like ``_balance_cache``, light to import: ``status`` loads it on every prompt.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ._balance_cache import CachedBalance, Entry
+from ._constants import STATUS_BACKOFF, STATUS_BACKOFF_MAX
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from ._balance_cache import BalanceCache
+    from ._exceptions import RememberedError, StabilityError
+
+__all__ = [
+    "ATTEMPT_GRACE",
+    "BACKGROUND",
+    "FOREGROUND",
+    "Glance",
+    "backoff",
+    "balance_of",
+    "failure_entry",
+    "failure_kind",
+    "attempting",
+    "glance",
+    "lookup",
+    "refresh_held",
+    "remembered_error",
+    "retry_at",
+    "settled",
+]
+
+# How long past its --timeout a background refresh has to write what came of it (it is killed
+# at 5 s past): after that it counts as failed.
+ATTEMPT_GRACE = 10.0
+
+# Glance.refresh: none, one started behind the prompt, or one waited for (nothing to show yet).
+BACKGROUND = "background"
+FOREGROUND = "foreground"
+
+
+def backoff(failures: int) -> float:
+    """Seconds after the ``failures``-th failure in a row before a prompt tries again."""
+    return float(min(STATUS_BACKOFF * 2 ** min(failures - 1, 30), STATUS_BACKOFF_MAX))
+
+
+def settled(entry: Entry | None, now: float) -> Entry | None:
+    """``entry``, where a background refresh that should have ended by now without writing
+    its outcome (killed, or never started) counts as a failure, at the time it was due."""
+    if entry is None or entry.attempt_until is None or entry.attempt_until > now:
+        return entry
+    if _failed_since_value(entry) and (entry.failed_at or 0.0) >= entry.attempt_until:
+        return Entry(entry.credits, entry.fetched_at, **_failure_of(entry))
+    in_a_row = entry.failures if _failed_since_value(entry) else 0
+    return Entry(
+        entry.credits,
+        entry.fetched_at,
+        failed_at=entry.attempt_until,
+        failures=in_a_row + 1,
+        failure="api",
+        error="StabilityError: The background refresh ended without writing what came of it.",
+    )
+
+
+def _failure_of(entry: Entry) -> dict[str, Any]:
+    return {
+        "failed_at": entry.failed_at,
+        "failures": entry.failures,
+        "failure": entry.failure,
+        "error": entry.error,
+    }
+
+
+def attempting(entry: Entry | None, until: float) -> Entry:
+    """``entry`` (settled) marked as refreshed in the background until ``until``."""
+    if entry is None:
+        return Entry(attempt_until=until)
+    marked = Entry(entry.credits, entry.fetched_at, attempt_until=until)
+    if entry.failed_at is not None:
+        marked = Entry(entry.credits, entry.fetched_at, attempt_until=until, **_failure_of(entry))
+    return marked
+
+
+def _failed_since_value(entry: Entry) -> bool:
+    return entry.failed_at is not None and (
+        entry.fetched_at is None or entry.failed_at >= entry.fetched_at
+    )
+
+
+def retry_at(entry: Entry) -> float | None:
+    """When a prompt may try again after the entry's last failure; ``None``: at once."""
+    if not _failed_since_value(entry) or entry.failure == "configuration":
+        # The settings are the caller's, not the API's: a fixed setting is tried at once.
+        return None
+    assert entry.failed_at is not None  # narrowed by _failed_since_value
+    return entry.failed_at + backoff(entry.failures)
+
+
+def remembered_error(entry: Entry) -> RememberedError | None:
+    """The failure since the entry's value, as an error; ``None`` if none has failed."""
+    if not _failed_since_value(entry):
+        return None
+    from ._exceptions import RememberedError
+
+    return RememberedError(
+        entry.error or "the last refresh failed",
+        refused=entry.failure == "refused",
+        configuration=entry.failure == "configuration",
+    )
+
+
+def balance_of(entry: Entry | None, organization: str | None, now: float) -> CachedBalance | None:
+    """The entry's value as a ``CachedBalance`` (stale once a refresh failed since it was
+    read); ``None`` without one."""
+    if entry is None or entry.credits is None or entry.fetched_at is None:
+        return None
+    error = remembered_error(entry)
+    return CachedBalance(
+        entry.credits,
+        organization,
+        entry.fetched_at,
+        max(0.0, now - entry.fetched_at),
+        stale=error is not None,
+        error=error,
+    )
+
+
+class Glance:
+    """What a prompt shows for an entry, at once, and what refresh it calls for.
+
+    Attributes:
+        balance: The value to show, or ``None``.
+        error: The error to show instead (a refused key, unusable settings, or a failure
+            remembered with no value to show), or ``None``.
+        refresh: ``None``, ``BACKGROUND`` (start one behind the prompt) or ``FOREGROUND``
+            (nothing to show: ask and wait).
+    """
+
+    __slots__ = ("balance", "error", "refresh")
+
+    def __init__(
+        self,
+        balance: CachedBalance | None = None,
+        *,
+        error: RememberedError | None = None,
+        refresh: str | None = None,
+    ) -> None:
+        self.balance = balance
+        self.error = error
+        self.refresh = refresh
+
+
+def glance(entry: Entry | None, organization: str | None, *, max_age: float, now: float) -> Glance:
+    """What a prompt shows for ``entry`` without waiting (see the module's rules)."""
+    value = balance_of(entry, organization, now)
+    if value is not None and value.age < max_age:
+        return Glance(value)
+    waiting = entry is not None and (retry_at(entry) or 0.0) > now
+    error = None if entry is None else remembered_error(entry)
+    if value is None:
+        if waiting:
+            return Glance(error=error)
+        return Glance(refresh=FOREGROUND)
+    refresh = None if waiting else BACKGROUND
+    if error is not None and (error.refused or error.configuration):
+        return Glance(error=error, refresh=refresh)
+    return Glance(value, refresh=refresh)
+
+
+def lookup(
+    cache: BalanceCache | None,
+    name: str,
+    organization: str | None,
+    *,
+    max_age: float,
+    fetch: Callable[[float], float],
+    deadline: float,
+    warn: Callable[[str], None],
+    refresh: bool = False,
+) -> CachedBalance:
+    """The balance for entry ``name``: the cached value when young enough, else refreshed in
+    the foreground by one process at a time (the others return the older value at once, or
+    with none to return, wait for that refresh until ``deadline``).
+
+    Args:
+        cache: The cache, or ``None`` to fetch without one (an unusable folder).
+        name: The entry (``entry_for()``).
+        organization: What the entry is for.
+        max_age: Seconds a cached value counts as fresh.
+        fetch: Reads the credits from the API, by ``deadline``; raises ``StabilityError``.
+        deadline: ``time.monotonic()`` by which to have waited for another process's refresh.
+        warn: Told, in a sentence, that the cache could not be written.
+        refresh: Refresh even a fresh value, and wait for another process's refresh rather
+            than return an older value.
+
+    Raises:
+        ConfigurationError: From ``fetch``: the settings are unusable, whatever is cached.
+        StabilityError: ``fetch``'s error, when there is no older value to return; an
+            ``APITimeoutError`` when another process's refresh did not end by ``deadline``.
+    """
+    if cache is None:
+        return refresh_held(None, name, organization, None, fetch=fetch, deadline=deadline)
+    now = time.time()
+    entry = settled(cache.read(name, now), now)
+    cached = balance_of(entry, organization, now)
+    if cached is not None and not refresh and cached.age < max_age:
+        return cached
+    try:
+        lock = cache.lock(name)
+    except OSError as err:  # a folder that can be read, not written: refresh uncached
+        warn(
+            f"cache directory {cache.directory} cannot be written "
+            f"({err.strerror or err}); the balance is not cached"
+        )
+        return refresh_held(None, name, organization, entry, fetch=fetch, deadline=deadline)
+    with lock:
+        if not lock.try_acquire():
+            if cached is not None and not refresh:
+                return cached  # another process is refreshing it
+            if not lock.acquire_by(deadline):
+                return _waited_too_long(cached)
+        now = time.time()
+        latest = settled(cache.read(name, now), now)
+        fresh = balance_of(latest, organization, now)
+        if fresh is not None and (
+            (cached is None or fresh.fetched_at > cached.fetched_at)  # refreshed meanwhile
+            or (not refresh and fresh.age < max_age)
+        ):
+            return fresh
+        return refresh_held(
+            cache, name, organization, latest, fetch=fetch, deadline=deadline, warn=warn
+        )
+
+
+def refresh_held(
+    cache: BalanceCache | None,
+    name: str,
+    organization: str | None,
+    older: Entry | None,
+    *,
+    fetch: Callable[[float], float],
+    deadline: float,
+    warn: Callable[[str], None] | None = None,
+) -> CachedBalance:
+    """Ask the API (the caller holds the entry's lock, if there is a cache) and write down what
+    came of it: the value, or the failure beside ``older``'s value. The value, or ``older``'s
+    marked stale when the API failed; the error when there is none.
+
+    Raises:
+        ConfigurationError: From ``fetch``, never remembered (the settings are the caller's).
+        StabilityError: ``fetch``'s error, when ``older`` holds no value.
+    """
+    from ._exceptions import ConfigurationError, StabilityError
+
+    try:
+        credits = fetch(deadline)
+    except ConfigurationError:
+        raise  # not the API's doing: an older value would hide it
+    except StabilityError as err:
+        failed = failure_entry(older, err, time.time())
+        _write(cache, name, failed, warn)
+        stale = balance_of(failed, organization, time.time())
+        if stale is None:
+            raise
+        return CachedBalance(
+            stale.credits, organization, stale.fetched_at, stale.age, stale=True, error=err
+        )
+    fetched_at = time.time()
+    _write(cache, name, Entry(float(credits), fetched_at), warn)
+    return CachedBalance(float(credits), organization, fetched_at, 0.0)
+
+
+def failure_kind(error: StabilityError) -> str:
+    """What ``error`` says failed: ``refused`` (the key: 401, 403), ``configuration`` (the
+    settings), else ``api`` (the API or the network)."""
+    from ._exceptions import (
+        AuthenticationError,
+        ConfigurationError,
+        PermissionDeniedError,
+        RememberedError,
+    )
+
+    if isinstance(error, RememberedError):
+        return "refused" if error.refused else "configuration" if error.configuration else "api"
+    if isinstance(error, AuthenticationError | PermissionDeniedError):
+        return "refused"
+    if isinstance(error, ConfigurationError):
+        return "configuration"
+    return "api"
+
+
+def failure_entry(
+    older: Entry | None, error: StabilityError, now: float, *, line: str | None = None
+) -> Entry:
+    """``older`` with ``error`` remembered as the latest failure in a row, as ``line`` (by
+    default, its one line as ``describe_error`` writes it)."""
+    from ._exceptions import describe_error
+
+    kind = failure_kind(error)
+    in_a_row = older.failures if older is not None and _failed_since_value(older) else 0
+    return Entry(
+        None if older is None else older.credits,
+        None if older is None else older.fetched_at,
+        failed_at=now,
+        failures=in_a_row + 1,
+        failure=kind,
+        error=line or describe_error(error),
+    )
+
+
+def _write(
+    cache: BalanceCache | None, name: str, entry: Entry, warn: Callable[[str], None] | None
+) -> None:
+    if cache is None:
+        return
+    try:
+        cache.write(name, entry)
+    except OSError as err:
+        if warn is not None:
+            warn(f"could not write the cache entry in {cache.directory}: {err.strerror or err}")
+
+
+def _waited_too_long(cached: CachedBalance | None) -> CachedBalance:
+    """After waiting in vain for another process's refresh: the older value, marked stale with
+    the wait's timeout, or that error."""
+    from ._exceptions import APITimeoutError
+
+    error = APITimeoutError("Timed out waiting for another process's refresh of the balance.")
+    if cached is None:
+        raise error
+    return CachedBalance(
+        cached.credits, cached.organization, cached.fetched_at, cached.age, stale=True, error=error
+    )
