@@ -17,7 +17,7 @@ from stability_user import CachedBalance, ConfigurationError, InternalServerErro
 from stability_user._balance_cache import Entry, age_text, entry_for, entry_name, open_cache
 from stability_user._cache_policy import backoff
 from stability_user._cli._parser import status_parser
-from stability_user._cli._status import read_arguments
+from stability_user._cli._status_options import read_arguments
 from stability_user._config import resolve_settings
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
 

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import NoReturn
 
-    from ._status import StatusArguments
+    from ._status_options import StatusArguments
 
 __all__ = [
     "EXIT_API_ERROR",
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parse(argv: list[str]) -> tuple[str, argparse.Namespace | StatusArguments]:
     """The command's name and its arguments."""
     if argv[:1] == ["status"]:  # on every prompt: no argparse for the usual invocations
-        from ._status import read_arguments
+        from ._status_options import read_arguments
 
         quick = read_arguments(argv[1:])
         if quick is not None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from ._arguments import add_command, client_options
 from ._output import EXIT_OK, Output, table
-from ._parser import add_command, client_options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

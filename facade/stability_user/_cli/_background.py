@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
 
-    from ._status import StatusArguments
+    from ._status_options import StatusArguments
 
 __all__ = ["LOCK_DESCRIPTOR", "main", "start", "started"]
 
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The refresh process: ``python -m stability_user._cli._background [options]``."""
     import signal
 
-    from ._status import read_arguments
+    from ._status_options import read_arguments
 
     args = read_arguments(list(sys.argv[1:] if argv is None else argv))
     if args is None:
@@ -107,7 +107,7 @@ def _refresh(args: StatusArguments) -> int:
     from .._balance_cache import default_cache_dir, open_cache
     from .._cache_policy import refresh_held, settled
     from .._exceptions import ConfigurationError, StabilityError
-    from ._status import _fetch, entry_of
+    from ._status_options import entry_of, fetch_credits
 
     deadline = time.monotonic() + args.timeout
     organization, name = entry_of(args)
@@ -125,7 +125,7 @@ def _refresh(args: StatusArguments) -> int:
             name,
             organization,
             older,
-            fetch=lambda by: _fetch(args, organization, by),
+            fetch=lambda by: fetch_credits(args, organization, by),
             deadline=deadline,
         )
     except ConfigurationError as error:

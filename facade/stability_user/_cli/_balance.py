@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from .._constants import ORGANIZATION_ENV
+from ._arguments import add_command, client_options, effective
 from ._output import EXIT_BELOW_MIN, EXIT_OK, PROG, Output, credits_text
-from ._parser import add_command, client_options, effective
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ._arguments import add_command, client_options
 from ._balance import below
 from ._output import (
     EXIT_API_ERROR,
@@ -15,7 +16,6 @@ from ._output import (
     describe_error,
     table,
 )
-from ._parser import add_command, client_options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

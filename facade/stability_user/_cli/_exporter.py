@@ -13,8 +13,8 @@ from .._constants import (
     HTTP_BACKEND_ENV,
     HTTP_BACKENDS,
 )
+from ._arguments import client_options, endpoint_arguments, port, seconds, timeout_arguments
 from ._output import EXIT_USAGE, PROG, Output
-from ._parser import client_options, endpoint_arguments, port, seconds, timeout_arguments
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ from .._constants import (
     MCP_PORT,
     MCP_TOOL_TIMEOUT,
 )
+from ._arguments import client_options, endpoint_arguments, port, seconds
 from ._output import EXIT_OK, EXIT_USAGE, PROG, Output
-from ._parser import client_options, endpoint_arguments, port, seconds
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

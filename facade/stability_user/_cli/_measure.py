@@ -17,8 +17,8 @@ import signal
 import sys
 from contextlib import suppress
 
+from ._arguments import client_options, endpoint_arguments, minimum_arguments, timeout_arguments
 from ._output import EXIT_API_ERROR, EXIT_BELOW_MIN, EXIT_USAGE, PROG, Output, credits_text
-from ._parser import client_options, endpoint_arguments, minimum_arguments, timeout_arguments
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -1,50 +1,20 @@
-"""The command line's grammar: the top-level parser, the options commands share, their types.
+"""The whole command line: the top-level parser, each command's sub-parser registered from here.
 
-Each command module adds its own sub-parser (``add_parser``); ``stability-user status`` builds
-only its own (``status_parser``), so a prompt pays for one command's arguments, not five.
+Each command module adds its own sub-parser (``add_parser``) with the shared options of
+``_arguments``; this module imports the commands and nothing imports it back (``_cli`` loads it
+only to parse). ``stability-user status`` builds only its own (``status_parser``), so a prompt
+pays for one command's arguments, not seven.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 
-from .._constants import (
-    API_KEY_ENV,
-    API_VERSION_ENV,
-    BASE_URL_ENV,
-    BASE_URL_FALLBACK_ENV,
-    DEFAULT_BASE_URL,
-    DEFAULT_TIMEOUT,
-)
+from .._constants import API_KEY_ENV
 from .._version import __version__
-from . import _types
-from ._output import EXIT_BELOW_MIN, PROG
+from ._output import PROG
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
-    from typing import Any, TypeVar
-
-    _Value = TypeVar("_Value")
-
-__all__ = [
-    "add_command",
-    "as_type",
-    "build_parser",
-    "client_options",
-    "credits",
-    "effective",
-    "endpoint_arguments",
-    "minimum_arguments",
-    "non_negative_seconds",
-    "output_arguments",
-    "port",
-    "seconds",
-    "status_parser",
-    "template",
-    "timeout_arguments",
-]
+__all__ = ["build_parser", "status_parser"]
 
 _EPILOG = f"""\
 The API key is read from {API_KEY_ENV} only: a key on the command line would leak into
@@ -69,99 +39,6 @@ exit status:
   measure exits with its command's status
   130  interrupted (Ctrl-C)
 """
-
-
-def effective(names: Sequence[str], fallback: str) -> str:
-    """``--help``'s default: the first environment variable set, named, else ``fallback``.
-
-    An empty variable counts as unset, as the client reads it.
-    """
-    for name in names:
-        value = os.environ.get(name)
-        if value:
-            return f"{value}, from {name}"
-    return fallback
-
-
-def as_type(convert: Callable[[str], _Value]) -> Callable[[str], _Value]:
-    """``convert`` (from ``_types``) as an argparse type: its ``ValueError`` is the message."""
-
-    def checked(text: str) -> _Value:
-        try:
-            return convert(text)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(str(err)) from err
-
-    checked.__name__ = convert.__name__
-    return checked
-
-
-credits = as_type(_types.credits)
-port = as_type(_types.port)
-seconds = as_type(_types.seconds)
-non_negative_seconds = as_type(_types.non_negative_seconds)
-template = as_type(_types.template)
-
-
-def endpoint_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--base-url`` and ``--api-version``: which API every command talks to."""
-    base_url = effective((BASE_URL_ENV, BASE_URL_FALLBACK_ENV), DEFAULT_BASE_URL)
-    parser.add_argument("--base-url", metavar="URL", help=f"API base URL (default: {base_url})")
-    version = effective((API_VERSION_ENV,), "v1, the endpoints served today")
-    parser.add_argument(
-        "--api-version",
-        metavar="VERSION",
-        help=f"v1 or v1alpha (retired by Stability in May 2023) (default: {version})",
-    )
-
-
-def timeout_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--timeout",
-        type=seconds,
-        metavar="SECONDS",
-        help=f"timeout per request (default: {DEFAULT_TIMEOUT:g})",
-    )
-
-
-def output_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-
-def minimum_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--min-credits",
-        type=credits,
-        metavar="N",
-        help=f"exit with status {EXIT_BELOW_MIN} when a balance is below N",
-    )
-
-
-def add_command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    name: str,
-    *,
-    help: str,
-    description: str,
-    min_credits: bool = False,
-) -> argparse.ArgumentParser:
-    """A command that asks the API and prints: endpoint, ``--timeout``, ``--json`` (and
-    ``--min-credits``)."""
-    parser = commands.add_parser(name, help=help, description=description)
-    endpoint_arguments(parser)
-    timeout_arguments(parser)
-    output_arguments(parser)
-    if min_credits:
-        minimum_arguments(parser)
-    return parser
-
-
-def client_options(args: argparse.Namespace) -> dict[str, Any]:
-    """What the connection arguments given ask of a client (the rest from the environment)."""
-    options: dict[str, Any] = {"base_url": args.base_url, "api_version": args.api_version}
-    if getattr(args, "timeout", None) is not None:
-        options["timeout"] = args.timeout
-    return options
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,45 +23,27 @@ from .._balance_cache import (
     CachedBalance,
     age_text,
     default_cache_dir,
-    entry_for,
     open_cache,
 )
 from .._cache_policy import BACKGROUND, FOREGROUND, glance, lookup, settled
-from .._canonical import bare_key
 from .._constants import (
-    API_KEY_ENV,
-    API_VERSION_ENV,
-    BASE_URL_ENV,
-    BASE_URL_FALLBACK_ENV,
     CACHE_DIR_ENV,
-    DEFAULT_BASE_URL,
     ORGANIZATION_ENV,
     STATUS_MAX_AGE,
     STATUS_TIMEOUT,
 )
 from ._output import EXIT_API_ERROR, EXIT_OK, EXIT_USAGE, PROG, Output, credits_text, say
-from ._types import non_negative_seconds, seconds, template
+from ._status_options import StatusArguments, entry_of, fetch_credits
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable, Sequence
     from typing import Any
 
     from .._balance_cache import BalanceCache
     from .._cache_policy import Glance
-    from .._exceptions import StabilityError
 
-__all__ = [
-    "PARSER_TEXT",
-    "StatusArguments",
-    "add_arguments",
-    "add_parser",
-    "entry_of",
-    "read_arguments",
-    "render",
-    "run",
-]
+__all__ = ["PARSER_TEXT", "add_arguments", "add_parser", "render", "run"]
 
 PARSER_TEXT: dict[str, Any] = {
     "description": (
@@ -93,7 +75,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments, as argparse reads them (``--help``, and whatever ``read_arguments``
     leaves to it)."""
-    from . import _parser
+    from . import _arguments
 
     parser.add_argument(
         "--org",
@@ -102,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-age",
-        type=_parser.non_negative_seconds,
+        type=_arguments.non_negative_seconds,
         default=STATUS_MAX_AGE,
         metavar="SECONDS",
         help="print a cached value younger than this without calling the API "
@@ -110,7 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=_parser.seconds,
+        type=_arguments.seconds,
         default=STATUS_TIMEOUT,
         metavar="SECONDS",
         help="the longest a refresh may take, in the background or, with nothing to show "
@@ -119,7 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     shape = parser.add_mutually_exclusive_group()
     shape.add_argument(
         "--format",
-        type=_parser.template,
+        type=_arguments.template,
         metavar="TEMPLATE",
         help="a template over {credits}, {organization}, {age}, {stale}, e.g. '{credits:,.0f} cr'",
     )
@@ -129,72 +111,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="call the API now and wait for it, however young the cached value",
     )
-    _parser.endpoint_arguments(parser)
-
-
-class StatusArguments:
-    """The arguments ``read_arguments`` read: the attributes argparse's namespace would have."""
-
-    def __init__(self) -> None:
-        self.org: str | None = None
-        self.max_age = STATUS_MAX_AGE
-        self.timeout = STATUS_TIMEOUT
-        self.format: str | None = None
-        self.json = False
-        self.refresh = False
-        self.base_url: str | None = None
-        self.api_version: str | None = None
-
-
-# Options that take a value: (attribute, converter).
-_VALUED: dict[str, tuple[str, Callable[[str], object]]] = {
-    "--org": ("org", str),
-    "--max-age": ("max_age", non_negative_seconds),
-    "--timeout": ("timeout", seconds),
-    "--format": ("format", template),
-    "--base-url": ("base_url", str),
-    "--api-version": ("api_version", str),
-}
-_FLAGS = {"--json": "json", "--refresh": "refresh"}
-
-
-def read_arguments(argv: Sequence[str]) -> StatusArguments | None:
-    """The arguments of the usual invocations, read without argparse; ``None`` for the rest.
-
-    A prompt runs ``status`` with a few whole-word options, and argparse (with the gettext,
-    locale and shutil it loads) costs more than everything else on a cache hit. Anything this
-    does not read exactly as argparse would (``--help``, abbreviations, a value that looks like
-    an option, a repeated option, any error) is left to argparse, which then reads it all: the
-    tests hold the two readings equal wherever this one answers.
-    """
-    arguments = StatusArguments()
-    seen: set[str] = set()
-    index = 0
-    while index < len(argv):
-        word = argv[index]
-        name, equals, value = word.partition("=")
-        if name in seen:
-            return None
-        seen.add(name)
-        if name in _FLAGS and not equals:
-            setattr(arguments, _FLAGS[name], True)
-        elif name in _VALUED:
-            if not equals:
-                index += 1
-                if index == len(argv) or argv[index].startswith("-"):
-                    return None
-                value = argv[index]
-            attribute, convert = _VALUED[name]
-            try:
-                setattr(arguments, attribute, convert(value))
-            except ValueError:
-                return None
-        else:
-            return None
-        index += 1
-    if arguments.json and arguments.format is not None:
-        return None  # argparse says they exclude each other
-    return arguments
+    _arguments.endpoint_arguments(parser)
 
 
 def _fields(record: CachedBalance) -> dict[str, Any]:
@@ -260,7 +177,7 @@ def _status(args: argparse.Namespace | StatusArguments, err: Output) -> CachedBa
                 organization,
                 max_age=args.max_age,
                 refresh=args.refresh,
-                fetch=lambda by: _fetch(args, organization, by),
+                fetch=lambda by: fetch_credits(args, organization, by),
                 deadline=deadline,
                 warn=warn,
             )
@@ -280,26 +197,6 @@ def _status(args: argparse.Namespace | StatusArguments, err: Output) -> CachedBa
         raise seen.error
     assert seen.balance is not None  # a glance without an error shows a value
     return seen.balance
-
-
-def entry_of(args: argparse.Namespace | StatusArguments) -> tuple[str | None, str]:
-    """The organization asked for and the name of its entry, from the options and the
-    environment (as the client would resolve them, without loading it)."""
-    environ = os.environ
-    organization = args.org or environ.get(ORGANIZATION_ENV) or None
-    key = bare_key(environ.get(API_KEY_ENV) or "")
-    if not key:
-        _client(args)  # raises the missing or empty key's ConfigurationError
-    name = entry_for(
-        args.base_url
-        or environ.get(BASE_URL_ENV)
-        or environ.get(BASE_URL_FALLBACK_ENV)
-        or DEFAULT_BASE_URL,
-        args.api_version or environ.get(API_VERSION_ENV) or "v1",
-        key,
-        organization,
-    )
-    return organization, name
 
 
 def _shown(record: CachedBalance) -> CachedBalance:
@@ -344,48 +241,3 @@ def _refresh_behind(
         if not start(lock.descriptor, args):
             return Glance(refresh=FOREGROUND)
     return Glance(current.balance, error=current.error)
-
-
-def _client(args: argparse.Namespace | StatusArguments) -> Any:
-    from .._client import StabilityUser
-
-    # Not --timeout: it bounds the whole command, and each request gets what is left of it.
-    return StabilityUser(base_url=args.base_url, api_version=args.api_version)
-
-
-def _fetch(
-    args: argparse.Namespace | StatusArguments, organization: str | None, deadline: float
-) -> float:
-    """The credits from the API through the SDK's client, by ``deadline`` whatever happens.
-
-    The call runs on a daemon thread so that the wait is bounded as a whole, retries and their
-    backoff included; one still under way at the deadline is left to end with the process.
-    """
-    import threading
-
-    from .._exceptions import APITimeoutError
-
-    client = _client(args)  # a configuration error raises here, before anything is sent
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        client.close()
-        raise APITimeoutError(f"No time left within --timeout {args.timeout:g} s to ask the API.")
-    outcome: dict[str, Any] = {}
-
-    def call() -> None:
-        try:
-            outcome["credits"] = client.get_balance(organization, timeout=remaining).credits
-        except Exception as error:  # handed to the waiting thread, raised there
-            outcome["error"] = error
-
-    worker = threading.Thread(target=call, name="stability-user-status", daemon=True)
-    worker.start()
-    worker.join(max(0.0, remaining))
-    if worker.is_alive():
-        raise APITimeoutError(f"No answer from the API within --timeout {args.timeout:g} s.")
-    client.close()
-    error: StabilityError | Exception | None = outcome.get("error")
-    if error is not None:
-        raise error
-    credits: float = outcome["credits"]
-    return credits

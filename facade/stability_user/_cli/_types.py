@@ -1,6 +1,6 @@
 """The values options take: pure converters that raise ``ValueError`` with the message to show.
 
-``_parser.as_type`` makes each an argparse type; ``status``'s quick reading of its arguments
+``_arguments.as_type`` makes each an argparse type; ``status``'s quick reading of its arguments
 calls them directly, without argparse.
 """
 
