@@ -38,10 +38,10 @@ if TYPE_CHECKING:
 
 __all__ = ["TOOL_TIMEOUT", "describe_error", "register_tools"]
 
-# The longest a tool call takes, whatever the API does (retries and their waits included):
-# under the 60 s that MCP clients commonly allow a request, so the agent gets our one line
-# rather than its own timeout.
 TOOL_TIMEOUT = 30.0
+"""Seconds a tool call takes at most, whatever the API does (retries and their waits
+included): under the 60 s that MCP clients commonly allow a request, so that the agent reads
+the one-line ``APITimeoutError`` rather than a timeout of its own."""
 
 _Result = TypeVar("_Result")
 
