@@ -549,3 +549,36 @@ def test_the_total_adds_up_as_a_person_adds_it(tmp_path: Path) -> None:
             assert [o["credits"] for o in balances["organizations"]] == [0.1, 0.2, 0.0]
 
         recorded.run(scenario)
+
+
+def test_the_url_is_announced_only_once_connections_are_accepted(server: StandInServer) -> None:
+    import socket
+
+    import anyio
+
+    from stability_user import AsyncStabilityUser
+    from stability_user.mcp import serve_http
+
+    connected: list[bool] = []
+
+    def ready(url: str) -> None:
+        # A client that connects the moment it reads the URL: queued, never refused.
+        port = int(url.rsplit(":", 1)[1].split("/", maxsplit=1)[0])
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        except OSError:
+            connected.append(False)
+        else:
+            connected.append(True)
+
+    async def main() -> None:
+        client = AsyncStabilityUser(KEY, base_url=server.url)
+        async with anyio.create_task_group() as group:
+            group.start_soon(lambda: serve_http(client, port=0, ready=ready))
+            with anyio.fail_after(30):
+                while not connected:
+                    await anyio.sleep(0.01)
+            group.cancel_scope.cancel()
+
+    asyncio.run(main())
+    assert connected == [True]

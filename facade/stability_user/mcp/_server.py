@@ -27,6 +27,8 @@ _INSTRUCTIONS = (
     "every organization, the account, and whether there are enough credits for a job. Every "
     "tool is free to call and spends no credits: check before an expensive generation."
 )
+# uvicorn's own default backlog.
+_BACKLOG = 2048
 # What pydantic appends to a validation error: a link, on a line of its own.
 _PYDANTIC_LINK = re.compile(r"^\s*For further information visit \S+\s*$", re.MULTILINE)
 
@@ -133,6 +135,9 @@ async def serve_http(
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             listener.bind((address, port))
+            # Listening now, before the URL is announced: a client that connects at once
+            # queues until uvicorn accepts, instead of being refused.
+            listener.listen(_BACKLOG)
         except OSError as error:  # the port is taken, or not ours to take
             raise OSError(
                 error.errno, f"cannot listen on {address}:{port}: {error.strerror or error}"
