@@ -309,6 +309,12 @@ class Entry:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in Entry.__slots__)
         return f"Entry({fields})"
 
+    def replace(self, **changes: Any) -> Entry:
+        """A copy with ``changes`` (field names as the constructor takes them)."""
+        fields = {name: getattr(self, name) for name in Entry.__slots__}
+        fields.update(changes)
+        return Entry(**fields)
+
     def lines(self, name: str) -> list[str]:
         """The entry's file, line by line (``name`` is the entry's own)."""
         lines = [CACHE_FORMAT, f"entry {name}"]

@@ -28,7 +28,6 @@ from ._constants import STATUS_BACKOFF, STATUS_BACKOFF_MAX
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
 
     from ._balance_cache import BalanceCache
     from ._exceptions import RememberedError, StabilityError
@@ -43,6 +42,7 @@ __all__ = [
     "failure_entry",
     "failure_kind",
     "attempting",
+    "current",
     "glance",
     "lookup",
     "refresh_held",
@@ -70,36 +70,30 @@ def settled(entry: Entry | None, now: float) -> Entry | None:
     its outcome (killed, or never started) counts as a failure, at the time it was due."""
     if entry is None or entry.attempt_until is None or entry.attempt_until > now:
         return entry
-    if _failed_since_value(entry) and (entry.failed_at or 0.0) >= entry.attempt_until:
-        return Entry(entry.credits, entry.fetched_at, **_failure_of(entry))
-    in_a_row = entry.failures if _failed_since_value(entry) else 0
-    return Entry(
-        entry.credits,
-        entry.fetched_at,
-        failed_at=entry.attempt_until,
-        failures=in_a_row + 1,
-        failure="api",
-        error="StabilityError: The background refresh ended without writing what came of it.",
+    return _with_failure(
+        entry,
+        entry.attempt_until,
+        "api",
+        "StabilityError: The background refresh ended without writing what came of it.",
     )
 
 
-def _failure_of(entry: Entry) -> dict[str, Any]:
-    return {
-        "failed_at": entry.failed_at,
-        "failures": entry.failures,
-        "failure": entry.failure,
-        "error": entry.error,
-    }
+def current(cache: BalanceCache, name: str, now: float) -> Entry | None:
+    """The entry ``name`` as it stands at ``now`` (``settled``), or ``None``."""
+    return settled(cache.read(name, now), now)
 
 
 def attempting(entry: Entry | None, until: float) -> Entry:
     """``entry`` (settled) marked as refreshed in the background until ``until``."""
-    if entry is None:
-        return Entry(attempt_until=until)
-    marked = Entry(entry.credits, entry.fetched_at, attempt_until=until)
-    if entry.failed_at is not None:
-        marked = Entry(entry.credits, entry.fetched_at, attempt_until=until, **_failure_of(entry))
-    return marked
+    return Entry(attempt_until=until) if entry is None else entry.replace(attempt_until=until)
+
+
+def _with_failure(older: Entry | None, at: float, kind: str, line: str) -> Entry:
+    """``older``'s value with a failure at ``at``, the next in a row; no attempt under way."""
+    in_a_row = older.failures if older is not None and _failed_since_value(older) else 0
+    return (older or Entry()).replace(
+        failed_at=at, failures=in_a_row + 1, failure=kind, error=line, attempt_until=None
+    )
 
 
 def _failed_since_value(entry: Entry) -> bool:
@@ -222,7 +216,7 @@ def lookup(
     if cache is None:
         return refresh_held(None, name, organization, None, fetch=fetch, deadline=deadline)
     now = time.time()
-    entry = settled(cache.read(name, now), now)
+    entry = current(cache, name, now)
     cached = balance_of(entry, organization, now)
     if cached is not None and not refresh and cached.age < max_age:
         return cached
@@ -241,7 +235,7 @@ def lookup(
             if not lock.acquire_by(deadline):
                 return _waited_too_long(cached)
         now = time.time()
-        latest = settled(cache.read(name, now), now)
+        latest = current(cache, name, now)
         fresh = balance_of(latest, organization, now)
         if fresh is not None and (
             (cached is None or fresh.fetched_at > cached.fetched_at)  # refreshed meanwhile
@@ -317,16 +311,7 @@ def failure_entry(
     default, its one line as ``describe_error`` writes it)."""
     from ._exceptions import describe_error
 
-    kind = failure_kind(error)
-    in_a_row = older.failures if older is not None and _failed_since_value(older) else 0
-    return Entry(
-        None if older is None else older.credits,
-        None if older is None else older.fetched_at,
-        failed_at=now,
-        failures=in_a_row + 1,
-        failure=kind,
-        error=line or describe_error(error),
-    )
+    return _with_failure(older, now, failure_kind(error), line or describe_error(error))
 
 
 def _write(

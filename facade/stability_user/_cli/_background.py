@@ -105,7 +105,7 @@ def _highest_descriptor() -> int:
 
 def _refresh(args: StatusArguments) -> int:
     from .._balance_cache import default_cache_dir, open_cache
-    from .._cache_policy import refresh_held, settled
+    from .._cache_policy import current, refresh_held
     from .._exceptions import ConfigurationError, StabilityError
     from ._status_options import entry_of, fetch_credits
 
@@ -118,7 +118,7 @@ def _refresh(args: StatusArguments) -> int:
     if not _holds_the_lock(cache.lock_path(name)):
         return 1  # descriptor 3 is not this entry's lock: write nothing
     now = time.time()
-    older = settled(cache.read(name, now), now)
+    older = current(cache, name, now)
     try:
         record = refresh_held(
             cache,

@@ -25,7 +25,7 @@ from .._balance_cache import (
     default_cache_dir,
     open_cache,
 )
-from .._cache_policy import BACKGROUND, FOREGROUND, glance, lookup, settled
+from .._cache_policy import BACKGROUND, FOREGROUND, current, glance, lookup
 from .._constants import (
     CACHE_DIR_ENV,
     ORGANIZATION_ENV,
@@ -157,14 +157,13 @@ def run(args: argparse.Namespace | StatusArguments, out: Output, err: Output) ->
 def _status(args: argparse.Namespace | StatusArguments, err: Output) -> CachedBalance:
     """The record to print; raises the error to print instead."""
     deadline = time.monotonic() + args.timeout
-    environ = os.environ
     organization, name = entry_of(args)
 
     def warn(text: str) -> None:
         say(err, f"{PROG}: warning: {text}")
 
     try:
-        cache = open_cache(default_cache_dir(environ, warn))
+        cache = open_cache(default_cache_dir(os.environ, warn))
     except OSError as error:
         warn(str(error))
         cache = None
@@ -186,7 +185,7 @@ def _status(args: argparse.Namespace | StatusArguments, err: Output) -> CachedBa
     if cache is None or args.refresh or args.max_age == 0:
         return wait_for_the_api()
     now = time.time()
-    seen = glance(settled(cache.read(name, now), now), organization, max_age=args.max_age, now=now)
+    seen = glance(current(cache, name, now), organization, max_age=args.max_age, now=now)
     if seen.refresh == FOREGROUND:
         return wait_for_the_api()
     if seen.refresh == BACKGROUND:
@@ -228,10 +227,10 @@ def _refresh_behind(
         if not lock.try_acquire():
             return Glance(seen.balance, error=seen.error)  # one is under way
         now = time.time()
-        latest = settled(cache.read(name, now), now)
-        current = glance(latest, organization, max_age=args.max_age, now=now)
-        if current.refresh != BACKGROUND:  # refreshed, or failed, since it was read
-            return current
+        latest = current(cache, name, now)
+        now_seen = glance(latest, organization, max_age=args.max_age, now=now)
+        if now_seen.refresh != BACKGROUND:  # refreshed, or failed, since it was read
+            return now_seen
         try:
             cache.write(name, attempting(latest, now + args.timeout + ATTEMPT_GRACE))
         except OSError:
@@ -240,4 +239,4 @@ def _refresh_behind(
 
         if not start(lock.descriptor, args):
             return Glance(refresh=FOREGROUND)
-    return Glance(current.balance, error=current.error)
+    return Glance(now_seen.balance, error=now_seen.error)
