@@ -27,6 +27,8 @@ def clean_environment(
             monkeypatch.delenv(name)
     # The balance cache (status, cached_balance) of this test alone, never the developer's.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    # The history (the command line records every balance it reads) likewise.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
     _reset_default_client()
     yield
     _reset_default_client()

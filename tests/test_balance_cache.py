@@ -199,7 +199,11 @@ def test_the_record_is_frozen_comparable_and_printable() -> None:
         "age": 720.0,
         "stale": False,
         "error": None,
+        "runs_out_at": None,
     }
+    with_runway = CachedBalance(1.0, None, 0.0, 1.0, runs_out_at=1796282684.0)
+    assert with_runway.to_dict()["runs_out_at"] == "2026-12-03T07:24:44Z"
+    assert with_runway != CachedBalance(1.0, None, 0.0, 1.0)
     assert pickle.loads(pickle.dumps(record)) == record
 
 

@@ -139,6 +139,7 @@ def test_sync_and_async_clients_have_the_same_surface() -> None:
         "rate_limit",
         "proxy",
         "transport",
+        "history",
     ]
 
 

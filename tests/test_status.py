@@ -250,7 +250,15 @@ def test_json_holds_every_field(env: dict[str, str], capsys: pytest.CaptureFixtu
     assert code == 0
     assert out.count("\n") == 1
     data = json.loads(out)
-    assert set(data) == {"credits", "organization", "fetched_at", "age", "stale", "error"}
+    assert set(data) == {
+        "credits",
+        "organization",
+        "fetched_at",
+        "age",
+        "stale",
+        "error",
+        "runs_out_at",
+    }
     assert (data["credits"], data["organization"], data["stale"], data["error"]) == (
         3.25,
         "org-side",
@@ -265,19 +273,19 @@ def test_json_holds_every_field(env: dict[str, str], capsys: pytest.CaptureFixtu
     "content",
     [
         b"",
-        b"stability-user balance cache 2\n",
-        b"stability-user balance cache 2\nentry {entry}\ncredits 5.0\nfetched_at {now}",  # cut
-        b"stability-user balance cache 2\nentry {entry}\ncredits nan\nfetched_at {now}\n",
-        b"stability-user balance cache 2\nentry {entry}\ncredits 5\nfetched_at {future}\n",
-        b"stability-user balance cache 2\nentry {entry}\ncredits 5\ncredits 6\nfetched_at {now}\n",
-        b"stability-user balance cache 2\nentry {entry}\ncredits 5\nfetched_at {now}\nx y\n",
+        b"stability-user balance cache 3\n",
+        b"stability-user balance cache 3\nentry {entry}\ncredits 5.0\nfetched_at {now}",  # cut
+        b"stability-user balance cache 3\nentry {entry}\ncredits nan\nfetched_at {now}\n",
+        b"stability-user balance cache 3\nentry {entry}\ncredits 5\nfetched_at {future}\n",
+        b"stability-user balance cache 3\nentry {entry}\ncredits 5\ncredits 6\nfetched_at {now}\n",
+        b"stability-user balance cache 3\nentry {entry}\ncredits 5\nfetched_at {now}\nx y\n",
         b"stability-user balance cache 1\nentry {entry}\ncredits 5\nfetched_at {now}\n",
-        b"stability-user balance cache 2\nentry {entry}\ncredits 5\n",  # half a value
-        b"stability-user balance cache 2\nentry {entry}\nfailed_at {now}\nfailures 0\n"
+        b"stability-user balance cache 3\nentry {entry}\ncredits 5\n",  # half a value
+        b"stability-user balance cache 3\nentry {entry}\nfailed_at {now}\nfailures 0\n"
         b"failure api\nerror x\n",
-        b"stability-user balance cache 2\nentry {entry}\nfailed_at {now}\nfailures 1\n"
+        b"stability-user balance cache 3\nentry {entry}\nfailed_at {now}\nfailures 1\n"
         b"failure odd\nerror x\n",
-        b"stability-user balance cache 2\nentry {entry}\nattempt_until soon\n",
+        b"stability-user balance cache 3\nentry {entry}\nattempt_until soon\n",
         b'{"credits": 5, "fetched_at": {now}}',
         b"\xff\xfe not text",
     ],
@@ -317,7 +325,7 @@ def test_a_corrupt_entry_is_ignored_and_replaced(
     path.chmod(0o600)
     assert status(capsys) == (0, "1,072.50 cr\n", "")
     assert balance_requests(api) == 1
-    assert path.read_text().startswith(f"stability-user balance cache 2\nentry {name}\n")
+    assert path.read_text().startswith(f"stability-user balance cache 3\nentry {name}\n")
     assert status(capsys) == (0, "1,072.50 cr\n", "")  # the replacement is trusted
     assert balance_requests(api) == 1
 
@@ -567,17 +575,19 @@ def test_stdin_is_never_read(
         process.communicate()
 
 
-def test_a_cache_hit_imports_neither_httpx2_nor_the_models_nor_argparse_nor_hashlib(
+def test_a_cache_hit_imports_neither_httpx2_nor_the_models_nor_argparse_nor_the_history(
     env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     status(capsys)
     code = (
         "import sys\n"
         "from stability_user._cli import main\n"
-        "status = main(['status', '--max-age', '3600', '--format', '{credits}'])\n"
+        "status = main(['status', '--max-age', '3600', '--format', '{credits}{runway}'])\n"
         "heavy = ('httpx2', 'stability_user_client', 'stability_user._models', "
         "'stability_user._client', 'attrs', 'argparse', 'json', 'typing', 'hashlib', "
-        "'importlib', 'math', 'stability_user._exceptions')\n"
+        "'importlib', 'math', 'stability_user._exceptions', 'sqlite3', 'datetime', "
+        "'dataclasses', 'stability_user.history', 'stability_user._history_store', "
+        "'logging')\n"
         "print(status, sorted(m for m in heavy if m in sys.modules))"
     )
     # Without coverage's start-up in the child (it imports json and typing of its own).

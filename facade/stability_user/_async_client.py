@@ -107,6 +107,7 @@ class AsyncStabilityUser(ClientCore):
         rate_limit: RateLimit | bool | None = None,
         proxy: str | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
+        history: bool = False,
         http_backend: str | None = None,
     ) -> None:
         super().__init__(
@@ -123,6 +124,7 @@ class AsyncStabilityUser(ClientCore):
             proxy=proxy,
             transport=transport,
             http_backend=http_backend,
+            history=history,
         )
         self._pools: PoolKeeper[_LoopPool] = PoolKeeper(self._new_pool)
 
@@ -179,6 +181,12 @@ class AsyncStabilityUser(ClientCore):
 
     async def get_account(self, *, timeout: TimeoutTypes | None = None) -> Account:
         """The account behind the API key. See ``StabilityUser.get_account``."""
+        account = await self._fetch_account(timeout)
+        if self._history is not None:
+            await asyncio.to_thread(self._history.learn_account, account)
+        return account
+
+    async def _fetch_account(self, timeout: TimeoutTypes | None) -> Account:
         pool = await self._pool()
         return await self._run(pool, self._account_flow(pool.http, timeout))
 
@@ -186,6 +194,16 @@ class AsyncStabilityUser(ClientCore):
         self, organization: str | None = None, *, timeout: TimeoutTypes | None = None
     ) -> Balance:
         """A credit balance. See ``StabilityUser.get_balance``."""
+        balance = await self._fetch_balance(organization, timeout)
+        if self._history is not None:
+            await asyncio.to_thread(
+                self._history.balance, self._scope(organization), balance.credits
+            )
+        return balance
+
+    async def _fetch_balance(
+        self, organization: str | None, timeout: TimeoutTypes | None
+    ) -> Balance:
         pool = await self._pool()
         return await self._run(pool, self._balance_flow(pool.http, organization, timeout))
 
@@ -234,7 +252,7 @@ class AsyncStabilityUser(ClientCore):
     ) -> OrganizationBalance:
         try:
             async with slots:
-                balance = await self.get_balance(organization.id, timeout=timeout)
+                balance = await self._fetch_balance(organization.id, timeout)
         except StabilityError as err:
             return settled(organization, err)
         return settled(organization, balance)
@@ -243,8 +261,14 @@ class AsyncStabilityUser(ClientCore):
         self, *, timeout: TimeoutTypes | None = None
     ) -> list[OrganizationBalance]:
         """Every organization's balance, at most 8 at a time. See ``StabilityUser.get_balances``."""
+        results = await self._fetch_balances(timeout)
+        if self._history is not None:
+            await asyncio.to_thread(self._history.balances, results)
+        return results
+
+    async def _fetch_balances(self, timeout: TimeoutTypes | None) -> list[OrganizationBalance]:
         started = time.perf_counter()
-        organizations = (await self.get_account(timeout=timeout)).organizations
+        organizations = (await self._fetch_account(timeout)).organizations
         slots = self._checked_pool(self._pools, asyncio.get_running_loop()).balance_slots
         if not fan_out(organizations, time.perf_counter() - started):
             return [await self._balance_or_error(org, timeout, slots) for org in organizations]

@@ -54,14 +54,16 @@ __all__ = [
     "entry_for",
     "entry_name",
     "open_cache",
+    "private_directory",
+    "user_folder",
 ]
 
 # The first line of every entry; an entry with anything else is another program's or another
 # version's, and is replaced.
-CACHE_FORMAT = "stability-user balance cache 2"
+CACHE_FORMAT = "stability-user balance cache 3"
 _VALUE_FIELDS = ("credits", "fetched_at")
 _FAILURE_FIELDS = ("failed_at", "failures", "failure", "error")
-_FIELDS = frozenset({"entry", "attempt_until", *_VALUE_FIELDS, *_FAILURE_FIELDS})
+_FIELDS = frozenset({"entry", "attempt_until", "runs_out_at", *_VALUE_FIELDS, *_FAILURE_FIELDS})
 # What failed: the API or the network ("api"), the key, refused with a 401 or 403 ("refused"),
 # or the settings, before anything was sent ("configuration").
 FAILURE_KINDS = ("api", "refused", "configuration")
@@ -88,11 +90,14 @@ class CachedBalance:
             older than ``max_age`` while a refresh is under way is not stale yet).
         error: Why it is stale: the failed refresh's error (a ``RememberedError``, its one
             line, when another process's refresh failed).
+        runs_out_at: When the credits run out at the burn rate the history told when the value
+            was read (seconds since the epoch); ``None`` without a history that can tell
+            (``cached_balance(history=True)``, the command line's ``status``).
     """
 
     # Not a dataclass: `dataclasses` (and the `inspect` it imports) would cost a prompt's
     # `status` more than the rest of a cache hit.
-    __slots__ = ("age", "credits", "error", "fetched_at", "organization", "stale")
+    __slots__ = ("age", "credits", "error", "fetched_at", "organization", "runs_out_at", "stale")
 
     credits: float
     organization: str | None
@@ -100,6 +105,7 @@ class CachedBalance:
     age: float
     stale: bool
     error: StabilityError | None
+    runs_out_at: float | None
 
     def __init__(
         self,
@@ -110,6 +116,7 @@ class CachedBalance:
         *,
         stale: bool = False,
         error: StabilityError | None = None,
+        runs_out_at: float | None = None,
     ) -> None:
         for name, value in (
             ("credits", credits),
@@ -118,6 +125,7 @@ class CachedBalance:
             ("age", age),
             ("stale", stale),
             ("error", error),
+            ("runs_out_at", runs_out_at),
         ):
             object.__setattr__(self, name, value)
 
@@ -136,7 +144,15 @@ class CachedBalance:
         return hash(self._fields()[:5])
 
     def _fields(self) -> tuple[Any, ...]:
-        return (self.credits, self.organization, self.fetched_at, self.age, self.stale, self.error)
+        return (
+            self.credits,
+            self.organization,
+            self.fetched_at,
+            self.age,
+            self.stale,
+            self.error,
+            self.runs_out_at,
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
         # pickle would restore the slots with setattr, which an immutable record refuses.
@@ -168,12 +184,17 @@ class CachedBalance:
             "age": round(self.age, 3),
             "stale": self.stale,
             "error": error,
+            "runs_out_at": None
+            if self.runs_out_at is None
+            else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.runs_out_at)),
         }
 
 
 def _restore(fields: tuple[Any, ...]) -> CachedBalance:
-    credits, organization, fetched_at, age, stale, error = fields
-    return CachedBalance(credits, organization, fetched_at, age, stale=stale, error=error)
+    credits, organization, fetched_at, age, stale, error, runs_out_at = fields
+    return CachedBalance(
+        credits, organization, fetched_at, age, stale=stale, error=error, runs_out_at=runs_out_at
+    )
 
 
 def age_text(seconds: float) -> str:
@@ -188,27 +209,52 @@ def age_text(seconds: float) -> str:
 def default_cache_dir(environ: Mapping[str, str], warn: Callable[[str], None] | None = None) -> str:
     """Where the cache lives: ``STABILITY_CACHE_DIR``, else ``$XDG_CACHE_HOME/stability-user``,
     else the platform's cache folder (``~/.cache``, ``~/Library/Caches``, ``%LOCALAPPDATA%``).
-
-    A relative value of either variable is not used (it would make a cache in every folder a
-    prompt is drawn in): ``warn`` is told so for ``STABILITY_CACHE_DIR``, and the next rule
-    applies, as the XDG specification says of its own variable.
-    """
+    See ``user_folder``."""
     from ._constants import CACHE_DIR_ENV
 
-    explicit = environ.get(CACHE_DIR_ENV)
+    return user_folder(
+        environ,
+        CACHE_DIR_ENV,
+        "XDG_CACHE_HOME",
+        posix="~/.cache",
+        macos="~/Library/Caches",
+        windows="Cache",
+        warn=warn,
+    )
+
+
+def user_folder(
+    environ: Mapping[str, str],
+    variable: str,
+    xdg_variable: str,
+    *,
+    posix: str,
+    macos: str,
+    windows: str,
+    warn: Callable[[str], None] | None = None,
+) -> str:
+    """One of the user's folders for stability-user: ``variable``'s, else
+    ``$xdg_variable/stability-user``, else the platform's (``posix`` or ``macos`` joined with
+    ``stability-user``; ``%LOCALAPPDATA%\\stability-user\\windows``).
+
+    A relative value of either variable is not used (it would make a folder in every folder a
+    prompt is drawn in): ``warn`` is told so for ``variable``, and the next rule applies, as
+    the XDG specification says of its own variables.
+    """
+    explicit = environ.get(variable)
     if explicit and os.path.isabs(explicit):
         return explicit
     if explicit and warn is not None:
-        warn(f"{CACHE_DIR_ENV} {explicit!r} is not an absolute path; not using it")
-    xdg = environ.get("XDG_CACHE_HOME")
+        warn(f"{variable} {explicit!r} is not an absolute path; not using it")
+    xdg = environ.get(xdg_variable)
     if xdg and os.path.isabs(xdg):  # the XDG spec: a relative path is to be ignored
         return os.path.join(xdg, _APP)
     if sys.platform == "win32":
         local = environ.get("LOCALAPPDATA") or os.path.expanduser(r"~\AppData\Local")
-        return os.path.join(local, _APP, "Cache")
+        return os.path.join(local, _APP, windows)
     if sys.platform == "darwin":
-        return os.path.expanduser(f"~/Library/Caches/{_APP}")
-    return os.path.expanduser(f"~/.cache/{_APP}")
+        return os.path.expanduser(f"{macos}/{_APP}")
+    return os.path.expanduser(f"{posix}/{_APP}")
 
 
 def entry_for(base_url: str, api_version: str, api_key: str, organization: str | None) -> str:
@@ -259,6 +305,8 @@ class Entry:
         error: The failure's one line, as the command line prints it.
         attempt_until: When a background refresh started should have written its outcome
             by; ``None`` when none is under way.
+        runs_out_at: When the value's credits run out at the history's burn rate, as it told
+            when the value was read; ``None`` when it could not.
     """
 
     __slots__ = (
@@ -269,6 +317,7 @@ class Entry:
         "failure",
         "failures",
         "fetched_at",
+        "runs_out_at",
     )
 
     credits: float | None
@@ -278,6 +327,7 @@ class Entry:
     failure: str | None
     error: str | None
     attempt_until: float | None
+    runs_out_at: float | None
 
     def __init__(
         self,
@@ -289,8 +339,10 @@ class Entry:
         failure: str | None = None,
         error: str | None = None,
         attempt_until: float | None = None,
+        runs_out_at: float | None = None,
     ) -> None:
         self.attempt_until = attempt_until
+        self.runs_out_at = runs_out_at
         self.credits = credits
         self.fetched_at = fetched_at
         self.failed_at = failed_at
@@ -320,6 +372,8 @@ class Entry:
         lines = [CACHE_FORMAT, f"entry {name}"]
         if self.credits is not None:
             lines += [f"credits {self.credits!r}", f"fetched_at {self.fetched_at!r}"]
+            if self.runs_out_at is not None:
+                lines.append(f"runs_out_at {self.runs_out_at!r}")
         if self.failed_at is not None:
             error = "".join(c if c.isprintable() else " " for c in self.error or "?")
             lines += [
@@ -451,11 +505,15 @@ def _parse_entry(text: str, name: str, now: float) -> Entry | None:
             return None
         entry.failed_at, entry.failures = failed_at, int(failures)
         entry.failure, entry.error = fields["failure"], fields["error"]
-    if "attempt_until" in fields:
-        entry.attempt_until = _finite(fields["attempt_until"])
-        if entry.attempt_until is None:
-            return None
-    if entry.credits is None and entry.failed_at is None and entry.attempt_until is None:
+    for field in ("attempt_until", "runs_out_at"):
+        if field in fields:
+            number = _finite(fields[field])
+            if number is None:
+                return None
+            setattr(entry, field, number)
+    if entry.credits is None and (  # a runway is written only beside a value
+        entry.runs_out_at is not None or (entry.failed_at is None and entry.attempt_until is None)
+    ):
         return None
     return entry
 
@@ -485,12 +543,23 @@ def open_cache(directory: str) -> BalanceCache:
             writable by others, or reached through a symbolic link another user owns (who
             could point it elsewhere later). The message says which.
     """
+    private_directory(directory, "cache directory")
+    return BalanceCache(directory)
+
+
+def private_directory(directory: str, label: str) -> None:
+    """Make ``directory`` (0700) if missing, and check it may be trusted (``open_cache``'s
+    rules; the history's state folder follows them too). ``label`` names it in the error.
+
+    Raises:
+        OSError: It cannot be made, or may not be trusted.
+    """
     link = None
     try:
         link = _foreign_link(directory)  # before anything is made through it
         if link is not None:
             raise OSError(
-                f"cache directory {directory} is reached through {link}, a symbolic link of "
+                f"{label} {directory} is reached through {link}, a symbolic link of "
                 "another user; not using it"
             )
         os.makedirs(directory, mode=0o700, exist_ok=True)
@@ -498,11 +567,10 @@ def open_cache(directory: str) -> BalanceCache:
     except OSError as err:
         if link is not None:
             raise
-        raise OSError(f"cache directory {directory} cannot be used: {err.strerror or err}") from err
+        raise OSError(f"{label} {directory} cannot be used: {err.strerror or err}") from err
     problem = _unsafe(status, directory=True)
     if problem:
-        raise OSError(f"cache directory {directory} {problem}; not using it")
-    return BalanceCache(directory)
+        raise OSError(f"{label} {directory} {problem}; not using it")
 
 
 # Symbolic links followed at most, as the kernel's own limit.

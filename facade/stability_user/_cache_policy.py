@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ._balance_cache import BalanceCache
+
+    # What a refresh's fetch returns: the credits, and when they run out (or None).
+    Fetched = tuple[float, float | None]
     from ._exceptions import RememberedError, StabilityError
 
 __all__ = [
@@ -137,6 +140,7 @@ def balance_of(entry: Entry | None, organization: str | None, now: float) -> Cac
         max(0.0, now - entry.fetched_at),
         stale=error is not None,
         error=error,
+        runs_out_at=entry.runs_out_at,
     )
 
 
@@ -188,7 +192,7 @@ def lookup(
     organization: str | None,
     *,
     max_age: float,
-    fetch: Callable[[float], float],
+    fetch: Callable[[float], Fetched],
     deadline: float,
     warn: Callable[[str], None],
     refresh: bool = False,
@@ -202,7 +206,8 @@ def lookup(
         name: The entry (``entry_for()``).
         organization: What the entry is for.
         max_age: Seconds a cached value counts as fresh.
-        fetch: Reads the credits from the API, by ``deadline``; raises ``StabilityError``.
+        fetch: Reads the credits from the API, by ``deadline``, with when they run out (or
+            ``None``); raises ``StabilityError``.
         deadline: ``time.monotonic()`` by which to have waited for another process's refresh.
         warn: Told, in a sentence, that the cache could not be written.
         refresh: Refresh even a fresh value, and wait for another process's refresh rather
@@ -253,7 +258,7 @@ def refresh_held(
     organization: str | None,
     older: Entry | None,
     *,
-    fetch: Callable[[float], float],
+    fetch: Callable[[float], Fetched],
     deadline: float,
     warn: Callable[[str], None] | None = None,
 ) -> CachedBalance:
@@ -268,7 +273,7 @@ def refresh_held(
     from ._exceptions import ConfigurationError, StabilityError
 
     try:
-        credits = fetch(deadline)
+        credits, runs_out_at = fetch(deadline)
     except ConfigurationError:
         raise  # not the API's doing: an older value would hide it
     except StabilityError as err:
@@ -278,11 +283,17 @@ def refresh_held(
         if stale is None:
             raise
         return CachedBalance(
-            stale.credits, organization, stale.fetched_at, stale.age, stale=True, error=err
+            stale.credits,
+            organization,
+            stale.fetched_at,
+            stale.age,
+            stale=True,
+            error=err,
+            runs_out_at=stale.runs_out_at,
         )
     fetched_at = time.time()
-    _write(cache, name, Entry(float(credits), fetched_at), warn)
-    return CachedBalance(float(credits), organization, fetched_at, 0.0)
+    _write(cache, name, Entry(float(credits), fetched_at, runs_out_at=runs_out_at), warn)
+    return CachedBalance(float(credits), organization, fetched_at, 0.0, runs_out_at=runs_out_at)
 
 
 def failure_kind(error: StabilityError) -> str:
@@ -335,5 +346,11 @@ def _waited_too_long(cached: CachedBalance | None) -> CachedBalance:
     if cached is None:
         raise error
     return CachedBalance(
-        cached.credits, cached.organization, cached.fetched_at, cached.age, stale=True, error=error
+        cached.credits,
+        cached.organization,
+        cached.fetched_at,
+        cached.age,
+        stale=True,
+        error=error,
+        runs_out_at=cached.runs_out_at,
     )

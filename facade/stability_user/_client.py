@@ -78,6 +78,10 @@ class StabilityUser(ClientCore):
             what ``SSL_CERT_FILE`` (a PEM bundle) or ``SSL_CERT_DIR`` names, for every host.
         transport: An ``httpx2.BaseTransport``, e.g.
             ``stability_user.testing.StandInAPI().transport``.
+        history: Record every balance read in the local history (``stability_user.history``):
+            off by default, for a library never writes to a user's home unasked;
+            ``STABILITY_HISTORY=off`` turns it off whatever this says. A recording that fails
+            is skipped with a warning on the ``stability_user.history`` logger.
 
     Raises:
         MissingAPIKeyError: No key anywhere.
@@ -101,6 +105,7 @@ class StabilityUser(ClientCore):
         rate_limit: RateLimit | bool | None = None,
         proxy: str | None = None,
         transport: httpx2.BaseTransport | None = None,
+        history: bool = False,
     ) -> None:
         super().__init__(
             api_key,
@@ -116,6 +121,7 @@ class StabilityUser(ClientCore):
             proxy=proxy,
             transport=transport,
             http_backend="httpx2",  # aiohttp is async only
+            history=history,
         )
         options = self._http_options()
         self._pools: PoolKeeper[httpx2.Client] = PoolKeeper(lambda: httpx2.Client(**options))
@@ -182,6 +188,12 @@ class StabilityUser(ClientCore):
         Args:
             timeout: Overrides the client's timeout for this call.
         """
+        account = self._fetch_account(timeout)
+        if self._history is not None:
+            self._history.learn_account(account)
+        return account
+
+    def _fetch_account(self, timeout: TimeoutTypes | None) -> Account:
         http = self._checked_pool(self._pools)
         return self._run(http, self._account_flow(http, timeout))
 
@@ -195,7 +207,10 @@ class StabilityUser(ClientCore):
             timeout: Overrides the client's timeout for this call.
         """
         http = self._checked_pool(self._pools)
-        return self._run(http, self._balance_flow(http, organization, timeout))
+        balance = self._run(http, self._balance_flow(http, organization, timeout))
+        if self._history is not None:
+            self._history.balance(self._scope(organization), balance.credits)
+        return balance
 
     def require_credits(
         self,
@@ -281,8 +296,14 @@ class StabilityUser(ClientCore):
         Raises only if the account itself cannot be fetched. Interrupted (Ctrl-C), it raises
         at once and no further request starts.
         """
+        results = self._fetch_balances(timeout)
+        if self._history is not None:
+            self._history.balances(results)
+        return results
+
+    def _fetch_balances(self, timeout: TimeoutTypes | None) -> list[OrganizationBalance]:
         started = time.perf_counter()
-        organizations = self.get_account(timeout=timeout).organizations
+        organizations = self._fetch_account(timeout).organizations
         if not fan_out(organizations, time.perf_counter() - started):
             return [self._balance_or_error(org, timeout) for org in organizations]
         cancel = threading.Event()

@@ -20,6 +20,8 @@ __all__ = [
     "EXPORTER_INTERVAL",
     "EXPORTER_PORT",
     "HTTP_BACKENDS",
+    "HISTORY_ENV",
+    "HISTORY_HEARTBEAT",
     "HTTP_BACKEND_ENV",
     "INITIAL_RETRY_DELAY",
     "LOG_ENV",
@@ -32,6 +34,7 @@ __all__ = [
     "ORGANIZATION_ENV",
     "RETRYABLE_STATUS_CODES",
     "SSL_CERT_DIR_ENV",
+    "STATE_DIR_ENV",
     "SSL_CERT_FILE_ENV",
     "STATUS_BACKOFF",
     "STATUS_BACKOFF_MAX",
@@ -65,6 +68,13 @@ SSL_CERT_FILE_ENV = "SSL_CERT_FILE"
 # The balance cache's folder (`stability-user status`, cached_balance()); else the platform's.
 CACHE_DIR_ENV = "STABILITY_CACHE_DIR"
 SSL_CERT_DIR_ENV = "SSL_CERT_DIR"
+# The credits' history (stability_user.history): its folder, else the platform's state folder;
+# and the switch that turns the command line's recording off ("off", "0", "false", "no").
+STATE_DIR_ENV = "STABILITY_STATE_DIR"
+HISTORY_ENV = "STABILITY_HISTORY"
+# A reading equal to the last one of its organization is stored at most this often (seconds):
+# a heartbeat that shows the balance was watched, without a row per prompt.
+HISTORY_HEARTBEAT = 900.0
 
 DEFAULT_BASE_URL = "https://api.stability.ai"
 

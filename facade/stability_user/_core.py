@@ -27,6 +27,7 @@ from ._values import TimeoutTypes, check_organization, check_transport, to_httpx
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._history_recorder import HistoryRecorder
     from ._models import Account, Balance, Organization, OrganizationBalance
     from ._pool import PoolKeeper
     from ._ratelimit import RateLimit
@@ -80,6 +81,7 @@ class ClientCore:
         proxy: str | None,
         transport: object,
         http_backend: str | None,
+        history: bool = False,
     ) -> None:
         # Loaded by the first client, not by `from stability_user import StabilityUser`: the
         # settings' dataclasses and tables cost milliseconds of every program's start-up.
@@ -111,6 +113,14 @@ class ClientCore:
         self._limiter = RateLimiter(limit) if limit is not None else None
         self._requests: dict[tuple[str, str | None], httpx2.Request] = {}
         self._closed = False
+        if not isinstance(history, bool):
+            raise ConfigurationError(f"history must be True or False, not {history!r}.")
+        # Loaded only when asked for: sqlite3 and the store cost every other program nothing.
+        self._history: HistoryRecorder | None = None
+        if history:
+            from ._history_recorder import recorder_for
+
+            self._history = recorder_for(True, self.base_url, self._settings.api_key)
 
     def _http_options(self) -> dict[str, Any]:
         settings = self._settings

@@ -201,6 +201,7 @@ def cached_balance(
     max_age: float = STATUS_MAX_AGE,
     refresh: bool = False,
     timeout: TimeoutTypes | None = None,
+    history: bool = False,
 ) -> CachedBalance:
     """The balance from the on-disk cache that ``stability-user status`` keeps, when young enough.
 
@@ -224,6 +225,9 @@ def cached_balance(
             rather than returning an older value.
         timeout: For the API call, as ``get_balance()``'s; also bounds the wait for another
             process's refresh (default: the client's read timeout).
+        history: Record a refreshed balance in the local history (``stability_user.history``),
+            and keep with it when the credits run out at the history's burn rate
+            (``runs_out_at``); ``STABILITY_HISTORY=off`` turns it off.
 
     Raises:
         ConfigurationError: ``max_age`` is negative or not a number; nothing is sent.
@@ -237,6 +241,8 @@ def cached_balance(
         raise ConfigurationError(f"max_age must be a number of seconds >= 0, not {max_age!r}.")
     if organization is not None:
         check_organization(organization)
+    if not isinstance(history, bool):
+        raise ConfigurationError(f"history must be True or False, not {history!r}.")
 
     def use(client: StabilityUser) -> CachedBalance:
         settings = client._settings
@@ -254,9 +260,26 @@ def cached_balance(
             org,
             max_age=float(max_age),
             refresh=refresh,
-            fetch=lambda _deadline: client.get_balance(org, timeout=timeout).credits,
+            fetch=lambda _deadline: _fetch(client, org, timeout, history),
             deadline=time.monotonic() + (DEFAULT_TIMEOUT if wait is None else wait),
             warn=logger.warning,
         )
 
     return _with_client(use)
+
+
+def _fetch(
+    client: StabilityUser, organization: str | None, timeout: TimeoutTypes | None, history: bool
+) -> tuple[float, float | None]:
+    """``cached_balance()``'s refresh: the credits, recorded and with their runway when asked."""
+    credits = client.get_balance(organization, timeout=timeout).credits
+    if not history:
+        return credits, None
+    from ._history_recorder import recorder_for
+
+    settings = client._settings
+    recorder = recorder_for(True, settings.base_url, settings.api_key)
+    if recorder is None:  # STABILITY_HISTORY=off
+        return credits, None
+    recorder.balance(organization, credits)
+    return credits, recorder.runs_out_at(organization, time.time())

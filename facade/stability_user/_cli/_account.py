@@ -28,7 +28,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace, out: Output, err: Output) -> int:
     from .._client import StabilityUser
 
-    with StabilityUser(**client_options(args)) as client:
+    with StabilityUser(**client_options(args, err)) as client:
         show_account(out, client.get_account(), args.json)
     return EXIT_OK
 

@@ -17,7 +17,7 @@ from .._constants import (
     DEFAULT_TIMEOUT,
 )
 from . import _types
-from ._output import EXIT_BELOW_MIN
+from ._output import EXIT_BELOW_MIN, Output
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -117,20 +117,30 @@ def add_command(
     description: str,
     min_credits: bool = False,
 ) -> argparse.ArgumentParser:
-    """A command that asks the API and prints: endpoint, ``--timeout``, ``--json`` (and
-    ``--min-credits``)."""
+    """A command that asks the API and prints: endpoint, ``--timeout``, ``--json``,
+    ``--no-history`` (and ``--min-credits``)."""
+    from ._recording import history_argument
+
     parser = commands.add_parser(name, help=help, description=description)
     endpoint_arguments(parser)
     timeout_arguments(parser)
     output_arguments(parser)
     if min_credits:
         minimum_arguments(parser)
+    history_argument(parser)
     return parser
 
 
-def client_options(args: argparse.Namespace) -> dict[str, Any]:
-    """What the connection arguments given ask of a client (the rest from the environment)."""
+def client_options(args: argparse.Namespace, err: Output | None = None) -> dict[str, Any]:
+    """What the connection arguments given ask of a client (the rest from the environment);
+    with ``err``, a client that records in the history (unless ``--no-history``), saying
+    there when it could not."""
     options: dict[str, Any] = {"base_url": args.base_url, "api_version": args.api_version}
+    if err is not None:
+        from ._recording import recording, show_warnings
+
+        options["history"] = recording(args)
+        show_warnings(err)
     if getattr(args, "timeout", None) is not None:
         options["timeout"] = args.timeout
     return options

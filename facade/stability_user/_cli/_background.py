@@ -54,6 +54,8 @@ def start(lock_descriptor: int, args: argparse.Namespace | StatusArguments) -> b
     ):
         if value:
             argv += [f"{option}={value}"]
+    if args.no_history:
+        argv.append("--no-history")
     nice = next((path for path in _NICE if os.path.exists(path)), None)
     if nice is not None:
         argv = [nice, "-n", "19", *argv]

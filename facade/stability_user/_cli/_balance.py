@@ -41,7 +41,7 @@ def below(minimum: float | None, credits: float) -> bool:
 def run(args: argparse.Namespace, out: Output, err: Output) -> int:
     from .._client import StabilityUser
 
-    with StabilityUser(**client_options(args)) as client:
+    with StabilityUser(**client_options(args, err)) as client:
         org = args.org or client.organization
         balance = client.get_balance(args.org)
     _show_balance(out, balance, org, args.json)

@@ -40,7 +40,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace, out: Output, err: Output) -> int:
     from .._client import StabilityUser
 
-    with StabilityUser(**client_options(args)) as client:
+    with StabilityUser(**client_options(args, err)) as client:
         results = client.get_balances()
     _show_balances(out, results, args.json)
     failed = [(result.organization.id, result.error) for result in results if result.error]

@@ -19,6 +19,7 @@ from contextlib import suppress
 
 from ._arguments import client_options, endpoint_arguments, minimum_arguments, timeout_arguments
 from ._output import EXIT_API_ERROR, EXIT_BELOW_MIN, EXIT_USAGE, PROG, Output, credits_text
+from ._recording import history_argument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     endpoint_arguments(parser)
     timeout_arguments(parser)
+    history_argument(parser)
     parser.add_argument("program", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
 
@@ -80,7 +82,7 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
         err.print(f"{PROG} measure: error: --json {args.json_file}: {problem}")
         return EXIT_USAGE
     with (
-        StabilityUser(**client_options(args)) as client,
+        StabilityUser(**client_options(args, err)) as client,
         client.track_spend(args.org, all_organizations=args.all) as spend,
     ):
         low = _below_minimum(spend, args.min_credits)

@@ -19,7 +19,9 @@ __all__ = ["build_parser", "status_parser"]
 _EPILOG = f"""\
 The API key is read from {API_KEY_ENV} only: a key on the command line would leak into
 shell history and process lists. STABILITY_BASE_URL (or API_HOST), STABILITY_API_VERSION,
-STABILITY_ORGANIZATION, STABILITY_CLIENT_ID and STABILITY_CLIENT_VERSION are read too.
+STABILITY_ORGANIZATION, STABILITY_CLIENT_ID and STABILITY_CLIENT_VERSION are read too. The
+balances read are recorded in a local history (STABILITY_STATE_DIR; STABILITY_HISTORY=off or
+--no-history turns that off): see `{PROG} history`.
 
 examples:
   {PROG} account
@@ -27,6 +29,7 @@ examples:
   {PROG} balances --json
   {PROG} balances --min-credits 50 || echo "top up before the batch runs"
   {PROG} status                        # for a prompt: cached, one short line
+  {PROG} history --days 30             # spend per day, burn rate, runway
   {PROG} measure --min-credits 50 -- ./batch.sh   # what a job spent
   {PROG} exporter --port 9464 --interval 60   # Prometheus metrics
   {PROG} mcp                           # the credits for agents (MCP, over stdio)
@@ -43,7 +46,7 @@ exit status:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, every command's sub-parser included."""
-    from . import _account, _balance, _balances, _exporter, _mcp, _measure, _status
+    from . import _account, _balance, _balances, _exporter, _history, _mcp, _measure, _status
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -53,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (_account, _balance, _balances, _status, _measure, _exporter, _mcp):
+    for command in (_account, _balance, _balances, _status, _history, _measure, _exporter, _mcp):
         command.add_parser(commands)
     return parser
 

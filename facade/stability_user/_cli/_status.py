@@ -59,8 +59,10 @@ PARSER_TEXT: dict[str, Any] = {
         f"The cache is in {CACHE_DIR_ENV}, else $XDG_CACHE_HOME/stability-user, else the "
         "platform's cache folder; the key is never written to it. --format fields: "
         "{credits} (a number: {credits:,.0f}), {organization}, {age} (e.g. 12m), {stale} "
-        "('~' when stale, else empty). Exit status: 0 a value was printed, 1 nothing to show "
-        "or a key the API refused, 2 a usage or configuration error."
+        "('~' when stale, else empty), {runway} (e.g. 9d: how long the credits last at the "
+        "burn rate of the local history, empty when it cannot tell). A refresh records the "
+        "balance in that history unless --no-history. Exit status: 0 a value was printed, "
+        "1 nothing to show or a key the API refused, 2 a usage or configuration error."
     ),
 }
 
@@ -103,7 +105,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--format",
         type=_arguments.template,
         metavar="TEMPLATE",
-        help="a template over {credits}, {organization}, {age}, {stale}, e.g. '{credits:,.0f} cr'",
+        help="a template over {credits}, {organization}, {age}, {stale}, {runway}, "
+        "e.g. '{credits:,.0f} cr {runway}'",
     )
     shape.add_argument("--json", action="store_true", help="print the fields as one JSON object")
     parser.add_argument(
@@ -112,6 +115,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="call the API now and wait for it, however young the cached value",
     )
     _arguments.endpoint_arguments(parser)
+    from ._recording import history_argument
+
+    history_argument(parser)
 
 
 def _fields(record: CachedBalance) -> dict[str, Any]:
@@ -120,7 +126,18 @@ def _fields(record: CachedBalance) -> dict[str, Any]:
         "organization": record.organization or "default",
         "age": age_text(record.age),
         "stale": "~" if record.stale else "",
+        "runway": runway_text(record.runs_out_at, record.fetched_at + record.age),
     }
+
+
+def runway_text(runs_out_at: float | None, now: float) -> str:
+    """``{runway}``: ``9d``, ``5h`` under a day, ``0h`` once past; empty without one."""
+    if runs_out_at is None:
+        return ""
+    left = max(0.0, runs_out_at - now)
+    if left >= 86400:
+        return f"{int(left // 86400)}d"
+    return f"{int(left // 3600)}h"
 
 
 def render(record: CachedBalance, *, format: str | None, as_json: bool) -> str:
@@ -169,6 +186,9 @@ def _status(args: argparse.Namespace | StatusArguments, err: Output) -> CachedBa
         cache = None
 
     def wait_for_the_api() -> CachedBalance:
+        from ._recording import show_warnings
+
+        show_warnings(err)
         return _shown(
             lookup(
                 cache,

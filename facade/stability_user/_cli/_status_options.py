@@ -47,6 +47,7 @@ class StatusArguments:
         self.refresh = False
         self.base_url: str | None = None
         self.api_version: str | None = None
+        self.no_history = False
 
 
 # Options that take a value: (attribute, converter).
@@ -58,7 +59,7 @@ _VALUED: dict[str, tuple[str, Callable[[str], object]]] = {
     "--base-url": ("base_url", str),
     "--api-version": ("api_version", str),
 }
-_FLAGS = {"--json": "json", "--refresh": "refresh"}
+_FLAGS = {"--json": "json", "--refresh": "refresh", "--no-history": "no_history"}
 
 
 def read_arguments(argv: Sequence[str]) -> StatusArguments | None:
@@ -124,13 +125,17 @@ def client_for(args: argparse.Namespace | StatusArguments) -> Any:
     from .._client import StabilityUser
 
     # Not --timeout: it bounds the whole command, and each request gets what is left of it.
-    return StabilityUser(base_url=args.base_url, api_version=args.api_version)
+    return StabilityUser(
+        base_url=args.base_url, api_version=args.api_version, history=not args.no_history
+    )
 
 
 def fetch_credits(
     args: argparse.Namespace | StatusArguments, organization: str | None, deadline: float
-) -> float:
-    """The credits from the API through the SDK's client, by ``deadline`` whatever happens.
+) -> tuple[float, float | None]:
+    """The credits from the API through the SDK's client, by ``deadline`` whatever happens,
+    recorded in the history (unless ``--no-history``), with when they run out at its burn rate
+    (``None`` when it cannot tell).
 
     The call runs on a daemon thread so that the wait is bounded as a whole, retries and their
     backoff included; one still under way at the deadline is left to end with the process.
@@ -149,6 +154,9 @@ def fetch_credits(
     def call() -> None:
         try:
             outcome["credits"] = client.get_balance(organization, timeout=remaining).credits
+            history = client._history  # the client's own recorder: the same store, the same key
+            if history is not None:
+                outcome["runs_out_at"] = history.runs_out_at(organization, time.time())
         except Exception as error:  # handed to the waiting thread, raised there
             outcome["error"] = error
 
@@ -162,4 +170,4 @@ def fetch_credits(
     if error is not None:
         raise error
     credits: float = outcome["credits"]
-    return credits
+    return credits, outcome.get("runs_out_at")

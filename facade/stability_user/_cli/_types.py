@@ -11,7 +11,7 @@ from .._constants import MAX_SECONDS
 __all__ = ["FIELDS", "credits", "non_negative_seconds", "port", "seconds", "template"]
 
 # What a ``status --format`` template may name.
-FIELDS = ("credits", "organization", "age", "stale")
+FIELDS = ("credits", "organization", "age", "stale", "runway")
 
 
 def _number(text: str) -> float:
@@ -83,7 +83,7 @@ def template(text: str) -> str:
             raise ValueError(f"{{{field}}} is not a field: use {names}")
         if spec and "{" in spec:
             raise ValueError(f"a field inside {{{field}:{spec}}} is not allowed")
-    sample = {"credits": 0.0, "organization": "", "age": "", "stale": ""}
+    sample = {"credits": 0.0, "organization": "", "age": "", "stale": "", "runway": ""}
     try:  # a spec that does not fit the field's value, e.g. {credits:d}
         text.format_map(sample)
     except (ValueError, TypeError) as err:
