@@ -2,7 +2,7 @@
 
 One run, interleaved rounds, medians with min-max. The server is the stand-in on loopback in
 its own process (keep-alive HTTP/1.1, TCP_NODELAY), so it neither shares this process's GIL
-nor its core. Start-up times (6a-6c, 10a-10d) are measured in the runtime-only environment
+nor its core. Start-up times (6a-6c, 10a-10d, 12a-12b) are measured in the runtime-only environment
 `make demo` builds (RUNTIME_PYTHON), so that development tools installed beside httpx2 do not
 slow the baseline. Prints one table, writes the same figures to benchmarks/results.json, and
 exits 1 if a target is missed.
@@ -62,7 +62,17 @@ TARGETS = {
     # `stability-user mcp` from its start to its answer to `initialize`, against the smallest
     # server the same SDK makes.
     "mcp_start": 1.15,
+    # `stability-user balance` recording its reading in the history, against the same command
+    # with STABILITY_HISTORY=off; and `history --days 365 --all` over a year of readings
+    # against the half second it must answer within.
+    "history_recording": 1.05,
+    "history_year": 1.0,
 }
+
+# 12b: the budget `history --days 365` answers within, and the year it reads: one reading every
+# 15 minutes (the heartbeat of a prompt or a watcher) of each of HISTORY_ORGANIZATIONS.
+HISTORY_BUDGET_MS = 500.0
+HISTORY_ORGANIZATIONS = 3
 
 
 # What benchmark 5 adds to every answer: a modest round trip to a real API over the internet.
@@ -444,6 +454,7 @@ def bench_status(url: str) -> dict[str, list[float]]:
             "STABILITY_API_KEY": API_KEY,
             "STABILITY_BASE_URL": url,
             "STABILITY_CACHE_DIR": str(Path(folder) / "cache"),
+            "STABILITY_STATE_DIR": str(Path(folder) / "state"),
         }
         stalled = {**env, "STABILITY_BASE_URL": hanging.url}
         wall_ms([command, "status"], env)  # the entry the fresh runs read
@@ -478,6 +489,81 @@ def bench_status(url: str) -> dict[str, list[float]]:
         )
     hanging.close()
     return {**fresh, **foreground}
+
+
+def bench_history(url: str) -> dict[str, list[float]]:
+    """Targets 12a-12b, cold processes of the runtime-only environment, wall time in ms.
+
+    12a: ``stability-user balance`` with the history on against the same with
+    ``STABILITY_HISTORY=off``; before every run (untimed) the stand-in spends a hundredth of a
+    credit, so that each run's reading differs from the last and is stored, not skipped as a
+    repeat. 12b: ``history --days 365 --all`` over a synthetic year (one reading every 15
+    minutes of each of ``HISTORY_ORGANIZATIONS``, a third of them a spend), against the budget.
+    """
+    import random
+    import tempfile
+
+    import httpx2
+
+    from stability_user._history_store import Observation, account_of, open_store
+    from stability_user.testing._api import SPEND_PATH
+
+    _, command = runtime()
+
+    def spend_a_little() -> None:
+        answer = httpx2.post(
+            url + SPEND_PATH,
+            params={"credits": "0.01"},
+            headers={"Authorization": f"Bearer {API_KEY}"},
+        )
+        answer.raise_for_status()
+
+    with tempfile.TemporaryDirectory() as folder:
+        env = {
+            **os.environ,
+            "STABILITY_API_KEY": API_KEY,
+            "STABILITY_BASE_URL": url,
+            "STABILITY_STATE_DIR": str(Path(folder) / "state"),
+        }
+        off = {**env, "STABILITY_HISTORY": "off"}
+
+        def balance(environment: dict[str, str]) -> float:
+            spend_a_little()
+            return wall_ms([command, "balance"], environment)
+
+        recording = interleaved(
+            {
+                "balance, history on": lambda: balance(env),
+                "balance, history off": lambda: balance(off),
+            },
+            rounds=30,
+        )
+        year = str(Path(folder) / "year")
+        host = "https://api.stability.ai"
+        with open_store(year, print) as store:
+            organizations = [
+                Observation(f"org-{index}", 0.0, f"Team {index}", index == 0)
+                for index in range(HISTORY_ORGANIZATIONS)
+            ]
+            store.learn(host, account_of(host, API_KEY), organizations)
+            start, rows = time.time() - 365 * 86400, []
+            for series in store.series(host):
+                credits = 100_000.0
+                for step in range(365 * 96):
+                    if random.random() < 1 / 3:
+                        credits = round(credits - random.random() * 3, 2)
+                    rows.append((series.id, start + step * 900, credits))
+            store._db.executemany("INSERT INTO readings VALUES (?, ?, ?)", rows)
+        yearly = {**os.environ, "STABILITY_STATE_DIR": year, "STABILITY_API_KEY": API_KEY}
+        reading = interleaved(
+            {
+                "history --days 365": lambda: wall_ms(
+                    [command, "history", "--days", "365", "--all"], yearly
+                )
+            },
+            rounds=15,
+        )
+    return {**recording, **reading, "budget": [HISTORY_BUDGET_MS]}
 
 
 _INITIALIZE = (
@@ -599,6 +685,7 @@ def main() -> int:
         balances = bench_balances(url)
         memory = bench_memory(url)
         status = bench_status(url)
+        history = bench_history(url)
         mcp = bench_mcp(url)
     finally:
         stop_server(server)
@@ -626,6 +713,7 @@ def main() -> int:
             "peak_rss_5000_calls_mib": memory,
             "status_cold_ms": status,
             "mcp_initialize_ms": mcp,
+            "history_ms": history,
         }
     )
 
@@ -784,6 +872,21 @@ def add_rows(samples: dict[str, dict[str, list[float]]], row: Callable[..., None
         mcp["minimal server"],
         "ms",
         "mcp_start",
+    )
+    history = samples["history_ms"]
+    row(
+        "12a balance, history on vs off",
+        history["balance, history on"],
+        history["balance, history off"],
+        "ms",
+        "history_recording",
+    )
+    row(
+        f"12b history --days 365, {HISTORY_ORGANIZATIONS} orgs' year vs 0.5 s",
+        history["history --days 365"],
+        history["budget"],
+        "ms",
+        "history_year",
     )
 
 
