@@ -8,7 +8,8 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -385,3 +386,56 @@ def test_account_names_the_default_organization_of_earlier_readings(
         "Ada's studio",
         125.5,
     )
+
+
+def exporter(server: StandInServer, state: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "stability_user", "exporter", "--port", "0", "--interval", "0.2"],
+        env=environment(server.url, STABILITY_STATE_DIR=str(state)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def refreshes(api: StandInAPI) -> int:
+    return sum(request.path.endswith("/user/account") for request in api.requests)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time allowed"
+        time.sleep(0.05)
+
+
+def test_the_exporter_records_every_refresh(
+    standin: StandInAPI, standin_server: StandInServer, state: Path, http_backend: str
+) -> None:
+    process = exporter(standin_server, state)
+    try:
+        wait_for(lambda: len(stored(state)) == 3)
+        standin.spend("org-standin-lab", 0.25)
+        wait_for(lambda: ("org-standin-lab", 3.0) in stored(state))
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=30)
+    assert err == ""
+
+
+def test_the_exporter_warns_once_not_at_every_refresh(
+    standin: StandInAPI, standin_server: StandInServer, state: Path
+) -> None:
+    assert cli(standin_server, "balance", STABILITY_STATE_DIR=str(state)).returncode == 0
+    with sqlite3.connect(state / STORE_NAME) as db:
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.close()
+    process = exporter(standin_server, state)
+    try:
+        wait_for(lambda: refreshes(standin) >= 4)
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=30)
+    (line,) = err.splitlines()
+    assert line.startswith("stability-user: warning: the balance was not recorded in the history")
+    assert "newer stability-user" in line

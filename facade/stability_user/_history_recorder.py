@@ -44,11 +44,14 @@ def recorder_for(asked: bool, base_url: str, api_key: str) -> HistoryRecorder | 
 class HistoryRecorder:
     """Writes one client's readings (its host, its key's digest) to the store."""
 
-    __slots__ = ("account", "host")
+    __slots__ = ("_warned", "account", "host")
 
     def __init__(self, host: str, account: str) -> None:
         self.host = host
         self.account = account
+        # The last warning given: a long-lived client (the exporter's) says a failure once,
+        # not at every refresh, and again only once it changed or recording worked meanwhile.
+        self._warned: str | None = None
 
     def balance(self, organization: str | None, credits: float) -> None:
         """A balance of ``organization`` (``None``: the key's default) read now."""
@@ -109,7 +112,12 @@ class HistoryRecorder:
             with open_store(default_state_dir(os.environ, warn), warn) as store:
                 action(store)
         except Exception as error:  # history never breaks a call
-            warn("%s: %s", failed, _reason(error))
+            text = f"{failed}: {_reason(error)}"
+            if text != self._warned:
+                warn("%s", text)
+            self._warned = text
+        else:
+            self._warned = None
 
 
 def _reason(error: Exception) -> str:

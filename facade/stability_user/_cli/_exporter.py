@@ -15,6 +15,7 @@ from .._constants import (
 )
 from ._arguments import client_options, endpoint_arguments, port, seconds, timeout_arguments
 from ._output import EXIT_USAGE, PROG, Output
+from ._recording import history_argument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"refresh with the async client on this HTTP backend (default: {HTTP_BACKEND_ENV}, "
         f"else httpx2 on the sync client); aiohttp needs {AIOHTTP_INSTALL!r}",
     )
+    history_argument(parser)
 
 
 def run(args: argparse.Namespace, out: Output, err: Output) -> int:
@@ -70,7 +72,7 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
         return EXIT_USAGE
     from ..monitoring._exporter import run_exporter
 
-    options = client_options(args)
+    options = client_options(args, err)
     serve = partial(
         run_exporter, address=args.address, port=args.port, interval=args.interval, out=out.stream
     )

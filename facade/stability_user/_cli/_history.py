@@ -45,7 +45,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "credits spent and added (a rise between two readings is a top-up, never negative "
             "spend) and the closing balance, then the burn rate over the last 7 days of "
             "readings (top-ups left out) and the runway at that rate. Nothing is sent: the "
-            "readings are the ones balance, balances, measure and status recorded."
+            "readings are the ones balance, balances, measure, status and the exporter recorded."
         ),
         epilog=(
             "The history is in STABILITY_STATE_DIR, else $XDG_STATE_HOME/stability-user, else "

@@ -1,7 +1,7 @@
 """Whether a command records the balances it reads in the history, and how it says it could not.
 
 The commands that read a balance (``account`` for the names, ``balance``, ``balances``,
-``measure``, ``status`` when it refreshes) record it unless ``--no-history`` or
+``measure``, ``status`` when it refreshes, ``exporter``) record it unless ``--no-history`` or
 ``STABILITY_HISTORY=off`` says not to. A recording that fails is one warning on stderr, in the
 command line's own words; the command's output and exit status are unchanged.
 """
