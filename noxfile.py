@@ -17,9 +17,9 @@ import nox
 ROOT = Path(__file__).resolve().parent
 CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
 PYTHONS = ["3.11", "3.12", "3.13"]
-# The lower bounds in pyproject.toml's dependencies and the aiohttp and mcp extras, kept working
-# by the `lowest` session (httpx2 pins its httpcore2 to its own version, aiohttp 3.12 needs a
-# multidict before 7, and mcp pins its mcp-types to its own version, so those follow).
+# The lower bounds in pyproject.toml's dependencies and the aiohttp, mcp and alerts extras, kept
+# working by the `lowest` session (httpx2 pins its httpcore2 to its own version, aiohttp 3.12
+# needs a multidict before 7, and mcp pins its mcp-types to its own version, so those follow).
 LOWEST = {
     "httpx2": "2.15.1",
     "httpcore2": "2.15.1",
@@ -28,6 +28,7 @@ LOWEST = {
     "multidict": "6.9.1",
     "mcp": "2.1.0",
     "mcp-types": "2.1.0",
+    "apprise": "2.0.0",
 }
 
 nox.options.sessions = [*(f"tests-{python}" for python in PYTHONS), "lowest"]

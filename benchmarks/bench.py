@@ -67,7 +67,15 @@ TARGETS = {
     # against the half second it must answer within.
     "history_recording": 1.05,
     "history_year": 1.0,
+    # `stability-user watch` every second for a minute, a notice each cycle: resident memory and
+    # open descriptors at the end against after 10 s of warm-up, flat.
+    "watch_rss": 1.05,
+    "watch_fds": 1.0,
 }
+
+# 13: how long the watcher soaks, and when its warm-up ends (seconds).
+SOAK_SECONDS = 60.0
+SOAK_WARM_UP = 10.0
 
 # 12b: the budget `history --days 365` answers within, and the year it reads: one reading every
 # 15 minutes (the heartbeat of a prompt or a watcher) of each of HISTORY_ORGANIZATIONS.
@@ -566,6 +574,65 @@ def bench_history(url: str) -> dict[str, list[float]]:
     return {**recording, **reading, "budget": [HISTORY_BUDGET_MS]}
 
 
+def bench_watch_soak(url: str) -> dict[str, list[float]]:
+    """Target 13: ``stability-user watch --every 1s`` for ``SOAK_SECONDS`` against the stand-in,
+    a reminder sent each cycle (``--below`` far above the balance, ``--repeat 1s``) to a
+    receiver on loopback, each reading recorded; resident memory (MiB) and open descriptors
+    after the warm-up and at the end. In the development environment, which has Apprise."""
+    import tempfile
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+
+    def sample(pid: int) -> tuple[float, float]:
+        status = Path(f"/proc/{pid}/status").read_text()
+        rss_kib = next(
+            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")
+        )
+        return rss_kib / 1024, float(len(os.listdir(f"/proc/{pid}/fd")))
+
+    with tempfile.TemporaryDirectory() as folder:
+        env = {
+            **os.environ,
+            "STABILITY_API_KEY": API_KEY,
+            "STABILITY_BASE_URL": url,
+            "STABILITY_STATE_DIR": folder,
+        }
+        notify = f"json://127.0.0.1:{receiver.server_address[1]}/soak"
+        argv = ["--every", "1s", "--below", "1e12", "--repeat", "1s", "--notify", notify]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "stability_user", "watch", *argv],
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(SOAK_WARM_UP)
+            warm = sample(process.pid)
+            time.sleep(SOAK_SECONDS - SOAK_WARM_UP)
+            end = sample(process.pid)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    receiver.shutdown()
+    return {
+        "rss after warm-up": [warm[0]],
+        "rss at the end": [end[0]],
+        "fds after warm-up": [warm[1]],
+        "fds at the end": [end[1]],
+    }
+
+
 _INITIALIZE = (
     json.dumps(
         {
@@ -686,6 +753,7 @@ def main() -> int:
         memory = bench_memory(url)
         status = bench_status(url)
         history = bench_history(url)
+        soak = bench_watch_soak(url)
         mcp = bench_mcp(url)
     finally:
         stop_server(server)
@@ -714,6 +782,7 @@ def main() -> int:
             "status_cold_ms": status,
             "mcp_initialize_ms": mcp,
             "history_ms": history,
+            "watch_soak": soak,
         }
     )
 
@@ -887,6 +956,21 @@ def add_rows(samples: dict[str, dict[str, list[float]]], row: Callable[..., None
         history["budget"],
         "ms",
         "history_year",
+    )
+    soak = samples["watch_soak"]
+    row(
+        "13a watch every 1s: RSS at 60 s vs at 10 s",
+        soak["rss at the end"],
+        soak["rss after warm-up"],
+        "MiB",
+        "watch_rss",
+    )
+    row(
+        "13b watch every 1s: open fds at 60 s vs at 10 s",
+        soak["fds at the end"],
+        soak["fds after warm-up"],
+        "",
+        "watch_fds",
     )
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "RETRYABLE_STATUS_CODES",
     "SSL_CERT_DIR_ENV",
     "STATE_DIR_ENV",
+    "TOP_UP_URL",
     "SSL_CERT_FILE_ENV",
     "STATUS_BACKOFF",
     "STATUS_BACKOFF_MAX",
@@ -77,6 +78,8 @@ HISTORY_ENV = "STABILITY_HISTORY"
 HISTORY_HEARTBEAT = 900.0
 
 DEFAULT_BASE_URL = "https://api.stability.ai"
+# Where a notice of `stability-user watch` sends people to buy credits.
+TOP_UP_URL = "https://platform.stability.ai/account/credits"
 
 # Seconds. Both endpoints answer a few hundred bytes, so anything slower than this is a fault.
 DEFAULT_CONNECT_TIMEOUT = 5.0

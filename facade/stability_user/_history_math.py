@@ -179,12 +179,7 @@ def burn_rate(readings: Sequence[Reading], now: float) -> BurnRate | None:
     window = [reading for reading in readings if now - BURN_WINDOW_DAYS * _DAY <= reading[0]]
     if too_little(window):
         return None
-    falls = []
-    for (_, earlier), (_, later) in pairwise(window):
-        change = credits_difference(later, earlier)
-        if change < 0:
-            falls.append(-change)
-    spent = credits_total(falls)
+    spent = spent_between(window)
     span = window[-1][0] - window[0][0]
     return BurnRate(
         credits_per_day=round(spent / (span / _DAY), 10),
@@ -194,6 +189,16 @@ def burn_rate(readings: Sequence[Reading], now: float) -> BurnRate | None:
         coverage=min(1.0, round(span / (BURN_WINDOW_DAYS * _DAY), 4)),
         readings=len(window),
     )
+
+
+def spent_between(readings: Sequence[Reading]) -> float:
+    """What was spent between these readings (oldest first): the falls, top-ups left out."""
+    falls = []
+    for (_, earlier), (_, later) in pairwise(readings):
+        change = credits_difference(later, earlier)
+        if change < 0:
+            falls.append(-change)
+    return credits_total(falls)
 
 
 def too_little(window: Sequence[Reading]) -> bool:

@@ -26,10 +26,14 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ._balance_cache import _sha256, private_directory, user_folder
 from ._constants import HISTORY_ENV, HISTORY_HEARTBEAT, STATE_DIR_ENV
 from ._exceptions import StabilityError
+
+if TYPE_CHECKING:
+    from ._alerts import Alert
 
 __all__ = [
     "CLOCK_SLACK",
@@ -77,6 +81,22 @@ CREATE TABLE readings (
     credits REAL NOT NULL
 );
 CREATE INDEX readings_by_time ON readings (series, at);
+"""
+
+
+_ALERTS_TABLE = """
+CREATE TABLE IF NOT EXISTS alerts (
+    host TEXT NOT NULL,
+    account TEXT NOT NULL,
+    target TEXT NOT NULL,
+    key TEXT NOT NULL,
+    organization TEXT,
+    started_at REAL NOT NULL,
+    notified_at REAL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (host, account, target, key)
+)
 """
 
 
@@ -395,6 +415,62 @@ class HistoryStore:
             "INSERT INTO readings (series, at, credits) VALUES (?, ?, ?)", (series, at, credits)
         )
         return 1
+
+    # The watcher's alerts: a table of their own, made by the first watcher (older code that
+    # reads this schema ignores it). One row per alert, key and target.
+
+    def alerts(self, host: str, account: str, target: str) -> dict[str, Alert]:
+        """The alerts of ``account`` on ``host`` as ``target`` (a digest) knows them."""
+        from ._alerts import Alert
+
+        if not self._has_alerts():
+            return {}
+        rows = self._db.execute(
+            "SELECT key, organization, started_at, notified_at, title, body FROM alerts "
+            "WHERE host = ? AND account = ? AND target = ?",
+            (host, account, target),
+        ).fetchall()
+        return {row[0]: Alert(row[0], row[1], row[2], row[3], row[4], row[5]) for row in rows}
+
+    def save_alerts(self, host: str, account: str, target: str, alerts: dict[str, Alert]) -> None:
+        """Replace what ``target`` knows of ``account``'s alerts with ``alerts``."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(_ALERTS_TABLE)
+            db.execute(
+                "DELETE FROM alerts WHERE host = ? AND account = ? AND target = ?",
+                (host, account, target),
+            )
+            db.executemany(
+                "INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        host,
+                        account,
+                        target,
+                        alert.key,
+                        alert.organization,
+                        alert.started_at,
+                        alert.notified_at,
+                        alert.title,
+                        alert.body,
+                    )
+                    for alert in alerts.values()
+                ],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    def _has_alerts(self) -> bool:
+        return bool(
+            self._db.execute(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'alerts'"
+            ).fetchone()[0]
+        )
 
     # Reading
 

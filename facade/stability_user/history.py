@@ -205,16 +205,35 @@ def _as_of(
     return [reading for reading in store.readings(group.series, since=since) if reading[0] <= now]
 
 
+def recent_readings(
+    store: HistoryStore,
+    host: str,
+    *,
+    account: str,
+    organization: str | None,
+    since: float,
+    now: float,
+) -> list[tuple[float, float]]:
+    """The readings of ``organization`` (``None``: ``account``'s default) from ``since`` to
+    ``now``, oldest first (what ``status`` and ``watch`` work their figures out from)."""
+    found = _choose(groups(store.series(host)), organization, False, account)
+    return _as_of(store, found[0], since, now) if found else []
+
+
 def runs_out_at(
     store: HistoryStore, host: str, account: str, organization: str | None, now: float
 ) -> float | None:
     """When the credits of ``organization`` (``None``: ``account``'s default) run out at the
     burn rate, as the history tells it at ``now``; ``None`` when it cannot (what ``status``
     keeps in its cache entry for ``{runway}``)."""
-    found = _choose(groups(store.series(host)), organization, False, account)
-    if not found:
-        return None
-    readings = _as_of(store, found[0], now - BURN_WINDOW_DAYS * 86400.0, now)
+    readings = recent_readings(
+        store,
+        host,
+        account=account,
+        organization=organization,
+        since=now - BURN_WINDOW_DAYS * 86400.0,
+        now=now,
+    )
     if not readings:
         return None
     lasts = runway(readings[-1], burn_rate(readings, now), now)

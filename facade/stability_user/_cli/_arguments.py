@@ -31,6 +31,8 @@ __all__ = [
     "as_type",
     "client_options",
     "credits",
+    "days",
+    "duration",
     "effective",
     "endpoint_arguments",
     "minimum_arguments",
@@ -73,6 +75,8 @@ port = as_type(_types.port)
 seconds = as_type(_types.seconds)
 non_negative_seconds = as_type(_types.non_negative_seconds)
 template = as_type(_types.template)
+duration = as_type(_types.duration)
+days = as_type(_types.days)
 
 
 def endpoint_arguments(parser: argparse.ArgumentParser) -> None:

@@ -30,15 +30,16 @@ examples:
   {PROG} balances --min-credits 50 || echo "top up before the batch runs"
   {PROG} status                        # for a prompt: cached, one short line
   {PROG} history --days 30             # spend per day, burn rate, runway
+  {PROG} watch --below 50 --notify-config ~/.config/apprise.yml   # alerts
   {PROG} measure --min-credits 50 -- ./batch.sh   # what a job spent
   {PROG} exporter --port 9464 --interval 60   # Prometheus metrics
   {PROG} mcp                           # the credits for agents (MCP, over stdio)
 
 exit status:
-  0  success
+  0  success (watch --once: all is well)
   1  API or network failure (one line on stderr)
   2  usage or configuration error, including a missing {API_KEY_ENV}
-  3  a balance is below --min-credits
+  3  a balance is below --min-credits (watch --once: a condition holds)
   measure exits with its command's status
   130  interrupted (Ctrl-C)
 """
@@ -46,7 +47,17 @@ exit status:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, every command's sub-parser included."""
-    from . import _account, _balance, _balances, _exporter, _history, _mcp, _measure, _status
+    from . import (
+        _account,
+        _balance,
+        _balances,
+        _exporter,
+        _history,
+        _mcp,
+        _measure,
+        _status,
+        _watch,
+    )
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -56,7 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (_account, _balance, _balances, _status, _history, _measure, _exporter, _mcp):
+    for command in (
+        _account,
+        _balance,
+        _balances,
+        _status,
+        _history,
+        _watch,
+        _measure,
+        _exporter,
+        _mcp,
+    ):
         command.add_parser(commands)
     return parser
 

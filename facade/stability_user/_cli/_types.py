@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from .._constants import MAX_SECONDS
 
-__all__ = ["FIELDS", "credits", "non_negative_seconds", "port", "seconds", "template"]
+__all__ = [
+    "FIELDS",
+    "MAX_DURATION",
+    "credits",
+    "days",
+    "duration",
+    "non_negative_seconds",
+    "port",
+    "seconds",
+    "template",
+]
 
 # What a ``status --format`` template may name.
 FIELDS = ("credits", "organization", "age", "stale", "runway")
@@ -28,6 +38,31 @@ def seconds(text: str) -> float:
         raise ValueError(
             f"must be a positive number of seconds up to {MAX_SECONDS:g} (a day), not {text!r}"
         )
+    return value
+
+
+# The longest span `watch` takes (--within, --repeat, --unreachable-after): four weeks.
+MAX_DURATION = 28 * 86400.0
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def duration(text: str) -> float:
+    """A span such as ``90s``, ``30m``, ``6h``, ``1d``, ``2w`` or plain seconds, positive and at
+    most four weeks; in seconds."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    value = _number(number) * _UNITS[unit] if number.strip() == number else float("nan")
+    if not (0 < value <= MAX_DURATION):
+        raise ValueError(
+            f"must be a duration such as 90s, 30m, 6h or 1d, positive and at most 4w, not {text!r}"
+        )
+    return value
+
+
+def days(text: str) -> float:
+    """A positive, finite number of days (``--runway-below``)."""
+    value = _number(text)
+    if not (0 < value < float("inf")):
+        raise ValueError(f"must be a positive number of days, not {text!r}")
     return value
 
 

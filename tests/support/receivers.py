@@ -1,0 +1,108 @@
+"""Real receivers on loopback for ``stability-user watch``'s notifications: an SMTP server
+(aiosmtpd) that keeps each message, and an HTTP server that keeps each POST (Apprise's
+``json://`` and ``ntfy://`` send there) and can be told to fail the next ones."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import threading
+from dataclasses import dataclass
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from support.ports import free_port
+
+__all__ = ["HTTPReceiver", "Mail", "Post", "SMTPReceiver"]
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    subject: str
+    body: str
+    to: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    path: str
+    body: dict[str, Any]
+
+
+class SMTPReceiver:
+    """An SMTP server on 127.0.0.1; ``messages`` in arrival order; ``url(to)`` is a
+    ``mailto://`` URL that sends there."""
+
+    def __init__(self) -> None:
+        self.messages: list[Mail] = []
+        self.port = free_port()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        part = message.get_body(preferencelist=("plain",))
+        body = part.get_content() if part is not None else ""
+        self.messages.append(Mail(str(message["Subject"]), body, list(envelope.rcpt_tos)))
+        return "250 OK"
+
+    def url(self, to: str = "me@example.com") -> str:
+        return f"mailto://127.0.0.1:{self.port}/{to}?from=watch@example.com&mode=insecure"
+
+    def close(self) -> None:
+        self._controller.stop()
+
+
+class HTTPReceiver:
+    """An HTTP server on 127.0.0.1 keeping each POST; ``fail(n)`` answers the next ``n`` with
+    500."""
+
+    def __init__(self) -> None:
+        self.posts: list[Post] = []
+        self._failures = 0
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with receiver._lock:
+                    failing = receiver._failures > 0
+                    if failing:
+                        receiver._failures -= 1
+                    else:
+                        receiver.posts.append(Post(self.path, body))
+                self.send_response(500 if failing else 200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def json_url(self, path: str = "hook") -> str:
+        return f"json://127.0.0.1:{self.port}/{path}"
+
+    def ntfy_url(self, topic: str = "credits") -> str:
+        return f"ntfy://127.0.0.1:{self.port}/{topic}"
+
+    def fail(self, count: int) -> None:
+        with self._lock:
+            self._failures = count
+
+    def titles(self) -> list[str]:
+        return [str(post.body.get("title")) for post in self.posts]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
