@@ -236,6 +236,12 @@ _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
 
 
+def _busy(error: sqlite3.OperationalError) -> bool:
+    """Whether ``error`` is another process holding the file (locked, or busy)."""
+    text = str(error)
+    return "locked" in text or "busy" in text
+
+
 def _unreadable(error: sqlite3.DatabaseError) -> bool:
     """Whether ``error`` says the file is not a store of ours (to set aside), rather than one
     that cannot be used now (to skip: full, read-only, locked)."""
@@ -288,8 +294,23 @@ class HistoryStore:
             raise
 
     def _prepare(self) -> None:
+        """Check the file and set the connection up, waiting out other processes that do the
+        same: switching a new file to WAL takes an exclusive lock, and SQLite answers "database
+        is locked" at once, not after its busy timeout, to a process that asks meanwhile."""
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        while True:
+            try:
+                self._prepare_once()
+                return
+            except sqlite3.OperationalError as error:
+                if not _busy(error) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005 + 0.02 * (os.getpid() % 7) / 7)  # apart, not in step
+
+    def _prepare_once(self) -> None:
         db = self._db
-        db.execute("PRAGMA journal_mode=WAL")
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":  # set once, kept in the file
+            db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; no fsync per reading
         if db.execute("PRAGMA application_id").fetchone()[0] == 0:
             self._create()
