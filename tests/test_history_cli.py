@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,17 +13,9 @@ from pathlib import Path
 import pytest
 
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
+from support.tools import faketime
 
 PERSONAL = "org-standin-personal"
-
-
-def faketime() -> str:
-    found = shutil.which("faketime")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("faketime is missing on CI: .ci/run installs it (apt-get install faketime)")
-        pytest.skip("faketime is not installed: apt-get install faketime")
-    return found
 
 
 class Clockwork:
@@ -165,7 +156,8 @@ def test_too_little_history_says_so_and_how_to_get_more(week: Clockwork) -> None
     assert text.splitlines()[-1] == (
         "Not enough history for a burn rate: 2 readings over 9.0 h in the last 7 days; it takes "
         "3 readings over at least 1 day. Read the balance through the day to record more: "
-        "`stability-user status` in a prompt, or `stability-user balance` from cron."
+        "`stability-user watch` reads it every 5 minutes, `stability-user status` in a prompt "
+        "whenever it refreshes."
     )
     assert "Runway" not in text
     assert (

@@ -34,6 +34,7 @@ from stability_user.monitoring import CreditsCache, CreditsCollector
 from stability_user.monitoring._exporter import ExporterServer
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
 from support.ports import free_port
+from support.tools import without
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "prometheus"
@@ -294,18 +295,7 @@ def test_the_exporter_command_stops_cleanly(
 
 
 def test_without_prometheus_client_the_exporter_says_what_to_install() -> None:
-    code = (
-        "import sys; sys.modules['prometheus_client'] = None; "
-        "from stability_user._cli import main; sys.exit(main(['exporter']))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "STABILITY_API_KEY": "k"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = without("prometheus_client", ["exporter"])
     assert result.returncode == 2
     assert result.stderr == (
         "stability-user: error: the exporter needs prometheus-client: "

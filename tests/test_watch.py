@@ -7,12 +7,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,18 +19,10 @@ import pytest
 from stability_user._history_store import account_of
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
 from support.receivers import HTTPReceiver, SMTPReceiver
+from support.tools import faketime, without
 
 PERSONAL = "org-standin-personal"
 BELOW = "Stability credits below 130.00: the default organization has"
-
-
-def faketime() -> str:
-    found = shutil.which("faketime")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("faketime is missing on CI: .ci/run installs it (apt-get install faketime)")
-        pytest.skip("faketime is not installed: apt-get install faketime")
-    return found
 
 
 @pytest.fixture
@@ -73,6 +64,16 @@ class Watch:
             check=False,
             timeout=90,
         )
+
+
+def stop_after(process: subprocess.Popen[str], done: Callable[[], bool]) -> None:
+    """SIGTERM ``process`` (a watcher's loop) once ``done()``, as systemd stops a service."""
+    deadline = time.monotonic() + 60
+    while not done():
+        assert time.monotonic() < deadline, "not done within 60 s"
+        assert process.poll() is None, "the watcher ended by itself"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
 
 
 @pytest.fixture
@@ -292,12 +293,7 @@ def test_the_loop_stops_cleanly_on_sigterm(watch: Watch, http: HTTPReceiver) -> 
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while not http.posts:
-        assert time.monotonic() < deadline
-        assert process.poll() is None
-        time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
+    stop_after(process, lambda: len(http.posts) >= 1)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert out.startswith("sent start: ")
@@ -352,18 +348,7 @@ def test_an_unreadable_configuration_file(
 
 
 def test_without_the_extra_watch_says_what_to_install() -> None:
-    code = (
-        "import sys; sys.modules['apprise'] = None; "
-        "from stability_user._cli import main; sys.exit(main(['watch', '--once']))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "STABILITY_API_KEY": "k"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = without("apprise", ["watch", "--once"])
     assert result.returncode == 2
     assert result.stderr == (
         "stability-user: error: watch needs Apprise: pip install 'stability-user[alerts]'\n"
@@ -475,12 +460,8 @@ def test_the_systemd_units_run_as_written(
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while len(http.posts) < 2:  # the first cycle resolves the alert the timer's run started
-        assert time.monotonic() < deadline
-        assert process.poll() is None
-        time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
+    # The first cycle resolves the alert the timer's run started.
+    stop_after(process, lambda: len(http.posts) >= 2)
     _out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert (

@@ -282,6 +282,6 @@ def _too_little(readings: Sequence[tuple[float, float]], now: float) -> str:
     return (
         f"Not enough history for a burn rate: {held} in the last {BURN_WINDOW_DAYS} days; it "
         f"takes {MIN_READINGS} readings over at least {MIN_SPAN_DAYS:g} day. Read the balance "
-        "through the day to record more: `stability-user status` in a prompt, or "
-        "`stability-user balance` from cron."
+        "through the day to record more: `stability-user watch` reads it every 5 minutes, "
+        "`stability-user status` in a prompt whenever it refreshes."
     )
