@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,6 @@ class Clockwork:
             "STABILITY_STATE_DIR": str(state),
             "XDG_CACHE_HOME": str(cache),
             "TZ": "UTC",
-            "DONT_FAKE_MONOTONIC": "1",  # timeouts keep real time
         }
         self.faketime = faketime()
 
@@ -108,13 +108,16 @@ def test_json(week: Clockwork) -> None:
     ]
     rate = history["burn_rate"]
     assert (rate["spent"], rate["readings"], rate["coverage"]) == (75.5, 6, 0.4286)
-    assert rate["credits_per_day"] == pytest.approx(75.5 / 3)
+    # faketime starts each process at its time and lets it run: a reading is taken a little
+    # after (up to seconds on a loaded machine), so the span is 3 days give or take that.
+    assert rate["credits_per_day"] == pytest.approx(75.5 / 3, rel=1e-3)
     assert rate["since"].startswith("2026-12-01T09:00:0")
     runway = history["runway"]
     assert runway["credits"] == 150.0
     # 150 / (75.5 / 3) = 5.9603 days after 2026-12-04 09:00: 2026-12-10 08:02:39.
-    assert runway["runs_out"].startswith("2026-12-10T08:02:")
-    assert runway["days"] == pytest.approx(150 / (75.5 / 3) - 1 / 24, abs=1e-3)
+    runs_out = datetime.fromisoformat(runway["runs_out"])
+    assert abs(runs_out - datetime(2026, 12, 10, 8, 2, 39, tzinfo=UTC)) < timedelta(minutes=5)
+    assert runway["days"] == pytest.approx(150 / (75.5 / 3) - 1 / 24, abs=5e-3)
     assert history["too_little"] is None
 
 

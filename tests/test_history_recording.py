@@ -34,6 +34,10 @@ def stored(state: Path) -> list[tuple[str, float]]:
     if not (state / STORE_NAME).exists():
         return []
     with sqlite3.connect(state / STORE_NAME) as db:
+        tables = db.execute("SELECT name FROM sqlite_schema WHERE type = 'table'").fetchall()
+        if ("readings",) not in tables:  # a store being made by a process under way
+            db.close()
+            return []
         rows = db.execute(
             "SELECT organization, credits FROM readings JOIN series ON series.id = series "
             "ORDER BY at, readings.rowid"
