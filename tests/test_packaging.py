@@ -67,17 +67,19 @@ def test_the_metadata_is_what_twine_6_accepts_and_complete(dist: Path) -> None:
     assert sorted(r.split(">")[0].split("<")[0] for r in runtime) == ["attrs", "httpx2"]
     assert [r for r in runtime if r.startswith("httpx2")] == ["httpx2<3,>=2.15.1"]
     extras = sorted(r for r in fields["Requires-Dist"] if "extra ==" in r)
-    assert len(extras) == 4
+    assert len(extras) == 5
     assert extras[0].startswith("aiohttp>=3.12.15")
     assert "extra == 'aiohttp'" in extras[0]
     assert extras[1].startswith("apprise>=2.0")
     assert "extra == 'alerts'" in extras[1]
     assert extras[2].startswith("mcp<3,>=2.1")
     assert "extra == 'mcp'" in extras[2]
-    assert extras[3].startswith("prometheus-client")
-    assert "extra == 'exporter'" in extras[3]
+    assert extras[3].startswith("opentelemetry-api>=1.28")
+    assert "extra == 'otel'" in extras[3]
+    assert extras[4].startswith("prometheus-client")
+    assert "extra == 'exporter'" in extras[4]
     # Extras are for users only.
-    assert fields["Provides-Extra"] == ["aiohttp", "alerts", "exporter", "mcp"]
+    assert fields["Provides-Extra"] == ["aiohttp", "alerts", "exporter", "mcp", "otel"]
 
 
 def test_the_sdist_holds_the_licence_spec_and_tests(dist: Path) -> None:

@@ -12,8 +12,8 @@ from prometheus_client.registry import Collector
 
 from .._constants import EXPORTER_INTERVAL
 from .._version import __version__
-from ._cache import CreditsCache, CreditsSnapshot
-from ._refresher import AsyncRefresher, ThreadRefresher
+from ._cache import CreditsSnapshot
+from ._refresher import Refreshed
 
 if TYPE_CHECKING:
     from .._async_client import AsyncStabilityUser
@@ -67,7 +67,7 @@ def metrics(snapshot: CreditsSnapshot, *, api_version: str) -> list[Metric]:
     return [credits, success, last_success, requests, info]
 
 
-class CreditsCollector(Collector):
+class CreditsCollector(Refreshed, Collector):
     """Every organization's credits as Prometheus metrics, refreshed in the background.
 
     A ``StabilityUser`` is refreshed on a daemon thread; an ``AsyncStabilityUser`` in a task of
@@ -93,17 +93,8 @@ class CreditsCollector(Collector):
         interval: float = DEFAULT_INTERVAL,
         start: bool = True,
     ) -> None:
-        from .._async_client import AsyncStabilityUser
-
-        self.cache: CreditsCache = CreditsCache()
         self._api_version = client.api_version
-        self._refresher: ThreadRefresher | AsyncRefresher
-        if isinstance(client, AsyncStabilityUser):
-            self._refresher = AsyncRefresher(client, self.cache, interval)
-        else:
-            self._refresher = ThreadRefresher(client, self.cache, interval)
-        if start:
-            self._refresher.start()
+        self._refresh_from(client, interval, start=start)
 
     def collect(self) -> Iterator[Metric]:
         """The metrics, from the last refresh (``prometheus_client`` calls this per scrape)."""
@@ -113,15 +104,3 @@ class CreditsCollector(Collector):
         """The metric families without samples, so registering never calls ``collect()``."""
         empty = CreditsSnapshot((), (), 0, None, None)
         yield from metrics(empty, api_version=self._api_version)
-
-    def close(self) -> None:
-        """Stop a thread refresher (for the async client, ``await aclose()``)."""
-        if isinstance(self._refresher, ThreadRefresher):
-            self._refresher.stop()
-
-    async def aclose(self) -> None:
-        """Stop the refresher, thread or task."""
-        if isinstance(self._refresher, AsyncRefresher):
-            await self._refresher.stop()
-        else:
-            self._refresher.stop()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from .._exceptions import StabilityError
 from .._models import OrganizationBalance
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .._async_client import AsyncStabilityUser
     from .._client import StabilityUser
 
-__all__ = ["AsyncRefresher", "ThreadRefresher"]
+__all__ = ["AsyncRefresher", "Refreshed", "ThreadRefresher"]
 
 
 def _check_interval(interval: float) -> float:
@@ -100,3 +100,50 @@ class AsyncRefresher:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):  # the cancellation we asked for
                 await task
+
+
+class Refreshed:
+    """What ``CreditsCollector`` and ``CreditsMeter`` share: a ``cache`` kept current in the
+    background by the refresher the client calls for (a thread for ``StabilityUser``, a task of
+    the running loop for ``AsyncStabilityUser``), stopped by ``close()`` or ``aclose()``, or at
+    the end of a ``with`` or ``async with`` block."""
+
+    cache: CreditsCache
+    _refresher: ThreadRefresher | AsyncRefresher
+
+    def _refresh_from(
+        self, client: StabilityUser | AsyncStabilityUser, interval: float, *, start: bool
+    ) -> None:
+        from .._async_client import AsyncStabilityUser
+
+        self.cache = CreditsCache()
+        if isinstance(client, AsyncStabilityUser):
+            self._refresher = AsyncRefresher(client, self.cache, interval)
+        else:
+            self._refresher = ThreadRefresher(client, self.cache, interval)
+        if start:
+            self._refresher.start()
+
+    def close(self) -> None:
+        """Stop a thread refresher (for the async client, ``await aclose()``)."""
+        if isinstance(self._refresher, ThreadRefresher):
+            self._refresher.stop()
+
+    async def aclose(self) -> None:
+        """Stop the refresher, thread or task."""
+        if isinstance(self._refresher, AsyncRefresher):
+            await self._refresher.stop()
+        else:
+            self._refresher.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
