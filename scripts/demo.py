@@ -40,6 +40,8 @@ def main() -> int:
             "to see the live API."
         )
         env.update(STABILITY_BASE_URL=server.url, STABILITY_API_KEY=SAMPLE_API_KEY)
+        # Sample balances are not yours: keep them out of your history of credits.
+        env["STABILITY_HISTORY"] = "off"
         env.pop("STABILITY_ORGANIZATION", None)
         return run_commands(env)
 
