@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -33,16 +34,14 @@ def stored(state: Path) -> list[tuple[str, float]]:
     """Every reading in the store: (organization, or '' for an unnamed default; credits)."""
     if not (state / STORE_NAME).exists():
         return []
-    with sqlite3.connect(state / STORE_NAME) as db:
+    with closing(sqlite3.connect(state / STORE_NAME)) as db:
         tables = db.execute("SELECT name FROM sqlite_schema WHERE type = 'table'").fetchall()
         if ("readings",) not in tables:  # a store being made by a process under way
-            db.close()
             return []
         rows = db.execute(
             "SELECT organization, credits FROM readings JOIN series ON series.id = series "
             "ORDER BY at, readings.rowid"
         ).fetchall()
-    db.close()
     return [(organization, credits) for organization, credits in rows]
 
 
