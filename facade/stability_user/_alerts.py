@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 __all__ = [
+    "KEY_ALERTS",
     "KIND_REPEAT",
     "KIND_RESOLVED",
     "KIND_START",
@@ -26,6 +27,9 @@ __all__ = [
     "due",
     "settle",
 ]
+
+# The key's own alerts (the balance's organization does not matter to them).
+KEY_ALERTS = frozenset({"refused", "unreachable"})
 
 KIND_START = "start"
 KIND_REPEAT = "repeat"
@@ -127,7 +131,7 @@ def settle(alerts: dict[str, Alert], notice: Notice, now: float) -> dict[str, Al
 
 
 def _scope(alert: Alert) -> str | None:
-    return "key" if alert.key in ("refused", "unreachable") else alert.organization
+    return "key" if alert.key in KEY_ALERTS else alert.organization
 
 
 def _resolved(alert: Alert) -> str:

@@ -120,7 +120,7 @@ class ClientCore:
         if history:
             from ._history_recorder import recorder_for
 
-            self._history = recorder_for(True, self.base_url, self._settings.api_key)
+            self._history = recorder_for(self.base_url, self._settings.api_key)
 
     def _http_options(self) -> dict[str, Any]:
         settings = self._settings

@@ -278,7 +278,7 @@ def _fetch(
     from ._history_recorder import recorder_for
 
     settings = client._settings
-    recorder = recorder_for(True, settings.base_url, settings.api_key)
+    recorder = recorder_for(settings.base_url, settings.api_key)
     if recorder is None:  # STABILITY_HISTORY=off
         return credits, None
     recorder.balance(organization, credits)

@@ -33,10 +33,10 @@ __all__ = ["HistoryRecorder", "history_logger", "recorder_for"]
 history_logger = logging.getLogger("stability_user.history")
 
 
-def recorder_for(asked: bool, base_url: str, api_key: str) -> HistoryRecorder | None:
-    """The recorder of a client made with ``history=asked``; ``None`` when not asked or when
-    ``STABILITY_HISTORY`` turns it off."""
-    if not asked or not history_enabled(os.environ):
+def recorder_for(base_url: str, api_key: str) -> HistoryRecorder | None:
+    """The recorder of a client asked to record (``history=True``); ``None`` when
+    ``STABILITY_HISTORY`` turns recording off."""
+    if not history_enabled(os.environ):
         return None
     return HistoryRecorder(base_url, account_of(base_url, api_key))
 

@@ -24,7 +24,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -328,8 +329,7 @@ class HistoryStore:
     def _create(self) -> None:
         """Make the tables in an empty file; another program's database is refused."""
         db = self._db
-        db.execute("BEGIN IMMEDIATE")  # one process makes them; the others then see them
-        try:
+        with self._transaction():  # one process makes them; the others then see them
             if db.execute("PRAGMA application_id").fetchone()[0] == 0:
                 if db.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]:
                     raise _Foreign("another program's database")
@@ -339,6 +339,15 @@ class HistoryStore:
                         db.execute(statement)
                 db.execute(f"PRAGMA application_id={_APPLICATION_ID}")
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """A write transaction, begun at once (BEGIN IMMEDIATE: the write lock is waited for
+        under the busy timeout, never upgraded mid-way), committed, or rolled back on error."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -363,32 +372,18 @@ class HistoryStore:
         """Store the readings taken at ``at`` (seconds since the epoch); how many were stored
         (a repeat within the heartbeat is not)."""
         stored = 0
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             for observation in observations:
                 series = self._series(host, account, observation)
                 stored += self._add(series, observation.credits, at)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
         return stored
 
     def learn(self, host: str, account: str, organizations: Sequence[Observation]) -> None:
         """Remember the organizations' names and which is the key's default (from the account;
         the credits of these observations are not read)."""
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             for organization in organizations:
                 self._series(host, account, organization)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
 
     def _series(self, host: str, account: str, observation: Observation) -> int:
         db = self._db
@@ -456,8 +451,7 @@ class HistoryStore:
     def save_alerts(self, host: str, account: str, target: str, alerts: dict[str, Alert]) -> None:
         """Replace what ``target`` knows of ``account``'s alerts with ``alerts``."""
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             db.execute(_ALERTS_TABLE)
             db.execute(
                 "DELETE FROM alerts WHERE host = ? AND account = ? AND target = ?",
@@ -480,11 +474,6 @@ class HistoryStore:
                     for alert in alerts.values()
                 ],
             )
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
 
     def _has_alerts(self) -> bool:
         return bool(

@@ -14,6 +14,7 @@ __all__ = [
     "credits",
     "days",
     "duration",
+    "interval_duration",
     "non_negative_seconds",
     "port",
     "seconds",
@@ -54,6 +55,16 @@ def duration(text: str) -> float:
     if not (0 < value <= MAX_DURATION):
         raise ValueError(
             f"must be a duration such as 90s, 30m, 6h or 1d, positive and at most 4w, not {text!r}"
+        )
+    return value
+
+
+def interval_duration(text: str) -> float:
+    """A duration that is also an interval (``watch --every``): at most a day."""
+    value = duration(text)
+    if value > MAX_SECONDS:
+        raise ValueError(
+            f"must be a positive number of seconds up to {MAX_SECONDS:g} (a day), not {text!r}"
         )
     return value
 

@@ -17,13 +17,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .._constants import TOP_UP_URL
+from . import _types
 from ._arguments import (
+    as_type,
     client_options,
     credits,
     days,
     duration,
     endpoint_arguments,
-    seconds,
     timeout_arguments,
 )
 from ._output import EXIT_API_ERROR, EXIT_BELOW_MIN, EXIT_OK, PROG, Output, credits_text
@@ -143,10 +144,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     history_argument(parser)
 
 
-def seconds_duration(text: str) -> float:
-    """``--every``: a duration that is also an interval (at most a day)."""
-    value = duration(text)
-    return seconds(repr(value))
+seconds_duration = as_type(_types.interval_duration)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +175,9 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
         raise ConfigurationError(message, cli_message=message)
     if args.test:
         return _test(targets, out, args.json)
+    state_dir = default_state_dir(os.environ)  # a relative one: the client's recorder warns
     try:
-        store = open_store(default_state_dir(os.environ), lambda text: _warn(err, text))
+        store = open_store(state_dir, lambda text: _warn(err, text))
     except OSError as error:
         message = f"watch keeps its alerts in the state folder, which cannot be used: {error}"
         raise ConfigurationError(message, cli_message=message) from error
@@ -188,7 +187,7 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
     options = client_options(args, err)
     options["history"] = recording
     with StabilityUser(**options) as client:
-        watcher = _Watcher(client, targets, args, out, err)
+        watcher = _Watcher(client, targets, args, out, err, state_dir=state_dir)
         if args.once or args.dry_run:
             return watcher.cycle(send=not args.dry_run)
         return _loop(watcher, args.every)
@@ -267,6 +266,8 @@ class _Watcher:
         args: argparse.Namespace,
         out: Output,
         err: Output,
+        *,
+        state_dir: str,
     ) -> None:
         from .._history_store import account_of
 
@@ -275,6 +276,7 @@ class _Watcher:
         self.args = args
         self.out = out
         self.err = err
+        self.state_dir = state_dir  # where the alerts' state and the readings are
         self.host = client.base_url
         self.account = account_of(self.host, client._settings.api_key)
 
@@ -363,11 +365,11 @@ class _Watcher:
         if self.args.runway_below is None and self.args.spend_above is None:
             return {}
         from .._history_math import spent_between
-        from .._history_store import default_state_dir, open_store
+        from .._history_store import open_store
         from ..history import recent_readings, runs_out_at
 
         figures: dict[str | None, dict[str, float]] = {}
-        with open_store(default_state_dir(os.environ), lambda text: _warn(self.err, text)) as store:
+        with open_store(self.state_dir, lambda text: _warn(self.err, text)) as store:
             for reading in readings:
                 known: dict[str, float] = {}
                 lasts = runs_out_at(store, self.host, self.account, reading.organization, now)
@@ -441,9 +443,7 @@ class _Watcher:
         the state folder, held for the notifying only)."""
         import fcntl
 
-        from .._history_store import default_state_dir
-
-        path = os.path.join(default_state_dir(os.environ), f"watch-{self.account[:16]}.lock")
+        path = os.path.join(self.state_dir, f"watch-{self.account[:16]}.lock")
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:
@@ -464,10 +464,10 @@ class _Watcher:
         send: bool,
     ) -> list[dict[str, object]]:
         from .._alerts import due, settle
-        from .._history_store import default_state_dir, open_store
+        from .._history_store import open_store
 
         done: list[dict[str, object]] = []
-        with open_store(default_state_dir(os.environ), lambda text: _warn(self.err, text)) as store:
+        with open_store(self.state_dir, lambda text: _warn(self.err, text)) as store:
             targets: list[Target | None] = [*self.targets] or [None]
             for target in targets:
                 name = "dry-run" if target is None else target.id
@@ -513,11 +513,11 @@ class _Watcher:
 
 
 def _kind(notice: Notice) -> str:
-    from .._alerts import KIND_RESOLVED
+    from .._alerts import KEY_ALERTS, KIND_RESOLVED
 
     if notice.kind == KIND_RESOLVED:
         return "success"
-    return "failure" if notice.alert.key in ("refused", "unreachable") else "warning"
+    return "failure" if notice.alert.key in KEY_ALERTS else "warning"
 
 
 def _who(reading: _Reading) -> str:
