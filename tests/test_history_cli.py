@@ -65,7 +65,13 @@ def week(standin: StandInAPI, standin_server: StandInServer, tmp_path: Path) -> 
     standin.spend(PERSONAL, 30)
     # 75.50 spent over 3 days: 25.1666... a day; 150 credits last 5.96 days from 12-04 09:00.
     line = clock.at(
-        "2026-12-04 09:00:00", "status", "--refresh", "--format", "{credits:.0f} {runway}"
+        "2026-12-04 09:00:00",
+        "status",
+        "--refresh",
+        "--timeout",
+        "30",
+        "--format",
+        "{credits:.0f} {runway}",
     )
     assert line == "150 5d\n"
     return clock
@@ -164,7 +170,16 @@ def test_too_little_history_says_so_and_how_to_get_more(week: Clockwork) -> None
     )
     assert "Runway" not in text
     assert (
-        week.at("2026-12-01 19:00:00", "status", "--max-age", "1e9", "--format", "[{runway}]")
+        week.at(
+            "2026-12-01 19:00:00",
+            "status",
+            "--max-age",
+            "1e9",
+            "--timeout",
+            "30",  # the entry is from the future here: refreshed in the foreground
+            "--format",
+            "[{runway}]",
+        )
         == "[]\n"
     )
 

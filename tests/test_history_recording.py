@@ -30,6 +30,11 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+# status asks the API within --timeout when it refreshes in the foreground: 2 s by default, a
+# prompt's budget, which a cold process on a loaded test machine can spend just starting.
+SLOW_MACHINE = ["--timeout", "30"]
+
+
 def stored(state: Path) -> list[tuple[str, float]]:
     """Every reading in the store: (organization, or '' for an unnamed default; credits)."""
     if not (state / STORE_NAME).exists():
@@ -176,7 +181,12 @@ def test_the_key_is_in_no_file_byte_for_byte(tmp_path: Path, state: Path) -> Non
         organizations=[StandInOrganization("org-k", "K", "OWNER", True, 9.0)],
     )
     with api.serve() as server:
-        for argv in (["balance"], ["balances"], ["status"], ["history", "--json"]):
+        for argv in (
+            ["balance"],
+            ["balances"],
+            ["status", *SLOW_MACHINE],
+            ["history", "--json"],
+        ):
             result = cli(server, *argv, STABILITY_API_KEY=key, XDG_CACHE_HOME=str(tmp_path))
             assert result.returncode == 0, result.stderr
     assert stored(state) == [("", 9.0), ("org-k", 9.0)]
@@ -225,11 +235,12 @@ def test_the_commands_record_what_they_read(
 def test_status_records_when_it_refreshes_never_on_a_hit(
     standin: StandInAPI, standin_server: StandInServer, state: Path
 ) -> None:
-    assert cli(standin_server, "status").stdout == "125.50 cr\n"  # nothing cached: refreshed
+    # nothing cached: refreshed
+    assert cli(standin_server, "status", *SLOW_MACHINE).stdout == "125.50 cr\n"
     standin.spend("org-standin-personal", 1)
     assert cli(standin_server, "status").stdout == "125.50 cr\n"  # a hit: not read, not recorded
     assert stored(state) == [("", 125.5)]
-    assert cli(standin_server, "status", "--refresh").stdout == "124.50 cr\n"
+    assert cli(standin_server, "status", "--refresh", *SLOW_MACHINE).stdout == "124.50 cr\n"
     assert stored(state) == [("", 125.5), ("", 124.5)]
 
 
@@ -239,7 +250,12 @@ def test_turned_off_nothing_is_recorded(
 ) -> None:
     flag = ["--no-history"] if how == "flag" else []
     env = {"STABILITY_HISTORY": "off"} if how == "environment" else {}
-    for argv in (["balance"], ["balances"], ["account"], ["status", "--refresh"]):
+    for argv in (
+        ["balance"],
+        ["balances"],
+        ["account"],
+        ["status", "--refresh", *SLOW_MACHINE],
+    ):
         result = cli(standin_server, *argv, *flag, **env)
         assert result.returncode == 0, result.stderr
     assert cli(standin_server, "measure", *flag, "--", "true", **env).returncode == 0
