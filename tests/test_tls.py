@@ -130,3 +130,24 @@ def test_a_trust_setting_that_cannot_be_loaded_is_a_configuration_error(
     with pytest.raises(ConfigurationError) as caught:
         StabilityUser(SAMPLE_API_KEY)
     assert str(caught.value).startswith(message.format(location))
+
+
+def test_a_bundle_is_loaded_once_for_many_clients_and_again_when_it_changes(
+    https: TLSStandIn, ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One context per bundle, not per client: a thousand clients in one process (the
+    # exporter's targets) would otherwise load the bundle a thousand times.
+    bundle = tmp_path / "bundle.pem"
+    trustme.CA().cert_pem.write_to_path(str(bundle))  # not the server's CA
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    first, second = (StabilityUser(SAMPLE_API_KEY, base_url=https.url, max_retries=0) for _ in "ab")
+    with first, second:
+        assert first._settings.verify is second._settings.verify is not None
+        with pytest.raises(APIConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+            first.get_balance()
+    # Replaced under the same name (a new inode, as package managers do): read again.
+    replacement = tmp_path / "bundle.pem.new"
+    ca.cert_pem.write_to_path(str(replacement))
+    replacement.replace(bundle)
+    with StabilityUser(SAMPLE_API_KEY, base_url=https.url, max_retries=0) as third:
+        assert third.get_balance().credits > 0

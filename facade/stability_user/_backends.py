@@ -17,6 +17,7 @@ import httpx2
 
 from ._constants import AIOHTTP_INSTALL, HTTP_BACKEND_ENV, HTTP_BACKENDS
 from ._exceptions import ConfigurationError
+from ._tls import default_trust
 
 if TYPE_CHECKING:
     from ._config import Settings
@@ -95,7 +96,7 @@ def pool_options(backend: str, settings: Settings, transport: object) -> dict[st
 
         return {
             "transport": AiohttpTransport(
-                verify=settings.verify or httpx2.create_ssl_context(),
+                verify=settings.verify or default_trust(),
                 proxy=settings.proxy,
                 trust_env=settings.trust_env,
                 max_connections=MAX_CONNECTIONS,
@@ -110,8 +111,8 @@ def pool_options(backend: str, settings: Settings, transport: object) -> dict[st
     }
     if settings.proxy is not None:
         options["proxy"] = settings.proxy
-    if settings.verify is not None:
-        options["verify"] = settings.verify
+    if transport is None:
+        options["verify"] = settings.verify or default_trust()
     return options
 
 
