@@ -14,12 +14,8 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -33,42 +29,11 @@ from stability_user import (
 from stability_user.monitoring import CreditsCache, CreditsCollector
 from stability_user.monitoring._exporter import ExporterServer
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
-from support.ports import free_port
+from support.prometheus import Prometheus, eventually, get, running_prometheus, tool
 from support.tools import without
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "prometheus"
-INSTALL = "apt-get install -y prometheus"
-_T = TypeVar("_T")
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is missing on CI: .ci/run installs it ({INSTALL})")
-        pytest.skip(f"{name} is not installed: {INSTALL}")
-    return found
-
-
-def eventually(probe: Callable[[], _T | None], *, timeout: float = 30.0) -> _T:
-    """``probe()``'s first truthy answer, polled until ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = probe()
-        if answer:
-            return answer
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no answer within {timeout} s")
-        time.sleep(0.2)
-
-
-def get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
 
 
 def scrape(url: str) -> str:
@@ -306,70 +271,25 @@ def test_without_prometheus_client_the_exporter_says_what_to_install() -> None:
 # A real Prometheus
 
 
-class Prometheus:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def query(self, expression: str) -> dict[str, float]:
-        """``expression``'s instant vector, by organization_id."""
-        status, body = get(
-            f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expression})
-        )
-        assert status == 200, body
-        data = json.loads(body)["data"]["result"]
-        return {r["metric"].get("organization_id", ""): float(r["value"][1]) for r in data}
-
-    def api(self, path: str) -> Any:
-        status, body = get(f"{self.url}/api/v1/{path}")
-        assert status == 200, body
-        return json.loads(body)["data"]
-
-
 @pytest.fixture
 def prometheus(
     tmp_path: Path, standin_server: StandInServer, http_backend: str
 ) -> Iterator[tuple[Prometheus, str]]:
-    binary = tool("prometheus")
     exporter = exporter_process(standin_server.url, "--interval", "1")
     try:
         target = exporter_url(exporter).removeprefix("http://")
         shutil.copy(EXAMPLES / "alerts.yml", tmp_path / "alerts.yml")
-        (tmp_path / "prometheus.yml").write_text(
+        configuration = (
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
             "rule_files: [alerts.yml]\n"
             "scrape_configs:\n  - job_name: stability-credits\n"
             f"    static_configs:\n      - targets: ['{target}']\n"
         )
-        port = free_port()
-        server = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={tmp_path / 'prometheus.yml'}",
-                f"--storage.tsdb.path={tmp_path / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            eventually(lambda: _ready(url))
-            yield Prometheus(url), target
-        finally:
-            server.terminate()
-            server.communicate(timeout=30)
+        with running_prometheus(tmp_path, configuration) as server:
+            yield server, target
     finally:
         exporter.send_signal(signal.SIGTERM)
         exporter.communicate(timeout=30)
-
-
-def _ready(url: str) -> bool:
-    try:
-        return get(f"{url}/-/ready")[0] == 200
-    except OSError:
-        return False
 
 
 def test_a_real_prometheus_scrapes_the_exporter(

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ._history_recorder import HistoryRecorder
     from ._models import Account, Balance, Organization, OrganizationBalance
     from ._pool import PoolKeeper
-    from ._ratelimit import RateLimit
+    from ._ratelimit import RateLimit, RateLimiter
 
 __all__ = [
     "DEFAULT_HTTPX2_TIMEOUT",
@@ -121,6 +121,12 @@ class ClientCore:
             from ._history_recorder import recorder_for
 
             self._history = recorder_for(self.base_url, self._settings.api_key)
+
+    def _share_rate_limiter(self, limiter: RateLimiter | None) -> None:
+        """Send under ``limiter``, which other clients share (the exporter's targets on one
+        API host: whether Stability limits per key or per address is not documented, and its
+        60 s lockout would blind every target), or under none."""
+        self._limiter = limiter
 
     def _http_options(self) -> dict[str, Any]:
         settings = self._settings

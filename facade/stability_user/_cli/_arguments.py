@@ -40,6 +40,7 @@ __all__ = [
     "output_arguments",
     "port",
     "seconds",
+    "shard",
     "template",
     "timeout_arguments",
 ]
@@ -73,6 +74,7 @@ def as_type(convert: Callable[[str], _Value]) -> Callable[[str], _Value]:
 credits = as_type(_types.credits)
 port = as_type(_types.port)
 seconds = as_type(_types.seconds)
+shard = as_type(_types.shard)
 non_negative_seconds = as_type(_types.non_negative_seconds)
 template = as_type(_types.template)
 duration = as_type(_types.duration)

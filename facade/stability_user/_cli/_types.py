@@ -18,6 +18,7 @@ __all__ = [
     "non_negative_seconds",
     "port",
     "seconds",
+    "shard",
     "template",
 ]
 
@@ -105,6 +106,18 @@ def port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise ValueError(f"must be a port from 0 (any free one) to 65535, not {text!r}")
     return value
+
+
+def shard(text: str) -> tuple[int, int]:
+    """``K/N``: this exporter is shard K (from 0) of N (1 to 1024)."""
+    index, _, count = text.partition("/")
+    try:
+        k, n = int(index), int(count)
+    except ValueError:
+        k = n = -1
+    if not (1 <= n <= 1024 and 0 <= k < n):
+        raise ValueError(f"must be K/N with 0 <= K < N <= 1024, such as 0/2, not {text!r}")
+    return k, n
 
 
 def template(text: str) -> str:

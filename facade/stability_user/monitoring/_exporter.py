@@ -9,26 +9,24 @@ Ctrl-C stops it cleanly.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import threading
 import time
-from collections.abc import Coroutine
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from functools import partial
 from types import FrameType
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, TextIO
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from .._constants import EXPORTER_ADDRESS, EXPORTER_PORT
 from ._collector import CreditsCollector
+from ._http import Answer, Request, Server, listening
+from ._loop import LoopThread
 
 if TYPE_CHECKING:
     from .._async_client import AsyncStabilityUser
     from .._client import StabilityUser
-
-_T = TypeVar("_T")
 
 __all__ = ["DEFAULT_ADDRESS", "DEFAULT_PORT", "ExporterServer", "run_exporter"]
 
@@ -38,44 +36,26 @@ DEFAULT_PORT = EXPORTER_PORT
 _STALE_INTERVALS = 3
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path == "/metrics":
-            self._send(200, CONTENT_TYPE_LATEST, generate_latest(self.server.registry))
-        elif path == "/healthz":
-            status, body = self.server.health()
-            self._send(status, "application/json", json.dumps(body).encode())
-        else:
-            self._send(404, "text/plain; charset=utf-8", b"Not found: try /metrics or /healthz\n")
-
-    def _send(self, status: int, content_type: str, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet: Prometheus scrapes every few seconds."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(Server):
     collector: CreditsCollector
 
     def __init__(self, address: tuple[str, int], interval: float) -> None:
         self.interval = interval
         self.registry = CollectorRegistry(auto_describe=True)
-        super().__init__(address, _Handler)  # bound here; nothing is served before attach()
+        super().__init__(address)  # bound here; nothing is served before attach()
 
     def attach(self, collector: CreditsCollector) -> None:
         """What ``/metrics`` and ``/healthz`` read; before ``serve_forever()``."""
         self.collector = collector
         self.registry.register(collector)
+
+    def answer(self, request: Request) -> Answer:
+        if request.path == "/metrics":
+            return Answer(200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
+        if request.path == "/healthz":
+            status, body = self.health()
+            return Answer(status, json.dumps(body).encode(), "application/json")
+        return Answer.text(404, "Not found: try /metrics or /healthz")
 
     def health(self) -> tuple[int, dict[str, object]]:
         snapshot = self.collector.cache.snapshot()
@@ -93,28 +73,6 @@ class _Server(ThreadingHTTPServer):
             return 503, body
         body["status"] = "ok"
         return 200, body
-
-
-class _LoopThread:
-    """An event loop running on a daemon thread, for an async client's refresher."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self.loop.run_forever, name="stability-user-loop", daemon=True
-        )
-        self._thread.start()
-
-    def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
-        """Run ``coroutine`` on the loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
-
-    def close(self) -> None:
-        """Stop the loop, finish its async generators (the pools' closers), close it."""
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join()
-        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-        self.loop.close()
 
 
 async def _collector_in_loop(client: AsyncStabilityUser, interval: float) -> CreditsCollector:
@@ -144,30 +102,17 @@ class ExporterServer:
         from .._async_client import AsyncStabilityUser
 
         # Listening first: a port that is taken stops everything before a request is sent.
-        try:
-            self._server = _Server((address, port), interval)
-        except OSError as error:  # the port is taken, the address not this machine's...
-            raise OSError(
-                error.errno, f"cannot listen on {address}:{port}: {error.strerror or error}"
-            ) from error
+        self._server = listening(partial(_Server, interval=interval), address, port)
         self._async_client: AsyncStabilityUser | None = None
-        self._loop: _LoopThread | None = None
+        self._loop: LoopThread | None = None
         if isinstance(client, AsyncStabilityUser):
-            self._async_client, self._loop = client, _LoopThread()
+            self._async_client, self._loop = client, LoopThread()
             self.collector = self._loop.run(_collector_in_loop(client, interval))
         else:
             self.collector = CreditsCollector(client, interval=interval)
-        host, bound_port = self._server.server_address[:2]
-        host = host.decode() if isinstance(host, bytes) else host
-        self.url = f"http://{host}:{bound_port}"
+        self.url = self._server.url
         self._server.attach(self.collector)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="stability-user-exporter",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = self._server.serve_in_thread()
 
     def close(self) -> None:
         """Stop serving and refreshing."""

@@ -1,0 +1,271 @@
+"""The exporter's targets (``--config``): one async client each, refreshed in the background on
+one event loop, at most ``concurrency`` at a time, sharing a rate limiter per API host.
+
+A probe never calls the API: it reads what the target's last refresh left, waiting (up to its
+budget) only for a target's first refresh. ``apply()`` swaps in a new configuration: it builds
+the clients of new and changed targets first, so a configuration whose client cannot be made
+is refused whole and the running one keeps going; removed and changed targets are stopped and
+their clients closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from .._async_client import AsyncStabilityUser
+from .._exceptions import APITimeoutError, ConfigurationError, StabilityError
+from .._models import Organization, OrganizationBalance
+from .._ratelimit import RateLimiter, resolve_rate_limit
+from ._cache import CreditsCache
+from ._exporter_config import ExporterConfig, ExporterConfigError, TargetConfig
+from ._loop import LoopThread
+
+__all__ = ["Fleet", "Probe", "TargetRun"]
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What ``/probe`` answers from: the target's state as the probe found it."""
+
+    target: TargetRun
+    success: bool
+    duration: float
+
+
+def _shared(config: ExporterConfig) -> tuple[object, ...]:
+    """The settings every target shares: a change restarts them all."""
+    return (config.interval, config.timeout, config.concurrency, config.rate_limit)
+
+
+class TargetRun:
+    """One target while it is configured: its client, what its refreshes found, its task."""
+
+    def __init__(self, config: TargetConfig, client: AsyncStabilityUser) -> None:
+        self.config = config
+        self.client = client
+        self.cache = CreditsCache()
+        self.refreshed_once = threading.Event()
+        self.missing: tuple[str, ...] = ()  # configured organizations the account lacks
+        self.last_problem: tuple[str, ...] | None = None  # None: no refresh yet
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def healthy(self) -> bool:
+        """Whether the last refresh fetched every organization asked for."""
+        snapshot = self.cache.snapshot()
+        return (
+            snapshot.refreshes > 0
+            and snapshot.last_success == snapshot.last_refresh
+            and not self.missing
+            and all(state.refreshed for state in snapshot.organizations)
+        )
+
+
+async def _fetch(
+    client: AsyncStabilityUser, organizations: tuple[str, ...] | None
+) -> tuple[list[OrganizationBalance], tuple[str, ...]]:
+    """The balances a target exports, and the configured organizations its account lacks."""
+    if organizations is None:
+        return await client.get_balances(), ()
+    account = await client.get_account()
+    chosen = [org for org in account.organizations if org.id in organizations]
+    found = {org.id for org in chosen}
+
+    async def one(org: Organization) -> OrganizationBalance:
+        try:
+            return OrganizationBalance(org, await client.get_balance(org.id))
+        except StabilityError as error:
+            return OrganizationBalance(org, None, error)
+
+    results = list(await asyncio.gather(*map(one, chosen)))
+    return results, tuple(org_id for org_id in organizations if org_id not in found)
+
+
+class Fleet:
+    """Every configured target, refreshed on ``loop``; ``apply()`` a configuration to change it.
+
+    Args:
+        loop: The event loop thread the clients and refreshes live on.
+        http_backend: ``httpx2`` or ``aiohttp``, for every target's client.
+        history: Whether the targets' clients record in the local history.
+        log: Where a line worth an operator's eye goes (a reload, a target failing or back).
+    """
+
+    def __init__(
+        self,
+        loop: LoopThread,
+        *,
+        http_backend: str | None,
+        history: bool,
+        log: Callable[[str], None],
+    ) -> None:
+        self._loop = loop
+        self._http_backend = http_backend
+        self._history = history
+        self._log = log
+        self._lock = threading.Lock()  # one apply() at a time
+        self._targets: dict[str, TargetRun] = {}
+        self._limiters: dict[tuple[str, object], RateLimiter] = {}
+        self.config: ExporterConfig | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self.refreshes: Counter[tuple[str, str]] = Counter()  # (target, outcome)
+
+    # -- configuration -------------------------------------------------------------------
+
+    def apply(self, config: ExporterConfig) -> tuple[int, int, int]:
+        """Run ``config``'s targets: (added, removed, changed).
+
+        Raises:
+            ExporterConfigError: A target's client cannot be made from it; nothing changed.
+        """
+        with self._lock:
+            return self._loop.run(self._apply(config))
+
+    async def _apply(self, config: ExporterConfig) -> tuple[int, int, int]:
+        old = self._targets
+        # A target runs on unless its table changed (its key included) or a setting every
+        # target shares did.
+        shared = self.config is not None and _shared(self.config) == _shared(config)
+        keep = {
+            name: run
+            for name, run in old.items()
+            if shared and config.targets.get(name) == run.config
+        }
+        fresh: dict[str, TargetRun] = {}
+        try:
+            for name, target in config.targets.items():
+                if name not in keep:
+                    fresh[name] = TargetRun(target, self._client(target, config))
+        except ExporterConfigError:
+            await asyncio.gather(*(run.client.aclose() for run in fresh.values()))
+            raise
+        # Everything built: from here on nothing can fail, so swap.
+        stopping = [run for name, run in old.items() if keep.get(name) is not run]
+        if not shared:
+            self._slots = asyncio.Semaphore(config.concurrency)
+        self.config = config
+        self._targets = {name: keep.get(name) or fresh[name] for name in config.targets}
+        loop = asyncio.get_running_loop()
+        for run in fresh.values():
+            run.task = loop.create_task(
+                self._refreshing(run, config), name=f"stability-user-target-{run.name}"
+            )
+        await asyncio.gather(*(self._stop(run) for run in stopping))
+        added = len(config.targets.keys() - old.keys())
+        removed = len(old.keys() - config.targets.keys())
+        return added, removed, len(fresh) - added
+
+    def _client(self, target: TargetConfig, config: ExporterConfig) -> AsyncStabilityUser:
+        scope, limit = config.rate_limit.scope, config.rate_limit.limit
+        try:
+            client = AsyncStabilityUser(
+                target.key.value,
+                base_url=target.base_url,
+                api_version=target.api_version,
+                timeout=config.timeout,
+                http_backend=self._http_backend,
+                history=self._history,
+                # "host" shares one limiter, set below; "off" has none.
+                rate_limit=limit if scope == "target" else False,
+            )
+        except ConfigurationError as error:
+            raise ExporterConfigError(f"{config.path}: targets.{target.name}: {error}") from None
+        if scope == "host":
+            client._share_rate_limiter(self._limiter_for(client, limit))
+        return client
+
+    def _limiter_for(self, client: AsyncStabilityUser, limit: object) -> RateLimiter | None:
+        import httpx2
+
+        host = httpx2.URL(client.base_url).host.lower()
+        resolved = resolve_rate_limit(limit, host)
+        if resolved is None:
+            return None
+        key = (host, resolved)
+        if key not in self._limiters:  # kept across reloads: a window survives them
+            self._limiters[key] = RateLimiter(resolved)
+        return self._limiters[key]
+
+    async def _stop(self, run: TargetRun) -> None:
+        task, run.task = run.task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await run.client.aclose()
+
+    def close(self) -> None:
+        """Stop every target and close its client."""
+        with self._lock:
+            targets, self._targets = list(self._targets.values()), {}
+            self._loop.run(self._stop_all(targets))
+
+    async def _stop_all(self, targets: Sequence[TargetRun]) -> None:
+        await asyncio.gather(*(self._stop(run) for run in targets))
+
+    # -- refreshing ----------------------------------------------------------------------
+
+    async def _refreshing(self, run: TargetRun, config: ExporterConfig) -> None:
+        slots = self._slots
+        assert slots is not None  # set by _apply() before any task starts
+        while True:
+            async with slots:
+                await self._refresh(run, config)
+            await asyncio.sleep(config.interval)
+
+    async def _refresh(self, run: TargetRun, config: ExporterConfig) -> None:
+        # A refresh longer than the interval would only delay the next one: it is cut there.
+        problem: StabilityError | None = None
+        try:
+            async with asyncio.timeout(config.interval):
+                results, run.missing = await _fetch(run.client, run.config.organizations)
+        except StabilityError as error:
+            problem = error
+        except TimeoutError:
+            problem = APITimeoutError(
+                f"the refresh took longer than the interval ({config.interval:g} s)"
+            )
+        if problem is not None:
+            run.cache.record_failure(problem)
+            outcome, line = type(problem).__name__, f"{type(problem).__name__}: {problem}"
+            kind: tuple[str, ...] = (outcome,)
+        else:
+            run.cache.record(results)
+            failed = next((r for r in results if r.error is not None), None)
+            if failed is not None:
+                outcome = type(failed.error).__name__
+                line = f"organization {failed.organization.id}: {outcome}: {failed.error}"
+                kind = (outcome, failed.organization.id)
+            elif run.missing:
+                outcome = "MissingOrganization"
+                line = f"not in the key's account: {', '.join(run.missing)}"
+                kind = (outcome, *run.missing)
+            else:
+                outcome, line, kind = "ok", "refreshed", ()
+        self.refreshes[run.name, outcome] += 1
+        # Said when the kind of problem changes, not each time (an error's id differs).
+        if kind != run.last_problem and (kind or run.last_problem is not None):
+            self._log(f"target {run.name}: " + (f"refresh failed: {line}" if kind else line))
+        run.last_problem = kind
+        run.refreshed_once.set()
+
+    # -- probing -------------------------------------------------------------------------
+
+    def target(self, name: str) -> TargetRun | None:
+        return self._targets.get(name)
+
+    def probe(self, run: TargetRun, budget: float) -> Probe:
+        """The target's last values; waits up to ``budget`` seconds for its first refresh."""
+        started = time.perf_counter()
+        run.refreshed_once.wait(max(budget, 0.0))
+        return Probe(run, run.healthy(), time.perf_counter() - started)
+
+    def targets(self) -> Mapping[str, TargetRun]:
+        return dict(self._targets)

@@ -1,0 +1,713 @@
+"""Many keys, one exporter (``stability-user exporter --config FILE``): probes, the timeout
+header, the shared rate limiter, reloads, ``/config``, and keys kept out of every output.
+
+The exporters here run in-process (``ProbeExporter``) where the test looks inside, and as the
+real command where signals, exit statuses and logs are the point. A real Prometheus scraping
+them through the documented relabeling is in ``test_many_keys_prometheus``.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from stability_user.monitoring._exporter_config import load_config, shard_of
+from stability_user.monitoring._probe_exporter import ProbeExporter
+from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInOrganization, StandInServer
+from support.blackhole import BlackHole
+from support.many_keys import exporter_process
+from support.prometheus import eventually, get
+
+GLOBEX_KEY = "sk-GLOBEX-test-key-0123456789abcdef"
+REVOKED_KEY = "sk-REVOKED-test-key-fedcba9876543210"
+KEYS = (SAMPLE_API_KEY, GLOBEX_KEY, REVOKED_KEY)
+
+
+@pytest.fixture
+def standin() -> StandInAPI:
+    api = StandInAPI.sample()
+    api.add_account(
+        GLOBEX_KEY,
+        email="globex@example.com",
+        organizations=[StandInOrganization("org-globex", "Globex", "OWNER", True, 7.5)],
+    )
+    return api
+
+
+@pytest.fixture
+def keys_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACME_KEY", SAMPLE_API_KEY)
+    monkeypatch.setenv("REVOKED_KEY", REVOKED_KEY)
+
+
+@pytest.fixture
+def globex_key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "globex.key"
+    path.write_text(GLOBEX_KEY + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def targets_file(folder: Path, text: str) -> Path:
+    path = folder / "exporter.toml"
+    path.write_text(text)
+    return path
+
+
+def three_targets(url: str, key_file: Path, exporter: str = "interval = 60") -> str:
+    return f"""
+[exporter]
+{exporter}
+
+[targets.acme]
+key_env = "ACME_KEY"
+base_url = "{url}"
+
+[targets.globex]
+key_file = "{key_file}"
+base_url = "{url}"
+
+[targets.revoked]
+key_env = "REVOKED_KEY"
+base_url = "{url}"
+"""
+
+
+Started = Callable[..., ProbeExporter]
+
+
+@pytest.fixture
+def started(keys_env: None) -> Iterator[Started]:
+    """``started(path, **options)``: a ``ProbeExporter`` of that file on a free port, its log
+    lines in ``exporter.lines``; closed at the end."""
+    running: list[ProbeExporter] = []
+
+    def start(path: Path, **options: object) -> ProbeExporter:
+        lines: list[str] = []
+        exporter = ProbeExporter(
+            load_config(str(path)), address="127.0.0.1", port=0, log=lines.append, **options
+        )
+        exporter.lines = lines  # type: ignore[attr-defined]
+        running.append(exporter)
+        return exporter
+
+    yield start
+    for exporter in running:
+        exporter.close()
+
+
+def probe(exporter: ProbeExporter, target: str, **headers: str) -> tuple[int, str]:
+    status, body = get(f"{exporter.url}/probe?target={target}", headers=headers)
+    return status, body.decode()
+
+
+def samples(text: str) -> dict[str, float]:
+    """The exposition's samples, by name and labels as written."""
+    found = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            found[name] = float(value)
+    return found
+
+
+def healthy(exporter: ProbeExporter) -> bool:
+    return get(f"{exporter.url}/healthz")[0] == 200
+
+
+# Probes
+
+
+def test_each_target_is_probed_with_its_own_key(
+    standin_server: StandInServer, globex_key_file: Path, tmp_path: Path, started: Started
+) -> None:
+    exporter = started(targets_file(tmp_path, three_targets(standin_server.url, globex_key_file)))
+    eventually(lambda: healthy(exporter))
+
+    status, acme = probe(exporter, "acme")
+    assert status == 200
+    values = samples(acme)
+    assert (
+        values[
+            'stability_credits{default="false",organization_id="org-standin-lab",'
+            'organization_name="Research Lab"}'
+        ]
+        == 3.25
+    )
+    assert values["stability_probe_success"] == 1.0
+    assert 0 <= values["stability_probe_duration_seconds"] < 10
+    assert "org-globex" not in acme
+    assert "# HELP stability_probe_success 1 if the target's last background refresh" in acme
+
+    globex = samples(probe(exporter, "globex")[1])
+    assert (
+        globex[
+            'stability_credits{default="true",organization_id="org-globex",'
+            'organization_name="Globex"}'
+        ]
+        == 7.5
+    )
+    assert not any("org-standin" in name for name in globex)
+
+    revoked = samples(probe(exporter, "revoked")[1])
+    assert revoked["stability_probe_success"] == 0.0
+    assert (
+        revoked['stability_api_requests_total{endpoint="account",outcome="AuthenticationError"}']
+        >= 1
+    )
+    assert not any(name.startswith("stability_credits{") for name in revoked)
+
+    own = samples(get(f"{exporter.url}/metrics")[1].decode())
+    assert own["stability_exporter_targets"] == 3.0
+    assert own['stability_exporter_target_refreshes_total{outcome="ok",target="acme"}'] >= 1
+    assert (
+        own[
+            'stability_exporter_target_refreshes_total{outcome="AuthenticationError",'
+            'target="revoked"}'
+        ]
+        >= 1
+    )
+    assert own["process_resident_memory_bytes"] > 0
+    assert exporter.lines == [  # type: ignore[attr-defined]
+        line
+        for line in exporter.lines  # type: ignore[attr-defined]
+        if line.startswith("target revoked: refresh failed: AuthenticationError: HTTP 401")
+    ]
+    assert len(exporter.lines) == 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "answer"),
+    [
+        ("target=nobody", 404, "unknown target 'nobody': not in "),
+        ("", 400, "give exactly one target: /probe?target=NAME\n"),
+        ("target=", 400, "give exactly one target: /probe?target=NAME\n"),
+        ("target=acme&target=globex", 400, "give exactly one target: /probe?target=NAME\n"),
+    ],
+)
+def test_a_probe_needs_exactly_one_known_target(
+    standin_server: StandInServer,
+    globex_key_file: Path,
+    tmp_path: Path,
+    started: Started,
+    query: str,
+    status: int,
+    answer: str,
+) -> None:
+    exporter = started(targets_file(tmp_path, three_targets(standin_server.url, globex_key_file)))
+    got, body = get(f"{exporter.url}/probe?{query}")
+    assert got == status
+    assert body.decode().startswith(answer)
+
+
+def test_the_routes_answer_their_methods_only(
+    standin_server: StandInServer, globex_key_file: Path, tmp_path: Path, started: Started
+) -> None:
+    exporter = started(targets_file(tmp_path, three_targets(standin_server.url, globex_key_file)))
+    for method in ("GET", "PUT", "DELETE"):
+        status, body = get(f"{exporter.url}/-/reload", method=method)
+        assert (status, body) == (405, b"/-/reload takes POST\n")
+    status, body = get(f"{exporter.url}/probe?target=acme", method="POST")
+    assert status == 405
+    assert get(f"{exporter.url}/nothing")[0] == 404
+
+
+def test_a_hanging_api_is_answered_within_the_scrape_timeout(
+    standin_server: StandInServer, tmp_path: Path, started: Started
+) -> None:
+    hole = BlackHole()
+    try:
+        exporter = started(
+            targets_file(
+                tmp_path,
+                f"""
+[exporter]
+timeout = 60
+probe_timeout = 1.5
+timeout_offset = 0.5
+
+[targets.hanging]
+key_env = "ACME_KEY"
+base_url = "{hole.url}"
+
+[targets.acme]
+key_env = "ACME_KEY"
+base_url = "{standin_server.url}"
+""",
+            )
+        )
+        started_at = time.monotonic()
+        status, body = probe(exporter, "hanging", **{"X-Prometheus-Scrape-Timeout-Seconds": "3"})
+        elapsed = time.monotonic() - started_at
+        values = samples(body)
+        assert status == 200
+        assert values["stability_probe_success"] == 0.0
+        # It waited for the first refresh as long as the header allowed (3 s less the
+        # offset), never longer, and never for the API's 60 s.
+        assert 2.5 <= values["stability_probe_duration_seconds"] < 3.0
+        assert elapsed < 30
+        # Without the header: the file's probe_timeout.
+        values = samples(probe(exporter, "hanging")[1])
+        assert 1.5 <= values["stability_probe_duration_seconds"] < 3.0
+        # A target whose refresh is done answers at once, whatever the other one does.
+        assert samples(probe(exporter, "acme")[1])["stability_probe_success"] == 1.0
+        for bad in ("soon", "0", "-1", "nan", "inf"):
+            status, body = probe(exporter, "acme", **{"X-Prometheus-Scrape-Timeout-Seconds": bad})
+            assert (status, body) == (
+                400,
+                "x-prometheus-scrape-timeout-seconds must be a positive number of seconds\n",
+            )
+    finally:
+        hole.close()
+
+
+def test_a_failing_target_serves_its_last_good_values(
+    waits: list[float],
+    standin: StandInAPI,
+    standin_server: StandInServer,
+    globex_key_file: Path,
+    tmp_path: Path,
+    started: Started,
+) -> None:
+    exporter = started(
+        targets_file(tmp_path, three_targets(standin_server.url, globex_key_file, "interval = 0.2"))
+    )
+    eventually(lambda: samples(probe(exporter, "acme")[1])["stability_probe_success"] == 1.0)
+    standin.inject_error(503, endpoint="account", times=None)
+
+    def failed() -> dict[str, float] | None:
+        values = samples(probe(exporter, "acme")[1])
+        return values if values["stability_probe_success"] == 0.0 else None
+
+    values = eventually(failed)
+    assert (
+        values[
+            'stability_credits{default="true",organization_id="org-standin-personal",'
+            'organization_name="Ada\'s studio"}'
+        ]
+        == 125.5
+    )
+    assert values['stability_credits_refresh_success{organization_id="org-standin-personal"}'] == 0
+    # Said once when it started failing, and once when it is back.
+    lines = exporter.lines  # type: ignore[attr-defined]
+    assert sum(line.startswith("target acme: refresh failed: ") for line in lines) == 1
+    standin.clear_errors()
+    eventually(lambda: samples(probe(exporter, "acme")[1])["stability_probe_success"] == 1.0)
+    eventually(lambda: "target acme: refreshed" in exporter.lines)  # type: ignore[attr-defined]
+
+
+def test_organizations_limit_what_a_target_exports(
+    standin_server: StandInServer, tmp_path: Path, started: Started
+) -> None:
+    exporter = started(
+        targets_file(
+            tmp_path,
+            f"""
+[targets.lab]
+key_env = "ACME_KEY"
+base_url = "{standin_server.url}"
+organizations = ["org-standin-lab"]
+
+[targets.lab-and-gone]
+key_env = "ACME_KEY"
+base_url = "{standin_server.url}"
+organizations = ["org-standin-lab", "org-gone"]
+""",
+        )
+    )
+    eventually(lambda: healthy(exporter) or exporter.lines)  # type: ignore[attr-defined]
+    eventually(lambda: get(f"{exporter.url}/healthz")[1].count(b'"refreshed": 2'))
+    lab = samples(probe(exporter, "lab")[1])
+    assert [name for name in lab if name.startswith("stability_credits{")] == [
+        'stability_credits{default="false",organization_id="org-standin-lab",'
+        'organization_name="Research Lab"}'
+    ]
+    assert lab["stability_probe_success"] == 1.0
+    gone = samples(probe(exporter, "lab-and-gone")[1])
+    assert gone["stability_probe_success"] == 0.0
+    assert exporter.lines == [  # type: ignore[attr-defined]
+        "target lab-and-gone: refresh failed: not in the key's account: org-gone"
+    ]
+
+
+# The rate limiter
+
+
+def one_org_accounts(api: StandInAPI, count: int) -> list[str]:
+    keys = [f"sk-ONEORG-{n}-test-key-0123456789" for n in range(count)]
+    for n, key in enumerate(keys):
+        org = StandInOrganization(f"org-one-{n}", f"One {n}", "OWNER", True, 1.0 + n)
+        api.add_account(key, email=f"one{n}@example.com", organizations=[org])
+    return keys
+
+
+@pytest.mark.parametrize(("scope", "sent"), [("host", 4), ("target", 6), ("off", 6)])
+def test_targets_on_one_host_share_one_rate_limiter(
+    standin: StandInAPI,
+    standin_server: StandInServer,
+    tmp_path: Path,
+    started: Started,
+    monkeypatch: pytest.MonkeyPatch,
+    scope: str,
+    sent: int,
+) -> None:
+    # Three targets of two requests each (the account, one balance) under a limit of 4 an
+    # hour: one limiter for the host lets 4 through; one per target, or none, lets all 6.
+    targets = []
+    for n, key in enumerate(one_org_accounts(standin, 3)):
+        monkeypatch.setenv(f"ONE_{n}", key)
+        targets.append(
+            f'[targets.one{n}]\nkey_env = "ONE_{n}"\nbase_url = "{standin_server.url}"\n'
+        )
+    limit = f'[exporter.rate_limit]\nscope = "{scope}"\nrequests = 4\nper_seconds = 3600\n'
+    standin.clear_requests()
+    exporter = started(targets_file(tmp_path, limit + "\n".join(targets)))
+    eventually(lambda: len(standin.requests) >= sent)
+    if scope == "host":
+        time.sleep(1)  # the two held back stay held back (they would wait an hour)
+        assert get(f"{exporter.url}/healthz")[0] == 503
+    else:
+        eventually(lambda: healthy(exporter))
+    assert len(standin.requests) == sent
+
+
+# Reloads and /config
+
+
+def test_reloads_swap_good_files_and_keep_the_running_one_on_a_bad_file(
+    standin_server: StandInServer, globex_key_file: Path, tmp_path: Path, started: Started
+) -> None:
+    path = targets_file(tmp_path, three_targets(standin_server.url, globex_key_file))
+    exporter = started(path)
+    eventually(lambda: healthy(exporter))
+    acme_before = samples(probe(exporter, "acme")[1])
+
+    # A mistake: answered 400 with the reason; everything still served as before.
+    path.write_text(path.read_text() + '\n[targets.broken]\nkey = "sk-inline"\n')
+    status, body = get(f"{exporter.url}/-/reload", method="POST")
+    assert status == 400
+    assert body.decode().startswith("reload failed, the running configuration stays: ")
+    assert "targets.broken.key: a key is never written in this file" in body.decode()
+    assert "sk-inline" not in body.decode()
+    assert probe(exporter, "globex")[0] == 200
+    own = samples(get(f"{exporter.url}/metrics")[1].decode())
+    assert own['stability_exporter_config_reloads_total{outcome="failure"}'] == 1
+    assert own["stability_exporter_config_last_reload_successful"] == 0
+
+    # Good again: globex removed, a new target added, acme untouched (same refresh count).
+    path.write_text(
+        f'[targets.acme]\nkey_env = "ACME_KEY"\nbase_url = "{standin_server.url}"\n'
+        f'[targets.lab]\nkey_env = "ACME_KEY"\nbase_url = "{standin_server.url}"\n'
+        'organizations = ["org-standin-lab"]\n'
+        f'[targets.revoked]\nkey_env = "REVOKED_KEY"\nbase_url = "{standin_server.url}"\n'
+    )
+    status, body = get(f"{exporter.url}/-/reload", method="POST")
+    assert (status, body.decode()) == (
+        200,
+        f"reloaded {path}: 3 targets (1 added, 1 removed, 0 changed)\n",
+    )
+    assert probe(exporter, "globex")[0] == 404
+    eventually(lambda: samples(probe(exporter, "lab")[1])["stability_probe_success"] == 1.0)
+    acme_after = samples(probe(exporter, "acme")[1])
+    requests = 'stability_api_requests_total{endpoint="account",outcome="ok"}'
+    assert acme_after[requests] == acme_before[requests]  # not restarted
+    own = samples(get(f"{exporter.url}/metrics")[1].decode())
+    assert own['stability_exporter_config_reloads_total{outcome="success"}'] == 1
+    assert own["stability_exporter_config_last_reload_successful"] == 1
+    assert own["stability_exporter_targets"] == 3
+
+
+def test_a_changed_key_restarts_its_target(
+    standin_server: StandInServer, globex_key_file: Path, tmp_path: Path, started: Started
+) -> None:
+    path = targets_file(tmp_path, three_targets(standin_server.url, globex_key_file))
+    exporter = started(path)
+    eventually(lambda: healthy(exporter))
+    globex_key_file.write_text(SAMPLE_API_KEY + "\n")  # the file now holds acme's key
+    assert exporter.reload() == f"reloaded {path}: 3 targets (0 added, 0 removed, 1 changed)"
+    eventually(lambda: "org-standin-lab" in probe(exporter, "globex")[1])
+    assert "org-globex" not in probe(exporter, "globex")[1]
+
+
+def test_config_shows_every_key_as_secret(
+    standin_server: StandInServer, globex_key_file: Path, tmp_path: Path, started: Started
+) -> None:
+    path = targets_file(tmp_path, three_targets(standin_server.url, globex_key_file))
+    exporter = started(path)
+    status, body = get(f"{exporter.url}/config")
+    text = body.decode()
+    assert status == 200
+    assert text.count('key = "<secret>"') == 3
+    assert 'key_env = "ACME_KEY"' in text
+    assert f'key_file = "{globex_key_file}"' in text
+    assert f'base_url = "{standin_server.url}"' in text
+    assert not any(key in text for key in KEYS)
+    assert "<secret>" in repr(exporter.config.targets["acme"])
+    assert SAMPLE_API_KEY not in repr(exporter.config)
+
+
+def test_a_shard_serves_its_own_targets_only(
+    standin_server: StandInServer, globex_key_file: Path, tmp_path: Path, started: Started
+) -> None:
+    path = targets_file(tmp_path, three_targets(standin_server.url, globex_key_file))
+    names = ["acme", "globex", "revoked"]
+    for index in (0, 1):
+        exporter = started(path, shard=(index, 2))
+        mine = [name for name in names if shard_of(name, 2) == index]
+        assert sorted(exporter.config.targets) == mine
+        for name in names:
+            status, body = probe(exporter, name)
+            if name in mine:
+                assert status == 200
+            else:
+                assert (status, body) == (
+                    404,
+                    f"target {name!r} is shard {1 - index}'s, not this exporter's ({index}/2)\n",
+                )
+
+
+# The command
+
+
+def test_the_command_reloads_on_sighup_and_no_key_shows_anywhere(
+    standin_server: StandInServer, globex_key_file: Path, tmp_path: Path
+) -> None:
+    path = targets_file(tmp_path, three_targets(standin_server.url, globex_key_file))
+    env = {"ACME_KEY": SAMPLE_API_KEY, "REVOKED_KEY": REVOKED_KEY}
+    process, url = exporter_process(path, env)
+    pages: list[bytes] = []
+    try:
+        eventually(lambda: get(f"{url}/healthz")[0] == 200)
+        for page in (
+            "probe?target=acme",
+            "probe?target=globex",
+            "probe?target=revoked",
+            "probe?target=nobody",
+            "probe",
+            "metrics",
+            "config",
+            "healthz",
+            "nothing",
+        ):
+            pages.append(get(f"{url}/{page}")[1])
+
+        path.write_text(path.read_text() + "\n[exporter.oops]\n")  # a mistake
+        process.send_signal(signal.SIGHUP)
+        eventually(
+            lambda: (
+                samples(get(f"{url}/metrics")[1].decode()).get(
+                    'stability_exporter_config_reloads_total{outcome="failure"}'
+                )
+                == 1
+            )
+        )
+        assert get(f"{url}/probe?target=acme")[0] == 200  # still served
+
+        path.write_text(
+            three_targets(standin_server.url, globex_key_file).replace(
+                "[targets.revoked]", "[targets.again]"
+            )
+        )
+        process.send_signal(signal.SIGHUP)
+        eventually(lambda: get(f"{url}/probe?target=again")[0] == 200)
+        assert get(f"{url}/probe?target=revoked")[0] == 404
+        pages.append(get(f"{url}/config")[1])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert out.endswith("stopped\n")
+    lines = err.splitlines()
+    assert len(lines) == 4, err
+    assert lines[0].startswith(
+        "stability-user: target revoked: refresh failed: AuthenticationError: HTTP 401: "
+    )
+    assert lines[1] == (
+        f"stability-user: reload failed, the running configuration stays: {path}: unknown "
+        "setting exporter.oops (known here: concurrency, interval, probe_timeout, rate_limit, "
+        "timeout, timeout_offset)"
+    )
+    reloaded, again = sorted(lines[2:])  # the new target's first refresh may come first
+    assert reloaded == f"stability-user: reloaded {path}: 3 targets (1 added, 1 removed, 0 changed)"
+    assert again.startswith("stability-user: target again: refresh failed: AuthenticationError")
+    everything = out.encode() + err.encode() + b"".join(pages)
+    for key in KEYS:
+        assert key.encode() not in everything
+
+
+# Configuration mistakes: exit 2, one line, nothing sent
+
+
+def mistakes(folder: Path) -> list[tuple[str, str, str]]:
+    """(what the file says, what the error says after the file's name)."""
+    readable = folder / "readable.key"
+    readable.write_text(GLOBEX_KEY)
+    readable.chmod(0o644)
+    empty = folder / "empty.key"
+    empty.write_text("\n")
+    empty.chmod(0o600)
+    return [
+        (
+            "inline key",
+            '[targets.a]\nkey = "sk-inline-secret"\n',
+            "targets.a.key: a key is never written in this file; name where it is with key_env "
+            "(an environment variable) or key_file (a file only you can read)",
+        ),
+        (
+            "world-readable file",
+            f'[targets.a]\nkey_file = "{readable}"\n',
+            f"targets.a.key_file {readable} can be read by other users (mode 0644); chmod o-rwx "
+            "it (0600 or 0640)",
+        ),
+        (
+            "missing file",
+            f'[targets.a]\nkey_file = "{folder}/none.key"\n',
+            f"targets.a.key_file: cannot read {folder}/none.key: No such file or directory",
+        ),
+        (
+            "empty file",
+            f'[targets.a]\nkey_file = "{empty}"\n',
+            f"targets.a.key_file {empty} must hold one key on one line",
+        ),
+        (
+            "unset variable",
+            '[targets.a]\nkey_env = "NOT_SET_ANYWHERE"\n',
+            "targets.a.key_env: NOT_SET_ANYWHERE is not set (or empty)",
+        ),
+        (
+            "both",
+            f'[targets.a]\nkey_env = "ACME_KEY"\nkey_file = "{readable}"\n',
+            "targets.a: give exactly one of key_env and key_file",
+        ),
+        (
+            "neither",
+            '[targets.a]\nbase_url = "http://127.0.0.1:1"\n',
+            "targets.a: give exactly one of key_env and key_file",
+        ),
+        (
+            "unknown target setting",
+            '[targets.a]\nkey_env = "ACME_KEY"\ncolour = "red"\n',
+            "unknown setting targets.a.colour (known here: api_version, base_url, key_env, "
+            "key_file, organizations)",
+        ),
+        (
+            "unknown exporter setting",
+            '[exporter]\nworkers = 4\n[targets.a]\nkey_env = "ACME_KEY"\n',
+            "unknown setting exporter.workers (known here: concurrency, interval, probe_timeout, "
+            "rate_limit, timeout, timeout_offset)",
+        ),
+        (
+            "unknown table",
+            '[target.a]\nkey_env = "ACME_KEY"\n',
+            "unknown setting target (known here: exporter, targets)",
+        ),
+        (
+            "no targets",
+            "[exporter]\ninterval = 5\n",
+            "no targets: add at least one [targets.NAME] table",
+        ),
+        (
+            "bad name",
+            '[targets."a b"]\nkey_env = "ACME_KEY"\n',
+            "target name 'a b': use 1 to 64 letters, digits, '-', '_' or '.', starting with a "
+            "letter or digit",
+        ),
+        (
+            "bad interval",
+            '[exporter]\ninterval = 0\n[targets.a]\nkey_env = "ACME_KEY"\n',
+            "exporter.interval must be a positive number of seconds up to 86400 (a day), not 0",
+        ),
+        (
+            "bad concurrency",
+            '[exporter]\nconcurrency = 0\n[targets.a]\nkey_env = "ACME_KEY"\n',
+            "exporter.concurrency must be a whole number from 1 to 1024, not 0",
+        ),
+        (
+            "bad scope",
+            '[exporter.rate_limit]\nscope = "world"\n[targets.a]\nkey_env = "ACME_KEY"\n',
+            'exporter.rate_limit.scope must be one of "host", "target", "off", not \'world\'',
+        ),
+        (
+            "half a limit",
+            '[exporter.rate_limit]\nrequests = 5\n[targets.a]\nkey_env = "ACME_KEY"\n',
+            "exporter.rate_limit: give requests and per_seconds together, or neither",
+        ),
+        (
+            "organizations",
+            '[targets.a]\nkey_env = "ACME_KEY"\norganizations = "org-1"\n',
+            "targets.a.organizations must be a non-empty array of organization ids",
+        ),
+        (
+            "plain http",
+            '[targets.a]\nkey_env = "ACME_KEY"\nbase_url = "http://example.com"\n',
+            "targets.a: Refusing to send the API key over plain http:// to 'example.com'; use "
+            "https://, or pass allow_insecure_http=True if you really mean it.",
+        ),
+    ]
+
+
+def test_every_configuration_mistake_is_exit_2_with_one_line_and_nothing_sent(
+    standin: StandInAPI,
+    standin_server: StandInServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stability_user._cli import main
+
+    monkeypatch.setenv("ACME_KEY", SAMPLE_API_KEY)
+    standin.clear_requests()
+    for what, text, message in mistakes(tmp_path):
+        path = targets_file(tmp_path, text)
+        assert main(["exporter", "--port", "0", "--config", str(path)]) == 2, what
+        out, err = capsys.readouterr()
+        assert (out, err) == ("", f"stability-user: error: {path}: {message}\n"), what
+        assert "sk-inline-secret" not in err
+        assert GLOBEX_KEY not in err
+    assert standin.requests == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--base-url", "http://127.0.0.1:1"], "--base-url does not go with --config"),
+        (["--interval", "5"], "--interval does not go with --config"),
+        (["--timeout", "5"], "--timeout does not go with --config"),
+    ],
+)
+def test_connection_options_belong_in_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    from stability_user._cli import main
+
+    path = targets_file(tmp_path, '[targets.a]\nkey_env = "ACME_KEY"\n')
+    assert main(["exporter", "--config", str(path), *argv]) == 2
+    assert capsys.readouterr().err.startswith(f"stability-user: error: {message}: set it in")
+
+
+def test_files_that_cannot_be_read_are_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stability_user._cli import main
+
+    bad_toml = targets_file(tmp_path, "[targets.a\n")
+    assert main(["exporter", "--config", str(bad_toml)]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"stability-user: error: {bad_toml} is not valid TOML"
+    )
+    missing = tmp_path / "missing.toml"
+    assert main(["exporter", "--config", str(missing)]) == 2
+    assert capsys.readouterr().err == (
+        f"stability-user: error: cannot read {missing}: No such file or directory\n"
+    )
+    assert main(["exporter", "--shard", "0/2"]) == 2
+    assert capsys.readouterr().err == (
+        "stability-user: error: --shard needs --config (the targets to share out)\n"
+    )
+    with pytest.raises(SystemExit):
+        main(["exporter", "--config", str(missing), "--shard", "2/2"])
+    assert "must be K/N with 0 <= K < N <= 1024" in capsys.readouterr().err
