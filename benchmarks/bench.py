@@ -71,7 +71,19 @@ TARGETS = {
     # open descriptors at the end against after 10 s of warm-up, flat.
     "watch_rss": 1.05,
     "watch_fds": 1.0,
+    # `stability-user exporter --config` with MANY_TARGETS targets, each its own key and account
+    # on the stand-in: from start to every probe answering stability_probe_success 1, against
+    # 120 s; its peak resident memory against 1 GiB.
+    "many_keys_ready": 1.0,
+    "many_keys_memory": 1.0,
 }
+
+# 14: how many targets, the time they must all be probed successfully within, the memory
+# budget, and how many rounds.
+MANY_TARGETS = 1000
+MANY_TARGETS_BUDGET_S = 120.0
+MANY_TARGETS_BUDGET_MIB = 1024.0
+MANY_TARGETS_ROUNDS = 3
 
 # 13: how long the watcher soaks, and when its warm-up ends (seconds).
 SOAK_SECONDS = 60.0
@@ -633,6 +645,84 @@ def bench_watch_soak(url: str) -> dict[str, list[float]]:
     }
 
 
+def _exporter_round(count: int) -> tuple[float, float]:
+    """One exporter of ``count`` targets: seconds from its start until every probe answers
+    success, and its peak resident memory (MiB) by then."""
+    import tempfile
+    import urllib.request
+
+    sys.path.insert(0, str(HERE.parent / "tests" / "support"))
+    from many_keys import keys_environment
+
+    with tempfile.TemporaryDirectory() as folder:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE.parent / "tests" / "support" / "many_keys.py"),
+                str(count),
+                folder,
+                "interval = 60",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert server.stdin is not None
+        assert server.stdout is not None
+        server.stdout.readline()  # the stand-in's URL: the file is written
+        env = {**os.environ, **keys_environment(count), "STABILITY_HISTORY": "off"}
+        started = time.perf_counter()
+        exporter = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "stability_user",
+                "exporter",
+                "--port=0",
+                f"--config={folder}/exporter.toml",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert exporter.stdout is not None
+        url = exporter.stdout.readline().split(" at ", 1)[1].split("/probe", 1)[0]
+        pending = [f"t{n:04}" for n in range(count)]
+        while pending:
+            still = []
+            for name in pending:
+                with urllib.request.urlopen(f"{url}/probe?target={name}") as answer:
+                    if b"\nstability_probe_success 1.0" not in answer.read():
+                        still.append(name)
+            pending = still
+            if pending:
+                time.sleep(0.05)
+        ready = time.perf_counter() - started
+        status = Path(f"/proc/{exporter.pid}/status").read_text()
+        peak_kib = next(
+            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")
+        )
+        exporter.terminate()
+        exporter.communicate(timeout=60)
+        server.stdin.close()
+        server.wait(timeout=60)
+        server.stdout.close()
+    return ready, peak_kib / 1024
+
+
+def bench_many_keys() -> dict[str, list[float]]:
+    """Target 14: one exporter of MANY_TARGETS targets, and of one (for memory per target)."""
+    one = [_exporter_round(1) for _ in range(MANY_TARGETS_ROUNDS)]
+    many = [_exporter_round(MANY_TARGETS) for _ in range(MANY_TARGETS_ROUNDS)]
+    return {
+        "ready s": [ready for ready, _ in many],
+        "peak MiB": [peak for _, peak in many],
+        "one target peak MiB": [peak for _, peak in one],
+        "budget s": [MANY_TARGETS_BUDGET_S],
+        "budget MiB": [MANY_TARGETS_BUDGET_MIB],
+    }
+
+
 _INITIALIZE = (
     json.dumps(
         {
@@ -755,6 +845,7 @@ def main() -> int:
         history = bench_history(url)
         soak = bench_watch_soak(url)
         mcp = bench_mcp(url)
+        many_keys = bench_many_keys()
     finally:
         stop_server(server)
     slow_server, slow_url = start_server(SIMULATED_LATENCY)
@@ -783,6 +874,7 @@ def main() -> int:
             "mcp_initialize_ms": mcp,
             "history_ms": history,
             "watch_soak": soak,
+            "many_keys": many_keys,
         }
     )
 
@@ -972,6 +1064,21 @@ def add_rows(samples: dict[str, dict[str, list[float]]], row: Callable[..., None
         "",
         "watch_fds",
     )
+    many = samples["many_keys"]
+    row(
+        f"14a exporter, {MANY_TARGETS} targets: all probed ok vs 120 s",
+        many["ready s"],
+        many["budget s"],
+        "s",
+        "many_keys_ready",
+    )
+    row(
+        f"14b exporter, {MANY_TARGETS} targets: peak RSS vs 1 GiB",
+        many["peak MiB"],
+        many["budget MiB"],
+        "MiB",
+        "many_keys_memory",
+    )
 
 
 def report(samples: dict[str, dict[str, list[float]]]) -> int:
@@ -1027,8 +1134,17 @@ def report(samples: dict[str, dict[str, list[float]]]) -> int:
         cells = (label, ours, theirs, ratio_text, verdict)
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
 
+    many = samples["many_keys"]
+    per_target = (
+        statistics.median(many["peak MiB"]) - statistics.median(many["one target peak MiB"])
+    ) / (MANY_TARGETS - 1)
+    print(
+        f"\n14: {per_target * 1024:.0f} KiB of resident memory per target (peak at "
+        f"{MANY_TARGETS} targets less peak at one, over {MANY_TARGETS - 1})."
+    )
     results = {
         "machine": info,
+        "many_keys_kib_per_target": round(per_target * 1024, 1),
         "samples": samples,
         "summary": {
             label: {"stability_user": ours, "baseline": theirs, "ratio": ratio, "target": target}

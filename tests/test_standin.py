@@ -219,3 +219,30 @@ def test_spending_keeps_the_balance_as_a_ledger_would(standin: StandInAPI) -> No
     assert standin.spend("org-standin-lab", 0.2) == 0.0  # all that is left, exactly
     with pytest.raises(ValueError, match=r"has 0 credits, fewer than 0\.1"):
         standin.spend("org-standin-lab", 0.1)
+
+
+def test_the_rate_limit_answers_429_and_locks_everyone_out(standin: StandInAPI) -> None:
+    now = [1000.0]
+    standin.limit_rate(3, per_seconds=10, lockout=60, clock=lambda: now[0])
+    other_key = "another-key-0123456789abcdef"
+    answers = [ask(standin, ACCOUNT_PATH)[0] for _ in range(3)]
+    assert answers == [200, 200, 200]
+    status, body = ask(standin, BALANCE_PATH, SAMPLE_API_KEY)
+    assert status == 429
+    validate_against_spec(BALANCE_PATH, 429, body)
+    assert body["errors"] == [
+        "You have exceeded the rate limit of 3 requests every 10 seconds; "
+        "you are timed out for 60 seconds."
+    ]
+    # Every key is locked out (counted together, as one address), past the window too.
+    now[0] += 30
+    assert ask(standin, ACCOUNT_PATH, other_key)[0] == 429
+    assert ask(standin, ACCOUNT_PATH)[0] == 429
+    now[0] += 30.5
+    assert ask(standin, ACCOUNT_PATH)[0] == 200
+    # Spread out, as many requests as the limit allows, forever.
+    for _ in range(9):
+        now[0] += 3.5
+        assert ask(standin, ACCOUNT_PATH)[0] == 200
+    standin.limit_rate(None)
+    assert [ask(standin, ACCOUNT_PATH)[0] for _ in range(10)] == [200] * 10

@@ -239,6 +239,8 @@ def _rate_limit(value: object) -> RateLimitConfig:
     if scope not in RATE_LIMIT_SCOPES:
         choices = ", ".join(f'"{s}"' for s in RATE_LIMIT_SCOPES)
         raise _Invalid(f"exporter.rate_limit.scope must be one of {choices}, not {scope!r}")
+    if scope == "off" and ("requests" in table or "per_seconds" in table):
+        raise _Invalid('exporter.rate_limit: scope "off" takes no requests or per_seconds')
     if ("requests" in table) != ("per_seconds" in table):
         raise _Invalid("exporter.rate_limit: give requests and per_seconds together, or neither")
     if "requests" not in table:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .._async_client import AsyncStabilityUser
-from .._exceptions import APITimeoutError, ConfigurationError, StabilityError
+from .._exceptions import ConfigurationError, StabilityError
 from .._models import Organization, OrganizationBalance
 from .._ratelimit import RateLimiter, resolve_rate_limit
 from ._cache import CreditsCache
@@ -116,7 +116,8 @@ class Fleet:
         self._limiters: dict[tuple[str, object], RateLimiter] = {}
         self.config: ExporterConfig | None = None
         self._slots: asyncio.Semaphore | None = None
-        self.refreshes: Counter[tuple[str, str]] = Counter()  # (target, outcome)
+        self._refreshes: Counter[tuple[str, str]] = Counter()  # (target, outcome)
+        self._counting = threading.Lock()  # the loop counts, scrapes read
 
     # -- configuration -------------------------------------------------------------------
 
@@ -217,21 +218,17 @@ class Fleet:
         assert slots is not None  # set by _apply() before any task starts
         while True:
             async with slots:
-                await self._refresh(run, config)
+                await self._refresh(run)
             await asyncio.sleep(config.interval)
 
-    async def _refresh(self, run: TargetRun, config: ExporterConfig) -> None:
-        # A refresh longer than the interval would only delay the next one: it is cut there.
+    async def _refresh(self, run: TargetRun) -> None:
+        # Not cut at the interval: a refresh waiting its turn at a shared rate limiter is
+        # doing what it should, and the client's timeout and retries bound one that hangs.
         problem: StabilityError | None = None
         try:
-            async with asyncio.timeout(config.interval):
-                results, run.missing = await _fetch(run.client, run.config.organizations)
+            results, run.missing = await _fetch(run.client, run.config.organizations)
         except StabilityError as error:
             problem = error
-        except TimeoutError:
-            problem = APITimeoutError(
-                f"the refresh took longer than the interval ({config.interval:g} s)"
-            )
         if problem is not None:
             run.cache.record_failure(problem)
             outcome, line = type(problem).__name__, f"{type(problem).__name__}: {problem}"
@@ -249,7 +246,8 @@ class Fleet:
                 kind = (outcome, *run.missing)
             else:
                 outcome, line, kind = "ok", "refreshed", ()
-        self.refreshes[run.name, outcome] += 1
+        with self._counting:
+            self._refreshes[run.name, outcome] += 1
         # Said when the kind of problem changes, not each time (an error's id differs).
         if kind != run.last_problem and (kind or run.last_problem is not None):
             self._log(f"target {run.name}: " + (f"refresh failed: {line}" if kind else line))
@@ -266,6 +264,11 @@ class Fleet:
         started = time.perf_counter()
         run.refreshed_once.wait(max(budget, 0.0))
         return Probe(run, run.healthy(), time.perf_counter() - started)
+
+    def refreshes(self) -> dict[tuple[str, str], int]:
+        """Refreshes so far by (target, outcome): ``ok`` or the error's class."""
+        with self._counting:
+            return dict(self._refreshes)
 
     def targets(self) -> Mapping[str, TargetRun]:
         return dict(self._targets)

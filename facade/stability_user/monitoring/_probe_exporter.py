@@ -253,7 +253,7 @@ class ProbeExporter:
             "Background refreshes of each target, by outcome: ok or the error's class.",
             labels=["target", "outcome"],
         )
-        for (name, outcome), count in sorted(self.fleet.refreshes.items()):
+        for (name, outcome), count in sorted(self.fleet.refreshes().items()):
             refreshes.add_metric([name, outcome], count)
         return [targets, reloads, last, last_time, refreshes]
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -152,6 +153,32 @@ class _Fault:
         )
 
 
+@dataclass(slots=True)
+class _RateLimit:
+    """The API's limit as the stand-in enforces it: ``requests`` per ``per_seconds`` seconds,
+    counted across every key (as one address's requests would be), then 429 to everything for
+    ``lockout`` seconds."""
+
+    requests: int
+    per_seconds: float
+    lockout: float
+    clock: Callable[[], float]
+    arrivals: deque[float] = field(default_factory=deque)
+    locked_until: float = float("-inf")
+
+    def refuses(self) -> bool:
+        now = self.clock()
+        if now < self.locked_until:
+            return True
+        while self.arrivals and self.arrivals[0] <= now - self.per_seconds:
+            self.arrivals.popleft()
+        if len(self.arrivals) >= self.requests:
+            self.locked_until = now + self.lockout
+            return True
+        self.arrivals.append(now)
+        return False
+
+
 class StandInAPI:
     """An in-memory stand-in for Stability's account and credits API, for tests and offline use.
 
@@ -171,6 +198,7 @@ class StandInAPI:
         self._organizations: dict[str, StandInOrganization] = {}
         self._credits: dict[str, float] = {}
         self._faults: list[_Fault] = []
+        self._rate_limit: _RateLimit | None = None
         self._requests: deque[RecordedRequest] = deque(maxlen=REQUEST_LOG_SIZE)
 
     @property
@@ -298,6 +326,27 @@ class StandInAPI:
         with self._lock:
             self._faults.append(fault)
 
+    def limit_rate(
+        self,
+        requests: int | None = 150,
+        per_seconds: float = 10.0,
+        lockout: float = 60.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Enforce the API's rate limit (off until called): past ``requests`` requests in any
+        ``per_seconds`` seconds, answer 429 (the errors-list body) to every request for
+        ``lockout`` seconds. Stability documents 150 per 10 s and a 60 s time-out, but not
+        whether it counts per key or per address; the stand-in counts every key together.
+        ``requests=None`` turns it off again.
+        """
+        with self._lock:
+            self._rate_limit = (
+                None
+                if requests is None
+                else _RateLimit(requests, float(per_seconds), float(lockout), clock)
+            )
+
     def clear_errors(self) -> None:
         """Drop every injected error not yet used."""
         with self._lock:
@@ -375,7 +424,16 @@ class StandInAPI:
                 f"{method} is not allowed on {path}.",
                 {"Allow": allowed},
             )
-        # Injected errors stand for the API's; the stand-in's own route has none.
+        # Injected errors and the rate limit stand for the API's; the stand-in's own route has
+        # neither.
+        limit = self._rate_limit
+        if endpoint != "spend" and limit is not None and limit.refuses():
+            return _error(
+                429,
+                "rate_limit_exceeded",
+                f"You have exceeded the rate limit of {limit.requests} requests every "
+                f"{limit.per_seconds:g} seconds; you are timed out for {limit.lockout:g} seconds.",
+            )
         fault = None if endpoint == "spend" else self._take_fault(endpoint, organization)
         if fault is not None:
             return _error(fault.status, fault.name, fault.message, fault.headers)
