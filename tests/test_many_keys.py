@@ -123,7 +123,11 @@ def healthy(exporter: ProbeExporter) -> bool:
 
 
 def test_each_target_is_probed_with_its_own_key(
-    standin_server: StandInServer, globex_key_file: Path, tmp_path: Path, started: Started
+    standin_server: StandInServer,
+    globex_key_file: Path,
+    tmp_path: Path,
+    started: Started,
+    http_backend: str,
 ) -> None:
     exporter = started(targets_file(tmp_path, three_targets(standin_server.url, globex_key_file)))
     eventually(lambda: healthy(exporter))
@@ -477,7 +481,9 @@ def test_reloads_swap_good_files_and_keep_the_running_one_on_a_bad_file(
     acme_after = samples(probe(exporter, "acme")[1])
     requests = 'stability_api_requests_total{endpoint="account",outcome="ok"}'
     assert acme_after[requests] == acme_before[requests]  # not restarted
-    own = samples(get(f"{exporter.url}/metrics")[1].decode())
+    text = get(f"{exporter.url}/metrics")[1].decode()
+    assert 'target="globex"' not in text  # its series are gone with it
+    own = samples(text)
     assert own['stability_exporter_config_reloads_total{outcome="success"}'] == 1
     assert own["stability_exporter_config_last_reload_successful"] == 1
     assert own["stability_exporter_targets"] == 3

@@ -160,6 +160,9 @@ class Fleet:
                 self._refreshing(run, config), name=f"stability-user-target-{run.name}"
             )
         await asyncio.gather(*(self._stop(run) for run in stopping))
+        with self._counting:  # a removed target's series go with it
+            for gone in [key for key in self._refreshes if key[0] not in config.targets]:
+                del self._refreshes[gone]
         added = len(config.targets.keys() - old.keys())
         removed = len(old.keys() - config.targets.keys())
         return added, removed, len(fresh) - added
