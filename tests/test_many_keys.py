@@ -9,6 +9,8 @@ them through the documented relabeling is in ``test_many_keys_prometheus``.
 from __future__ import annotations
 
 import signal
+import socket
+import struct
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -267,6 +269,37 @@ base_url = "{standin_server.url}"
             )
     finally:
         hole.close()
+
+
+def test_a_scraper_that_leaves_before_the_answer_is_no_error(
+    tmp_path: Path, started: Started, capfd: pytest.CaptureFixture[str]
+) -> None:
+    hole = BlackHole()
+    try:
+        exporter = started(
+            targets_file(
+                tmp_path,
+                f'[exporter]\ntimeout = 60\n[targets.hanging]\nkey_env = "ACME_KEY"\n'
+                f'base_url = "{hole.url}"\n',
+            )
+        )
+        host, port = exporter.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as scraper:
+            scraper.sendall(
+                b"GET /probe?target=hanging HTTP/1.1\r\nHost: x\r\n"
+                b"X-Prometheus-Scrape-Timeout-Seconds: 1.5\r\n\r\n"
+            )
+            # Gone at once, with a reset (as a scraper past its timeout): the answer, a second
+            # later, meets a closed connection.
+            scraper.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        time.sleep(0.2)
+        assert (
+            probe(exporter, "hanging", **{"X-Prometheus-Scrape-Timeout-Seconds": "2.5"})[0] == 200
+        )
+    finally:
+        hole.close()
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")
 
 
 def test_a_failing_target_serves_its_last_good_values(
@@ -779,3 +812,24 @@ def test_files_that_cannot_be_read_are_exit_2(
     with pytest.raises(SystemExit):
         main(["exporter", "--config", str(missing), "--shard", "2/2"])
     assert "must be K/N with 0 <= K < N <= 1024" in capsys.readouterr().err
+
+
+def test_every_target_records_its_readings_in_the_history(
+    standin_server: StandInServer, globex_key_file: Path, tmp_path: Path, started: Started
+) -> None:
+    from stability_user.history import read_history
+
+    exporter = started(
+        targets_file(tmp_path, three_targets(standin_server.url, globex_key_file)), history=True
+    )
+    eventually(lambda: healthy(exporter))
+    recorded = {
+        entry.organization: entry.credits
+        for entry in read_history(all_organizations=True, base_url=standin_server.url)
+    }
+    assert recorded == {
+        "org-standin-personal": 125.5,
+        "org-standin-lumen": 42.0,
+        "org-standin-lab": 3.25,
+        "org-globex": 7.5,
+    }

@@ -7,11 +7,12 @@ port that is taken are here, once.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["TEXT", "Answer", "Request", "Server", "listening"]
@@ -78,6 +79,13 @@ class Server(ThreadingHTTPServer):
 
     def answer(self, request: Request) -> Answer:  # pragma: no cover - every exporter has one
         raise NotImplementedError
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A scraper that gave up (its scrape timeout) and closed the connection before the
+        # answer was written: nobody is left to answer, and it is no fault of the exporter's.
+        # Anything else is printed, as socketserver does.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def serve_in_thread(self) -> threading.Thread:
         """Serve on a daemon thread of its own until ``shutdown()``; returns the thread."""
