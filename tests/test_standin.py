@@ -246,3 +246,19 @@ def test_the_rate_limit_answers_429_and_locks_everyone_out(standin: StandInAPI) 
         assert ask(standin, ACCOUNT_PATH)[0] == 200
     standin.limit_rate(None)
     assert [ask(standin, ACCOUNT_PATH)[0] for _ in range(10)] == [200] * 10
+
+
+def test_a_client_that_leaves_before_the_answer_is_not_an_error(
+    standin: StandInAPI, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+    import struct
+    import time
+
+    with standin.serve(latency=0.3) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as client:
+            client.sendall(f"GET {BALANCE_PATH} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        time.sleep(0.8)  # the answer, 0.3 s on, meets a connection reset
+    assert capfd.readouterr() == ("", "")
