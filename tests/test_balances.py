@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from stability_user import AuthenticationError, PermissionDeniedError
@@ -73,3 +77,37 @@ def test_many_organizations(path: str) -> None:
     with api.serve() as server:
         results = call_via(path, "get_balances", api_key="many", base_url=server.url)
     assert [r.credits for r in results] == [float(n) for n in range(20)]
+
+
+AT_EXIT = """
+import atexit, sys
+from stability_user import StabilityUser
+from stability_user.testing import SAMPLE_API_KEY, StandInAPI
+if sys.argv[1] == "loaded":
+    import concurrent.futures.thread  # the executor's module, imported before the exit
+server = StandInAPI.sample().serve(latency=0.02)  # latency: worth fetching on threads
+client = StabilityUser(SAMPLE_API_KEY, base_url=server.url)
+
+@atexit.register
+def at_exit():
+    print(sorted(balance.credits for balance in client.get_balances()))
+"""
+
+
+@pytest.mark.parametrize("executor", ["loaded", "not loaded"])
+def test_get_balances_while_the_interpreter_exits_fetches_one_by_one(
+    executor: str, tmp_path: Path
+) -> None:
+    # No thread can start once the interpreter exits (an atexit handler, or a collector's
+    # daemon refresher at the end of a program): the organizations are fetched one after
+    # another instead of failing with the executor's RuntimeError.
+    script = tmp_path / "at_exit.py"
+    script.write_text(AT_EXIT)
+    done = subprocess.run(
+        [sys.executable, str(script), executor],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "[3.25, 42.0, 125.5]\n", "")

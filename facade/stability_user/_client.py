@@ -29,7 +29,7 @@ from ._retry import effective_wait
 from ._values import TimeoutTypes
 
 if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor
 
     from ._budget import Spend
     from ._models import Account, Balance, Organization, OrganizationBalance
@@ -307,10 +307,21 @@ class StabilityUser(ClientCore):
         if not fan_out(organizations, time.perf_counter() - started):
             return [self._balance_or_error(org, timeout) for org in organizations]
         cancel = threading.Event()
-        executor = self._checked_pool(self._executors)
-        futures = [
-            executor.submit(self._balance_or_error, org, timeout, cancel) for org in organizations
-        ]
+        futures: list[Future[OrganizationBalance]] = []
+        try:
+            executor = self._checked_pool(self._executors)
+            for org in organizations:
+                futures.append(executor.submit(self._balance_or_error, org, timeout, cancel))
+        except RuntimeError:
+            # No thread can start: close() shut the executor down meanwhile, or the interpreter
+            # is exiting (a call from an atexit handler, or from a daemon thread such as a
+            # collector's refresher at the end of a program): closed, or one after another.
+            cancel.set()
+            for future in futures:
+                future.cancel()
+            if self._closed:
+                raise ClientClosedError(f"{type(self).__name__} is closed.") from None
+            return [self._balance_or_error(org, timeout) for org in organizations]
         try:
             return [future.result() for future in futures]
         except BaseException:
