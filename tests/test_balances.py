@@ -82,15 +82,23 @@ def test_many_organizations(path: str) -> None:
 AT_EXIT = """
 import atexit, sys
 from stability_user import StabilityUser
-from stability_user.testing import SAMPLE_API_KEY, StandInAPI
-if sys.argv[1] == "loaded":
+from stability_user.testing import SAMPLE_API_KEY
+if sys.argv[2] == "loaded":
     import concurrent.futures.thread  # the executor's module, imported before the exit
-server = StandInAPI.sample().serve(latency=0.02)  # latency: worth fetching on threads
-client = StabilityUser(SAMPLE_API_KEY, base_url=server.url)
+client = StabilityUser(SAMPLE_API_KEY, base_url=sys.argv[1])
 
 @atexit.register
 def at_exit():
     print(sorted(balance.credits for balance in client.get_balances()))
+"""
+
+# In a process of its own: a server in the exiting one could start no thread either.
+SLOW_STAND_IN = """
+import sys
+from stability_user.testing import StandInAPI
+with StandInAPI.sample().serve(latency=0.02) as server:  # latency: worth fetching on threads
+    print(server.url, flush=True)
+    sys.stdin.read()
 """
 
 
@@ -103,11 +111,21 @@ def test_get_balances_while_the_interpreter_exits_fetches_one_by_one(
     # another instead of failing with the executor's RuntimeError.
     script = tmp_path / "at_exit.py"
     script.write_text(AT_EXIT)
-    done = subprocess.run(
-        [sys.executable, str(script), executor],
-        capture_output=True,
+    with subprocess.Popen(
+        [sys.executable, "-c", SLOW_STAND_IN],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
         text=True,
-        timeout=60,
-        check=False,
-    )
+    ) as server:
+        assert server.stdout is not None
+        assert server.stdin is not None
+        url = server.stdout.readline().strip()
+        done = subprocess.run(
+            [sys.executable, str(script), url, executor],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        server.stdin.close()
     assert (done.returncode, done.stdout, done.stderr) == (0, "[3.25, 42.0, 125.5]\n", "")
