@@ -374,12 +374,23 @@ organizations = ["org-standin-lab", "org-gone"]
 # The rate limiter
 
 
-def one_org_accounts(api: StandInAPI, count: int) -> list[str]:
-    keys = [f"sk-ONEORG-{n}-test-key-0123456789" for n in range(count)]
-    for n, key in enumerate(keys):
+def one_org_targets(api: StandInAPI, server: StandInServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Three targets, each its own key and account of one organization (two requests a
+    refresh: the account, one balance), their keys in ONE_0..ONE_2."""
+    targets = []
+    for n in range(3):
+        key = f"sk-ONEORG-{n}-test-key-0123456789"
         org = StandInOrganization(f"org-one-{n}", f"One {n}", "OWNER", True, 1.0 + n)
         api.add_account(key, email=f"one{n}@example.com", organizations=[org])
-    return keys
+        monkeypatch.setenv(f"ONE_{n}", key)
+        targets.append(f'[targets.one{n}]\nkey_env = "ONE_{n}"\nbase_url = "{server.url}"\n')
+    return "\n".join(targets)
+
+
+def every_fifth_second(scope: str, per_second: int | None = None) -> str:
+    """The [exporter] tables: a refresh every 0.2 s, under ``scope`` (and ``per_second``)."""
+    limit = "" if per_second is None else f"requests = {per_second}\nper_seconds = 1\n"
+    return f'[exporter]\ninterval = 0.2\n[exporter.rate_limit]\nscope = "{scope}"\n{limit}'
 
 
 @pytest.mark.parametrize(("scope", "sent"), [("host", 4), ("target", 6)])
@@ -394,15 +405,10 @@ def test_targets_on_one_host_share_one_rate_limiter(
 ) -> None:
     # Three targets of two requests each (the account, one balance) under a limit of 4 an
     # hour: one limiter for the host lets 4 through; one per target, or none, lets all 6.
-    targets = []
-    for n, key in enumerate(one_org_accounts(standin, 3)):
-        monkeypatch.setenv(f"ONE_{n}", key)
-        targets.append(
-            f'[targets.one{n}]\nkey_env = "ONE_{n}"\nbase_url = "{standin_server.url}"\n'
-        )
+    targets = one_org_targets(standin, standin_server, monkeypatch)
     limit = f'[exporter.rate_limit]\nscope = "{scope}"\nrequests = 4\nper_seconds = 3600\n'
     standin.clear_requests()
-    exporter = started(targets_file(tmp_path, limit + "\n".join(targets)))
+    exporter = started(targets_file(tmp_path, limit + targets))
     eventually(lambda: len(standin.requests) >= sent)
     if scope == "host":
         time.sleep(1)  # the two held back stay held back (they would wait an hour)
@@ -424,7 +430,10 @@ def test_a_shared_limiter_keeps_every_target_clear_of_the_lockout(
     # clear of it (half the limit: arrivals jitter where sends do not).
     standin.limit_rate(6, per_seconds=1, lockout=60)
     exporter = started(
-        targets_file(tmp_path, _one_org_targets(standin, standin_server, monkeypatch, "host", 3))
+        targets_file(
+            tmp_path,
+            every_fifth_second("host", 3) + one_org_targets(standin, standin_server, monkeypatch),
+        )
     )
     eventually(lambda: len(standin.requests) >= 12)  # two seconds' worth of the stand-in's limit
     assert healthy(exporter)
@@ -442,7 +451,10 @@ def test_without_a_limiter_the_lockout_blinds_every_target(
 ) -> None:
     standin.limit_rate(6, per_seconds=1, lockout=60)
     exporter = started(
-        targets_file(tmp_path, _one_org_targets(standin, standin_server, monkeypatch, "off", 3))
+        targets_file(
+            tmp_path,
+            every_fifth_second("off") + one_org_targets(standin, standin_server, monkeypatch),
+        )
     )
 
     def blinded() -> bool:
@@ -454,24 +466,6 @@ def test_without_a_limiter_the_lockout_blinds_every_target(
     eventually(blinded)
     for name in ("one0", "one1", "one2"):
         assert samples(probe(exporter, name)[1])["stability_probe_success"] == 0.0
-
-
-def _one_org_targets(
-    api: StandInAPI,
-    server: StandInServer,
-    monkeypatch: pytest.MonkeyPatch,
-    scope: str,
-    per_second: int,
-) -> str:
-    targets = []
-    for n, key in enumerate(one_org_accounts(api, 3)):
-        monkeypatch.setenv(f"ONE_{n}", key)
-        targets.append(f'[targets.one{n}]\nkey_env = "ONE_{n}"\nbase_url = "{server.url}"\n')
-    limit = "" if scope == "off" else f"requests = {per_second}\nper_seconds = 1\n"
-    return (
-        f'[exporter]\ninterval = 0.2\n[exporter.rate_limit]\nscope = "{scope}"\n{limit}'
-        + "\n".join(targets)
-    )
 
 
 # Reloads and /config

@@ -140,17 +140,13 @@ def _run_targets(args: argparse.Namespace, out: Output, err: Output) -> int:
             "(base_url and api_version per target, interval and timeout in [exporter])"
         )
         return EXIT_USAGE
-    try:
-        config = load_config(args.config)
-    except ExporterConfigError as error:
-        err.print(f"{PROG}: error: {error}")
-        return EXIT_USAGE
     from .._backends import resolve_http_backend
 
-    # A ConfigurationError (aiohttp asked for, not installed) is the CLI's usage error.
-    backend = resolve_http_backend(args.http_backend, transport=None, environ=os.environ)
-    show_warnings(err)
     try:
+        config = load_config(args.config)
+        # A ConfigurationError (aiohttp asked for, not installed) is the CLI's usage error.
+        backend = resolve_http_backend(args.http_backend, transport=None, environ=os.environ)
+        show_warnings(err)
         return run_probe_exporter(
             config,
             address=args.address,
@@ -161,6 +157,6 @@ def _run_targets(args: argparse.Namespace, out: Output, err: Output) -> int:
             out=out.stream,
             log=lambda line: say(err, f"{PROG}: {line}"),
         )
-    except ExporterConfigError as error:
+    except ExporterConfigError as error:  # the file, or a target's client made from it
         err.print(f"{PROG}: error: {error}")
         return EXIT_USAGE

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .._constants import EXPORTER_INTERVAL
 from .._version import __version__
+from . import DEFAULT_INTERVAL
 from ._cache import CreditsSnapshot
 from ._refresher import Refreshed
 
@@ -19,10 +19,7 @@ if TYPE_CHECKING:
     from .._async_client import AsyncStabilityUser
     from .._client import StabilityUser
 
-__all__ = ["DEFAULT_INTERVAL", "CreditsCollector", "metrics"]
-
-DEFAULT_INTERVAL = EXPORTER_INTERVAL
-"""Seconds between refreshes, for ``CreditsCollector`` and ``stability-user exporter``."""
+__all__ = ["CreditsCollector", "metrics"]
 
 
 def metrics(snapshot: CreditsSnapshot, *, api_version: str) -> list[Metric]:

@@ -14,14 +14,13 @@ import signal
 import threading
 import time
 from functools import partial
-from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from .._constants import EXPORTER_ADDRESS, EXPORTER_PORT
 from ._collector import CreditsCollector
-from ._http import Answer, Request, Server, listening
+from ._http import Answer, Request, Server, handling_signals, interrupt, listening
 from ._loop import LoopThread
 
 if TYPE_CHECKING:
@@ -128,10 +127,6 @@ class ExporterServer:
         self._loop.close()
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def run_exporter(
     client: StabilityUser | AsyncStabilityUser,
     *,
@@ -141,19 +136,18 @@ def run_exporter(
     out: TextIO,
 ) -> int:
     """Serve until SIGTERM or Ctrl-C; returns the exit status (0)."""
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    exporter = ExporterServer(client, address=address, port=port, interval=interval)
-    print(
-        f"Serving Stability credits metrics at {exporter.url}/metrics "
-        f"(refreshing every {interval:g} s; health at {exporter.url}/healthz)",
-        file=out,
-        flush=True,
-    )
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        print("stopped", file=out, flush=True)
-    finally:
-        exporter.close()
-        signal.signal(signal.SIGTERM, previous)
+    with handling_signals({signal.SIGTERM: interrupt}):
+        exporter = ExporterServer(client, address=address, port=port, interval=interval)
+        print(
+            f"Serving Stability credits metrics at {exporter.url}/metrics "
+            f"(refreshing every {interval:g} s; health at {exporter.url}/healthz)",
+            file=out,
+            flush=True,
+        )
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("stopped", file=out, flush=True)
+        finally:
+            exporter.close()
     return 0

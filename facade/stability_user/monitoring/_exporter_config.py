@@ -19,8 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._constants import DEFAULT_TIMEOUT, EXPORTER_INTERVAL, MAX_SECONDS
+from .._constants import DEFAULT_TIMEOUT, EXPORTER_INTERVAL
+from .._exceptions import ConfigurationError
 from .._ratelimit import RateLimit
+from .._values import check_seconds
 
 __all__ = [
     "RATE_LIMIT_SCOPES",
@@ -202,17 +204,10 @@ def _kind(value: object) -> str:
 
 
 def _seconds(table: Mapping[str, Any], key: str, default: float, where: str) -> float:
-    value = table.get(key, default)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not 0 < value <= MAX_SECONDS
-    ):
-        raise _Invalid(
-            f"{where}{key} must be a positive number of seconds up to {MAX_SECONDS:g} (a day), "
-            f"not {value!r}"
-        )
-    return float(value)
+    try:
+        return check_seconds(table.get(key, default), f"{where}{key}", cli_name=f"{where}{key}")
+    except ConfigurationError as error:
+        raise _Invalid(str(error).removesuffix(".")) from None
 
 
 def _offset(value: object) -> float:

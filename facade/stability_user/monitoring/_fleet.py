@@ -17,10 +17,12 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import httpx2
+
 from .._async_client import AsyncStabilityUser
 from .._exceptions import ConfigurationError, StabilityError
 from .._models import Organization, OrganizationBalance
-from .._ratelimit import RateLimiter, resolve_rate_limit
+from .._ratelimit import RateLimit, RateLimiter
 from ._cache import CreditsCache
 from ._exporter_config import ExporterConfig, ExporterConfigError, TargetConfig
 from ._loop import LoopThread
@@ -113,7 +115,7 @@ class Fleet:
         self._log = log
         self._lock = threading.Lock()  # one apply() at a time
         self._targets: dict[str, TargetRun] = {}
-        self._limiters: dict[tuple[str, object], RateLimiter] = {}
+        self._limiters: dict[tuple[str, RateLimit], RateLimiter] = {}
         self.config: ExporterConfig | None = None
         self._slots: asyncio.Semaphore | None = None
         self._refreshes: Counter[tuple[str, str]] = Counter()  # (target, outcome)
@@ -177,26 +179,17 @@ class Fleet:
                 timeout=config.timeout,
                 http_backend=self._http_backend,
                 history=self._history,
-                # "host" shares one limiter, set below; "off" has none.
-                rate_limit=limit if scope == "target" else False,
+                rate_limit=False if scope == "off" else limit,  # None: the host's own
             )
         except ConfigurationError as error:
             raise ExporterConfigError(f"{config.path}: targets.{target.name}: {error}") from None
-        if scope == "host":
-            client._share_rate_limiter(self._limiter_for(client, limit))
+        if scope == "host" and client.rate_limit is not None:
+            # The limit the client resolved for its host, enforced for all of the host's.
+            key = (httpx2.URL(client.base_url).host.lower(), client.rate_limit)
+            if key not in self._limiters:  # kept across reloads: a window survives them
+                self._limiters[key] = RateLimiter(client.rate_limit)
+            client._share_rate_limiter(self._limiters[key])
         return client
-
-    def _limiter_for(self, client: AsyncStabilityUser, limit: object) -> RateLimiter | None:
-        import httpx2
-
-        host = httpx2.URL(client.base_url).host.lower()
-        resolved = resolve_rate_limit(limit, host)
-        if resolved is None:
-            return None
-        key = (host, resolved)
-        if key not in self._limiters:  # kept across reloads: a window survives them
-            self._limiters[key] = RateLimiter(resolved)
-        return self._limiters[key]
 
     async def _stop(self, run: TargetRun) -> None:
         task, run.task = run.task, None

@@ -1,21 +1,25 @@
-"""The exporters' HTTP side: a threaded server that hands each request to one ``answer()``.
+"""What both exporters share: a threaded server that hands each request to one ``answer()``,
+and the signals their processes handle.
 
 Both exporters (one key: ``/metrics``; many: ``/probe``, ``/-/reload``, ``/config``) are a
-``Server`` subclass deciding what each path answers; the reading, writing and the error for a
-port that is taken are here, once.
+``Server`` subclass deciding what each path answers; the reading, writing, the error for a
+port that is taken, and SIGTERM stopping the process as Ctrl-C does are here, once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["TEXT", "Answer", "Request", "Server", "listening"]
+__all__ = ["TEXT", "Answer", "Request", "Server", "handling_signals", "interrupt", "listening"]
 
 _S = TypeVar("_S", bound="Server")
 
@@ -114,3 +118,21 @@ def listening(make: Callable[[tuple[str, int]], _S], address: str, port: int) ->
         raise OSError(
             error.errno, f"cannot listen on {address}:{port}: {error.strerror or error}"
         ) from error
+
+
+def interrupt(signum: int, frame: FrameType | None) -> None:
+    """A signal handler that stops the process as Ctrl-C does (for SIGTERM)."""
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def handling_signals(
+    handlers: Mapping[signal.Signals, Callable[[int, FrameType | None], object]],
+) -> Iterator[None]:
+    """``handlers`` installed for the block; the previous ones back after it, however it ends."""
+    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from .._constants import EXPORTER_INTERVAL
+from . import DEFAULT_INTERVAL
 from ._refresher import Refreshed
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class CreditsMeter(Refreshed):
         self,
         client: StabilityUser | AsyncStabilityUser,
         *,
-        interval: float = EXPORTER_INTERVAL,
+        interval: float = DEFAULT_INTERVAL,
         meter_provider: MeterProvider | None = None,
         start: bool = True,
     ) -> None:

@@ -24,7 +24,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import partial
-from types import FrameType
 from typing import TextIO
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -40,7 +39,7 @@ from ._exporter_config import (
     shard_of,
 )
 from ._fleet import Fleet, Probe
-from ._http import Answer, Request, Server, listening
+from ._http import Answer, Request, Server, handling_signals, interrupt, listening
 from ._loop import LoopThread
 
 __all__ = ["ProbeExporter", "run_probe_exporter"]
@@ -287,10 +286,6 @@ class ProbeExporter:
         self._loop.close()
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def run_probe_exporter(
     config: ExporterConfig,
     *,
@@ -304,11 +299,8 @@ def run_probe_exporter(
 ) -> int:
     """Serve until SIGTERM or Ctrl-C, reloading on SIGHUP; returns the exit status (0)."""
     hangups: queue.SimpleQueue[int] = queue.SimpleQueue()  # put() is safe in a signal handler
-    previous = {
-        signal.SIGTERM: signal.signal(signal.SIGTERM, _interrupt),
-        signal.SIGHUP: signal.signal(signal.SIGHUP, lambda signum, frame: hangups.put(signum)),
-    }
-    try:
+    signals = {signal.SIGTERM: interrupt, signal.SIGHUP: lambda signum, _: hangups.put(signum)}
+    with handling_signals(signals):
         exporter = ProbeExporter(
             config,
             address=address,
@@ -318,28 +310,22 @@ def run_probe_exporter(
             shard=shard,
             log=log,
         )
-    except BaseException:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        raise
-    served = len(exporter.config.targets)
-    part = "" if shard is None else f" (shard {shard[0]}/{shard[1]}: {served} of them)"
-    print(
-        f"Serving {len(config.targets)} targets{part} from {config.path} at "
-        f"{exporter.url}/probe?target=NAME (refreshing each every {config.interval:g} s; "
-        f"own metrics at {exporter.url}/metrics; reload with SIGHUP or POST /-/reload)",
-        file=out,
-        flush=True,
-    )
-    try:
-        while True:
-            hangups.get()
-            with contextlib.suppress(ExporterConfigError):  # reload() logged it; the old one stays
-                exporter.reload()
-    except KeyboardInterrupt:
-        print("stopped", file=out, flush=True)
-    finally:
-        exporter.close()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        served = len(exporter.config.targets)
+        part = "" if shard is None else f" (shard {shard[0]}/{shard[1]}: {served} of them)"
+        print(
+            f"Serving {len(config.targets)} targets{part} from {config.path} at "
+            f"{exporter.url}/probe?target=NAME (refreshing each every {config.interval:g} s; "
+            f"own metrics at {exporter.url}/metrics; reload with SIGHUP or POST /-/reload)",
+            file=out,
+            flush=True,
+        )
+        try:
+            while True:
+                hangups.get()
+                with contextlib.suppress(ExporterConfigError):  # reload() logged it
+                    exporter.reload()
+        except KeyboardInterrupt:
+            print("stopped", file=out, flush=True)
+        finally:
+            exporter.close()
     return 0
