@@ -458,3 +458,40 @@ def test_the_exporter_warns_once_not_at_every_refresh(
     (line,) = err.splitlines()
     assert line.startswith("stability-user: warning: the balance was not recorded in the history")
     assert "newer stability-user" in line
+
+
+def test_many_recorders_of_one_process_say_a_shared_failure_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The exporter's thousand targets are a thousand recorders: an unusable state folder is
+    # one warning, not one per target; said again once every recorder in it has recovered.
+    from stability_user._history_recorder import recorder_for
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("STABILITY_STATE_DIR", str(blocker / "state"))
+    recorders = [recorder_for("https://api.example.com", f"sk-key-{n}") for n in range(3)]
+
+    def warnings() -> list[str]:
+        said = [r.getMessage() for r in caplog.records if r.name == "stability_user.history"]
+        caplog.clear()
+        return said
+
+    for _ in range(2):
+        for recorder in recorders:
+            assert recorder is not None
+            recorder.balance(None, 1.0)
+    (said,) = warnings()
+    assert said.startswith("the balance was not recorded in the history: ")
+
+    monkeypatch.setenv("STABILITY_STATE_DIR", str(tmp_path / "state"))
+    recorders[0].balance(None, 2.0)  # type: ignore[union-attr]  # recovered: the others are not
+    monkeypatch.setenv("STABILITY_STATE_DIR", str(blocker / "state"))
+    recorders[0].balance(None, 3.0)  # type: ignore[union-attr]
+    assert warnings() == []  # the others are still in it: nothing new to say
+    monkeypatch.setenv("STABILITY_STATE_DIR", str(tmp_path / "state"))
+    for recorder in recorders:
+        recorder.balance(None, 4.0)  # type: ignore[union-attr]
+    monkeypatch.setenv("STABILITY_STATE_DIR", str(blocker / "state"))
+    recorders[1].balance(None, 5.0)  # type: ignore[union-attr]
+    assert warnings() == [said]  # all had recovered: said again

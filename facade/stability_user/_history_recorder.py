@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -49,8 +51,10 @@ class HistoryRecorder:
     def __init__(self, host: str, account: str) -> None:
         self.host = host
         self.account = account
-        # The last warning given: a long-lived client (the exporter's) says a failure once,
-        # not at every refresh, and again only once it changed or recording worked meanwhile.
+        # This recorder's failure, while it lasts: a long-lived client (the exporter's) says a
+        # failure once, not at every refresh, and again only once it changed or recording
+        # worked meanwhile; many clients in one process (the exporter's targets) say one
+        # failure they share once (_FAILING).
         self._warned: str | None = None
 
     def balance(self, organization: str | None, credits: float) -> None:
@@ -113,11 +117,39 @@ class HistoryRecorder:
                 action(store)
         except Exception as error:  # history never breaks a call
             text = f"{failed}: {_reason(error)}"
-            if text != self._warned:
+            if _FAILING.change(self._warned, text):
                 warn("%s", text)
             self._warned = text
         else:
+            _FAILING.change(self._warned, None)
             self._warned = None
+
+
+class _Failing:
+    """The failures the process's recorders are in, each with how many are in it: a failure
+    is said when the first recorder meets it, and not again while any other is still in it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._recorders: Counter[str] = Counter()
+
+    def change(self, before: str | None, after: str | None) -> bool:
+        """One recorder moved from ``before`` to ``after`` (``None``: working); whether
+        ``after`` is new to the process and should be said."""
+        if before == after:
+            return False
+        with self._lock:
+            if before is not None:
+                self._recorders[before] -= 1
+                if self._recorders[before] <= 0:
+                    del self._recorders[before]
+            if after is None:
+                return False
+            self._recorders[after] += 1
+            return self._recorders[after] == 1
+
+
+_FAILING = _Failing()
 
 
 def _reason(error: Exception) -> str:
