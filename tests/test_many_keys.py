@@ -8,6 +8,7 @@ them through the documented relabeling is in ``test_many_keys_prometheus``.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import struct
@@ -642,6 +643,8 @@ def mistakes(folder: Path) -> list[tuple[str, str, str]]:
     readable = folder / "readable.key"
     readable.write_text(GLOBEX_KEY)
     readable.chmod(0o644)
+    fifo = folder / "key.fifo"  # a key source nobody writes: refused, never waited on
+    os.mkfifo(fifo)
     empty = folder / "empty.key"
     empty.write_text("\n")
     empty.chmod(0o600)
@@ -799,6 +802,10 @@ def test_files_that_cannot_be_read_are_exit_2(
     assert capsys.readouterr().err == (
         f"stability-user: error: cannot read {missing}: No such file or directory\n"
     )
+    fifo = tmp_path / "config.fifo"
+    os.mkfifo(fifo)
+    assert main(["exporter", "--config", str(fifo)]) == 2
+    assert capsys.readouterr().err == f"stability-user: error: {fifo} is not a regular file\n"
     assert main(["exporter", "--shard", "0/2"]) == 2
     assert capsys.readouterr().err == (
         "stability-user: error: --shard needs --config (the targets to share out)\n"

@@ -17,7 +17,7 @@ import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from .._constants import DEFAULT_TIMEOUT, EXPORTER_INTERVAL
 from .._exceptions import ConfigurationError
@@ -140,7 +140,10 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> Exporter
     env = os.environ if environ is None else environ
     path = os.path.abspath(path)  # a reload reads the same file wherever the process is
     try:
-        with open(path, "rb") as file:
+        file = _regular_file(path)
+        if file is None:
+            raise ExporterConfigError(f"{path} is not a regular file")
+        with file:
             document = tomllib.load(file)
     except OSError as error:
         raise ExporterConfigError(f"cannot read {path}: {error.strerror or error}") from error
@@ -308,12 +311,27 @@ def _key_from_env(name: str, env: Mapping[str, str], where: str) -> Secret:
     return Secret(value)
 
 
+def _regular_file(path: str) -> BinaryIO | None:
+    """``path`` opened for reading; ``None`` when it is not a regular file (opened without
+    waiting, so that a FIFO named by mistake is refused, never waited on)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+    os.close(descriptor)
+    return None
+
+
 def _key_from_file(path: str, where: str) -> Secret:
     try:
-        with open(path, "rb") as file:
+        file = _regular_file(path)
+        if file is None:
+            raise _Invalid(f"{where}.key_file {path} is not a regular file")
+        with file:
             info = os.fstat(file.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise _Invalid(f"{where}.key_file {path} is not a regular file")
             if info.st_mode & stat.S_IROTH:
                 raise _Invalid(
                     f"{where}.key_file {path} can be read by other users "
