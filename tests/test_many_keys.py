@@ -272,6 +272,19 @@ base_url = "{standin_server.url}"
         hole.close()
 
 
+def test_a_timeout_header_too_large_for_the_clock_still_gets_an_answer(
+    standin: StandInAPI, tmp_path: Path, started: Started
+) -> None:
+    # No scrape sends 1e300 s, but a probe that meets one while the first refresh is still
+    # under way (the API answers in half a second) waits for it, not for an OverflowError.
+    with standin.serve(latency=0.5) as slow:
+        target = f'[targets.acme]\nkey_env = "ACME_KEY"\nbase_url = "{slow.url}"\n'
+        exporter = started(targets_file(tmp_path, target))
+        status, body = probe(exporter, "acme", **{"X-Prometheus-Scrape-Timeout-Seconds": "1e300"})
+        assert status == 200
+        assert samples(body)["stability_probe_success"] == 1.0
+
+
 def test_a_scraper_that_leaves_before_the_answer_is_no_error(
     tmp_path: Path, started: Started, capfd: pytest.CaptureFixture[str]
 ) -> None:

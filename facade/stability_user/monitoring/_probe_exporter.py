@@ -30,6 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 
+from .._constants import MAX_SECONDS
 from ._collector import metrics
 from ._exporter_config import (
     ExporterConfig,
@@ -213,7 +214,8 @@ class ProbeExporter:
                 scrape_timeout = float("nan")
             if not 0 < scrape_timeout < float("inf"):
                 return Answer.text(400, f"{TIMEOUT_HEADER} must be a positive number of seconds")
-            budget = scrape_timeout - self.config.timeout_offset
+            # Capped at a day: a wait past what the platform's clock holds would raise.
+            budget = min(scrape_timeout, MAX_SECONDS) - self.config.timeout_offset
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Families(probe_metrics(self.fleet.probe(run, budget))))
         return Answer(200, generate_latest(registry), CONTENT_TYPE_LATEST)
