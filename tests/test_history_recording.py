@@ -465,8 +465,10 @@ def test_many_recorders_of_one_process_say_a_shared_failure_once(
 ) -> None:
     # The exporter's thousand targets are a thousand recorders: an unusable state folder is
     # one warning, not one per target; said again once every recorder in it has recovered.
-    from stability_user._history_recorder import recorder_for
+    from stability_user._history_recorder import history_logger, recorder_for
 
+    # Only the log: not the stderr of a command line an earlier test ran in this process.
+    monkeypatch.setattr(history_logger, "handlers", [])
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     monkeypatch.setenv("STABILITY_STATE_DIR", str(blocker / "state"))
