@@ -311,7 +311,7 @@ def bench_limiter(warm_call_us: float) -> dict[str, list[float]]:
     is far below the loopback round trip's noise, which would swamp it end to end.
     """
     from stability_user import RateLimit
-    from stability_user._ratelimit import RateLimiter
+    from stability_user._http._ratelimit import RateLimiter
 
     def reserve_us() -> float:
         limiter = RateLimiter(RateLimit(requests=10**9, per_seconds=10.0))
@@ -457,7 +457,7 @@ def bench_status(url: str) -> dict[str, list[float]]:
     import fcntl
     import tempfile
 
-    from stability_user._balance_cache import Entry, entry_for, open_cache
+    from stability_user._cache._store import Entry, entry_for, open_cache
 
     python, command = runtime()
     hanging = _Unanswering()
@@ -525,7 +525,7 @@ def bench_history(url: str) -> dict[str, list[float]]:
 
     import httpx2
 
-    from stability_user._history_store import Observation, account_of, open_store
+    from stability_user.history._store import Observation, account_of, open_store
     from stability_user.testing._api import SPEND_PATH
 
     _, command = runtime()

@@ -21,11 +21,11 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from stability_user import AsyncStabilityUser, ConfigurationError, StabilityUser
-from stability_user._aiohttp_transport import _read_response, map_aiohttp_error
 from stability_user._core import already_read
-from stability_user._deadlines import HeadersWait, ReadDeadlines
-from stability_user._error_mapping import MAX_BODY_BYTES, connection_error
 from stability_user._exceptions import APIConnectionError, APITimeoutError
+from stability_user._http._aiohttp import _read_response, map_aiohttp_error
+from stability_user._http._deadlines import HeadersWait, ReadDeadlines
+from stability_user._http._error_mapping import MAX_BODY_BYTES, connection_error
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
 
 SECRET = "sk-aiohttp-secret-0123456789"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from stability_user._alerts import (
+from stability_user._alerts._rules import (
     KIND_REPEAT,
     KIND_RESOLVED,
     KIND_START,

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 import stability_user
 from stability_user import CachedBalance, ConfigurationError, InternalServerError
-from stability_user._balance_cache import Entry, age_text, entry_for, entry_name, open_cache
-from stability_user._cache_policy import backoff
+from stability_user._cache._policy import backoff
+from stability_user._cache._store import Entry, age_text, entry_for, entry_name, open_cache
 from stability_user._cli._parser import status_parser
 from stability_user._cli._status_options import read_arguments
 from stability_user._config import resolve_settings
@@ -141,7 +141,7 @@ SEGMENTS = st.lists(
 def test_a_base_url_names_the_entry_its_client_would_talk_to(
     scheme: str, host: str, port: str, segments: list[str], slashes: str, space: str
 ) -> None:
-    from stability_user._canonical import base_url
+    from stability_user._cache._canonical import base_url
 
     raw = f"{space}{scheme}://{host}{port}" + "".join("/" + s for s in segments) + slashes + space
     settings = resolve_settings(

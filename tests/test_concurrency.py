@@ -12,8 +12,8 @@ import pytest
 
 import stability_user
 from stability_user import AsyncStabilityUser, Balance, StabilityUser
-from stability_user._aiohttp_transport import AiohttpTransport
 from stability_user._default import _default_client
+from stability_user._http._aiohttp import AiohttpTransport
 from stability_user.testing import StandInAPI, StandInServer
 from support.deadline import gather_within
 

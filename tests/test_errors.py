@@ -26,7 +26,7 @@ from stability_user import (
     StabilityError,
     StabilityUser,
 )
-from stability_user._error_mapping import connection_error, status_error
+from stability_user._http._error_mapping import connection_error, status_error
 
 # Quick tests: a tight ceiling, so a loop that never ends fails fast.
 pytestmark = pytest.mark.timeout(10)

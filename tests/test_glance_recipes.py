@@ -76,7 +76,7 @@ def test_the_bash_prompt(shell_env: dict[str, str], tmp_path: Path, api: StandIn
 def test_the_bash_prompt_never_waits_for_a_hanging_api(
     api: StandInAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from stability_user._balance_cache import Entry, entry_for, open_cache
+    from stability_user._cache._store import Entry, entry_for, open_cache
     from stability_user.testing import StandInServer
     from support.held import HeldBalance
 

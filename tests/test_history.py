@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stability_user import ConfigurationError
-from stability_user._history_math import burn_rate, day_rows, runway
-from stability_user._history_store import Observation, account_of, open_store
 from stability_user.history import HistoryError, read_history
+from stability_user.history._math import burn_rate, day_rows, runway
+from stability_user.history._store import Observation, account_of, open_store
 
 HOST = "https://api.stability.ai"
 DAY = 86400.0

@@ -17,7 +17,7 @@ import pytest
 
 import stability_user
 from stability_user import AsyncStabilityUser, ConfigurationError, StabilityUser
-from stability_user._history_store import SCHEMA_VERSION, STORE_NAME
+from stability_user.history._store import SCHEMA_VERSION, STORE_NAME
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInOrganization, StandInServer
 from support.gate import Gate
 from support.unwritable import HOW, unwritable
@@ -147,7 +147,7 @@ def test_cached_balance_records_and_keeps_the_runway(
 ) -> None:
     import time
 
-    from stability_user._history_store import Observation, account_of, open_store
+    from stability_user.history._store import Observation, account_of, open_store
 
     monkeypatch.setenv("STABILITY_API_KEY", SAMPLE_API_KEY)
     monkeypatch.setenv("STABILITY_BASE_URL", standin_server.url)
@@ -465,7 +465,7 @@ def test_many_recorders_of_one_process_say_a_shared_failure_once(
 ) -> None:
     # The exporter's thousand targets are a thousand recorders: an unusable state folder is
     # one warning, not one per target; said again once every recorder in it has recovered.
-    from stability_user._history_recorder import history_logger, recorder_for
+    from stability_user.history._recorder import history_logger, recorder_for
 
     # Only the log: not the stderr of a command line an earlier test ran in this process.
     monkeypatch.setattr(history_logger, "handlers", [])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stability_user._history_store import (
+from stability_user.history._store import (
     CLOCK_SLACK,
     SCHEMA_VERSION,
     STORE_NAME,

@@ -40,3 +40,53 @@ def test_a_circle_is_found_wherever_its_imports_stand(tmp_path: Path) -> None:
     assert graph["pkg.b"] == {"pkg.sub.c"}
     assert graph["pkg.d"] == set()
     assert circles(graph) == [["pkg.a", "pkg.b", "pkg.sub.c"]]
+
+
+# The parts of the package, lowest first: a module imports only from its own part or lower ones.
+# The shared modules every part uses sit at the bottom; the client (its settings and core, the
+# module-level functions) above the wire, the caches and the history it builds on; the
+# commands, exporters and servers at the top.
+LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
+    (
+        "shared",
+        frozenset(
+            {"_constants", "_credits", "_exceptions", "_logging", "_models", "_values", "_version"}
+        ),
+    ),
+    ("status cache", frozenset({"_cache"})),
+    ("history", frozenset({"history"})),
+    ("wire", frozenset({"_http"})),
+    (
+        "client",
+        frozenset({"", "_async_client", "_budget", "_client", "_config", "_core", "_default"}),
+    ),
+    ("alerts", frozenset({"_alerts"})),
+    ("services", frozenset({"monitoring", "mcp", "testing"})),
+    ("command line", frozenset({"_cli", "__main__"})),
+)
+
+
+def layer_of(module: str) -> int:
+    top = module.removeprefix("stability_user").removeprefix(".").partition(".")[0]
+    for rank, (_, members) in enumerate(LAYERS):
+        if top in members:
+            return rank
+    raise AssertionError(f"{module} is in no part of the package: add it to LAYERS")
+
+
+def test_no_part_imports_a_part_above_it() -> None:
+    upward = sorted(
+        f"{module} ({LAYERS[layer_of(module)][0]}) imports {imported} "
+        f"({LAYERS[layer_of(imported)][0]})"
+        for module, imports in import_graph(PACKAGE).items()
+        for imported in imports
+        if layer_of(imported) > layer_of(module)
+    )
+    assert upward == []
+
+
+def test_every_module_is_in_a_part_named_for_its_concern() -> None:
+    # The top level holds only the shared modules and the client; the rest are packages.
+    flat = {path.stem for path in PACKAGE.glob("*.py")}
+    named = set().union(*(members for _, members in LAYERS[:1] + LAYERS[4:5]))
+    assert flat - {"__init__", "__main__"} <= named, flat - named

@@ -343,7 +343,7 @@ def test_the_shared_client_is_closed_at_exit(standin_server: StandInServer) -> N
 
 def test_a_pool_keeper_makes_fresh_pools_after_a_fork(monkeypatch: pytest.MonkeyPatch) -> None:
     # The real fork is tested above in subprocesses; this drives the same hook in-process.
-    from stability_user import _pool
+    from stability_user._http import _pool
 
     made: list[object] = []
     keeper: _pool.PoolKeeper[object] = _pool.PoolKeeper(lambda: made.append(object()) or made[-1])

@@ -23,7 +23,7 @@ from stability_user import (
     StabilityUser,
     _core,
 )
-from stability_user._error_mapping import MAX_BODY_BYTES
+from stability_user._http._error_mapping import MAX_BODY_BYTES
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInOrganization, StandInServer
 from support.fault_server import Endless, FaultServer, Reply
 from support.gate import Gate

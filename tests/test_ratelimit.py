@@ -9,7 +9,7 @@ import httpx2
 import pytest
 
 from stability_user import ConfigurationError, RateLimit, RateLimitError, StabilityUser
-from stability_user._ratelimit import STABILITY_RATE_LIMIT, RateLimiter
+from stability_user._http._ratelimit import STABILITY_RATE_LIMIT, RateLimiter
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
 
 # Quick tests: a tight ceiling, so a loop that never ends fails fast.

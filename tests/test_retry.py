@@ -14,13 +14,13 @@ from stability_user._constants import (
     MAX_RETRY_AFTER,
     MAX_RETRY_DELAY,
 )
-from stability_user._retry import (
+from stability_user._exceptions import retry_after_seconds
+from stability_user._http._retry import (
     backoff_delay,
     effective_wait,
     instant_waits,
     is_retryable_error,
     is_retryable_status,
-    retry_after_seconds,
     retry_delay,
 )
 

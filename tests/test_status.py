@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from stability_user._balance_cache import Entry, entry_for, open_cache
+from stability_user._cache._store import Entry, entry_for, open_cache
 from stability_user._cli import main
 from stability_user.testing import (
     StandInAPI,
@@ -423,7 +423,7 @@ def test_a_cache_that_cannot_be_written_is_said_once_and_the_value_still_shown(
 
 
 def test_the_cache_folder_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from stability_user._balance_cache import default_cache_dir
+    from stability_user._cache._store import default_cache_dir
 
     home = str(tmp_path)
     monkeypatch.setenv("HOME", home)
@@ -586,7 +586,7 @@ def test_a_cache_hit_imports_neither_httpx2_nor_the_models_nor_argparse_nor_the_
         "heavy = ('httpx2', 'stability_user_client', 'stability_user._models', "
         "'stability_user._client', 'attrs', 'argparse', 'json', 'typing', 'hashlib', "
         "'importlib', 'math', 'stability_user._exceptions', 'sqlite3', 'datetime', "
-        "'dataclasses', 'stability_user.history', 'stability_user._history_store', "
+        "'dataclasses', 'stability_user.history', 'stability_user.history._store', "
         "'logging')\n"
         "print(status, sorted(m for m in heavy if m in sys.modules))"
     )

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from stability_user._balance_cache import Entry, entry_for, open_cache
-from stability_user._cache_policy import ATTEMPT_GRACE
+from stability_user._cache._policy import ATTEMPT_GRACE
+from stability_user._cache._store import Entry, entry_for, open_cache
 from stability_user.testing import StandInAPI, StandInOrganization, StandInServer
 from support import no_fork
 from support.deadline import wait_until

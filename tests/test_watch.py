@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from stability_user._history_store import account_of
+from stability_user.history._store import account_of
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
 from support.receivers import HTTPReceiver, SMTPReceiver
 from support.tools import faketime, without

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ._async_client import AsyncStabilityUser
-    from ._balance_cache import CachedBalance
     from ._budget import OrganizationSpend, Spend
+    from ._cache._store import CachedBalance
     from ._client import StabilityUser
     from ._default import (
         cached_balance,
@@ -46,8 +46,8 @@ if TYPE_CHECKING:
         RateLimitError,
         StabilityError,
     )
+    from ._http._ratelimit import RateLimit
     from ._models import Account, Balance, Organization, OrganizationBalance
-    from ._ratelimit import RateLimit
 
 __all__ = [
     "APIConnectionError",
@@ -88,7 +88,7 @@ __all__ = [
 # Which private module defines each public name.
 _HOMES = {
     "AsyncStabilityUser": "_async_client",
-    "CachedBalance": "_balance_cache",
+    "CachedBalance": "_cache._store",
     "OrganizationSpend": "_budget",
     "Spend": "_budget",
     "StabilityUser": "_client",
@@ -102,7 +102,7 @@ _HOMES = {
     "Balance": "_models",
     "Organization": "_models",
     "OrganizationBalance": "_models",
-    "RateLimit": "_ratelimit",
+    "RateLimit": "_http._ratelimit",
 }
 
 

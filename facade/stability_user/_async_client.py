@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Self, TypeVar
 
 import httpx2
 
-from ._backends import Send, sender
 from ._constants import DEFAULT_MAX_RETRIES
 from ._core import (
     DEFAULT_HTTPX2_TIMEOUT,
@@ -24,15 +23,16 @@ from ._core import (
     settled,
 )
 from ._exceptions import ClientClosedError, StabilityError
-from ._flow import Flow, Wait
-from ._pool import PoolKeeper
-from ._retry import effective_wait
+from ._http._backends import Send, sender
+from ._http._flow import Flow, Wait
+from ._http._pool import PoolKeeper
+from ._http._retry import effective_wait
 from ._values import TimeoutTypes
 
 if TYPE_CHECKING:
     from ._budget import Spend
+    from ._http._ratelimit import RateLimit
     from ._models import Account, Balance, Organization, OrganizationBalance
-    from ._ratelimit import RateLimit
 
 __all__ = ["AsyncStabilityUser"]
 

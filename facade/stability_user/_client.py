@@ -23,17 +23,17 @@ from ._core import (
     settled,
 )
 from ._exceptions import ClientClosedError, StabilityError
-from ._flow import Flow, Wait
-from ._pool import PoolKeeper
-from ._retry import effective_wait
+from ._http._flow import Flow, Wait
+from ._http._pool import PoolKeeper
+from ._http._retry import effective_wait
 from ._values import TimeoutTypes
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
     from ._budget import Spend
+    from ._http._ratelimit import RateLimit
     from ._models import Account, Balance, Organization, OrganizationBalance
-    from ._ratelimit import RateLimit
 
 __all__ = ["StabilityUser"]
 

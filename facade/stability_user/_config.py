@@ -15,7 +15,7 @@ from importlib.util import find_spec
 
 import httpx2
 
-from ._canonical import bare_key
+from ._cache._canonical import bare_key
 from ._constants import (
     API_KEY_ENV,
     API_VERSION_ENV,
@@ -27,8 +27,9 @@ from ._constants import (
     ORGANIZATION_ENV,
 )
 from ._exceptions import ConfigurationError, MissingAPIKeyError
-from ._ratelimit import RateLimit, resolve_rate_limit
-from ._tls import trust_from_env
+from ._http._ratelimit import RateLimit, resolve_rate_limit
+from ._http._tls import trust_from_env
+from ._http._versions import DEFAULT_API_VERSION, APIVersion, check_api_version
 from ._values import (
     TimeoutTypes,
     check_header_value,
@@ -36,7 +37,6 @@ from ._values import (
     is_header_safe,
     to_httpx2_timeout,
 )
-from ._versions import DEFAULT_API_VERSION, APIVersion, check_api_version
 
 __all__ = ["Settings", "resolve_settings"]
 

@@ -16,21 +16,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import httpx2
 
-from ._backends import check_backend_proxy, pool_options, resolve_http_backend
 from ._constants import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
-from ._error_mapping import MAX_BODY_BYTES, body_too_large_error
 from ._exceptions import ClientClosedError, ConfigurationError, StabilityError
-from ._flow import Flow, call
+from ._http._backends import check_backend_proxy, pool_options, resolve_http_backend
+from ._http._error_mapping import MAX_BODY_BYTES, body_too_large_error
+from ._http._flow import Flow, call
+from ._http._parsing import parse_account, parse_balance
 from ._logging import configure_from_env
-from ._parsing import parse_account, parse_balance
 from ._values import TimeoutTypes, check_organization, check_transport, to_httpx2_timeout
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._history_recorder import HistoryRecorder
+    from ._http._pool import PoolKeeper
+    from ._http._ratelimit import RateLimit, RateLimiter
     from ._models import Account, Balance, Organization, OrganizationBalance
-    from ._pool import PoolKeeper
-    from ._ratelimit import RateLimit, RateLimiter
+    from .history._recorder import HistoryRecorder
 
 __all__ = [
     "DEFAULT_HTTPX2_TIMEOUT",
@@ -86,7 +86,7 @@ class ClientCore:
         # Loaded by the first client, not by `from stability_user import StabilityUser`: the
         # settings' dataclasses and tables cost milliseconds of every program's start-up.
         from ._config import resolve_settings
-        from ._ratelimit import RateLimiter
+        from ._http._ratelimit import RateLimiter
 
         configure_from_env()
         self._http_backend = resolve_http_backend(
@@ -118,7 +118,7 @@ class ClientCore:
         # Loaded only when asked for: sqlite3 and the store cost every other program nothing.
         self._history: HistoryRecorder | None = None
         if history:
-            from ._history_recorder import recorder_for
+            from .history._recorder import recorder_for
 
             self._history = recorder_for(self.base_url, self._settings.api_key)
 

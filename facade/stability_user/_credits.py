@@ -9,22 +9,27 @@ price and far above a float's noise.
 
 from __future__ import annotations
 
-import math
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["CREDITS_DECIMALS", "credits_difference", "credits_total"]
+__all__ = ["CREDITS_DECIMALS", "credits_difference", "credits_text", "credits_total"]
 
 CREDITS_DECIMALS = 10
 
 
 def credits_total(amounts: Iterable[float]) -> float:
     """The sum of ``amounts``, exact to ``CREDITS_DECIMALS`` places (0.0 for none)."""
-    return round(math.fsum(amounts), CREDITS_DECIMALS) + 0.0  # + 0.0: never -0.0
+    from math import fsum  # here: a prompt's ``status`` shows credits and never sums them
+
+    return round(fsum(amounts), CREDITS_DECIMALS) + 0.0  # + 0.0: never -0.0
 
 
 def credits_difference(minuend: float, subtrahend: float) -> float:
     """``minuend - subtrahend``, exact to ``CREDITS_DECIMALS`` places."""
     return credits_total((minuend, -subtrahend))
+
+
+def credits_text(value: float) -> str:
+    """Credits as every command and notice shows them: ``1,072.50``."""
+    return f"{value:,.2f}"

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
-from ._balance_cache import CachedBalance, default_cache_dir, entry_for, open_cache
-from ._cache_policy import lookup
+from ._cache._policy import lookup
+from ._cache._store import CachedBalance, default_cache_dir, entry_for, open_cache
 from ._client import StabilityUser
 from ._constants import (
     API_KEY_ENV,
@@ -275,7 +275,7 @@ def _fetch(
     credits = client.get_balance(organization, timeout=timeout).credits
     if not history:
         return credits, None
-    from ._history_recorder import recorder_for
+    from .history._recorder import recorder_for
 
     settings = client._settings
     recorder = recorder_for(settings.base_url, settings.api_key)

@@ -20,7 +20,7 @@ The hierarchy::
         └── InvalidResponseError      (a 2xx whose body breaks the API's contract)
 
 Lower-layer errors (httpx2's, JSON decoding's) are turned into these at one boundary,
-``_error_mapping``, and chained as ``__cause__``. Every exception here survives ``pickle``
+``_http._error_mapping``, and chained as ``__cause__``. Every exception here survives ``pickle``
 and ``copy.deepcopy`` (a worker process can send one back), with its response's status,
 headers and body.
 """
@@ -51,6 +51,7 @@ __all__ = [
     "RateLimitError",
     "StabilityError",
     "describe_error",
+    "retry_after_seconds",
 ]
 
 
@@ -200,8 +201,6 @@ class RateLimitError(APIStatusError):
     def retry_after(self) -> float | None:
         """The seconds the API asked to wait (its ``Retry-After`` header, in seconds or as an
         HTTP date), or ``None`` when it did not say."""
-        from ._retry import retry_after_seconds
-
         return retry_after_seconds(self.response.headers)
 
 
@@ -251,3 +250,31 @@ def describe_error(error: StabilityError) -> str:
     if isinstance(error, APIStatusError):
         return f"{type(error).__name__} (HTTP {error.status_code}): {error.message}"
     return f"{type(error).__name__}: {error}"
+
+
+def retry_after_seconds(headers: httpx2.Headers, *, now: float | None = None) -> float | None:
+    """Seconds asked for by a ``Retry-After`` header (delta-seconds or HTTP date), if any: what
+    ``RateLimitError.retry_after`` says, and what the retry policy (``_http._retry``) waits."""
+    import math  # here: a prompt's ``status`` loads this module and never needs them
+    import time
+
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        # The HTTP-date form is rare; its parser is not worth importing up front.
+        from email.utils import parsedate_to_datetime
+
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if moment.tzinfo is None:
+            return None
+        seconds = moment.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
+    return max(seconds, 0.0)

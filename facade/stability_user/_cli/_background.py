@@ -106,8 +106,8 @@ def _highest_descriptor() -> int:
 
 
 def _refresh(args: StatusArguments) -> int:
-    from .._balance_cache import default_cache_dir, open_cache
-    from .._cache_policy import current, refresh_held
+    from .._cache._policy import current, refresh_held
+    from .._cache._store import default_cache_dir, open_cache
     from .._exceptions import ConfigurationError, StabilityError
     from ._status_options import entry_of, fetch_credits
 
@@ -133,7 +133,7 @@ def _refresh(args: StatusArguments) -> int:
     except ConfigurationError as error:
         # Remembered, so that the prompt says it; the foreground never remembers one (the
         # settings are the caller's), and status tries again at once once they are fixed.
-        from .._cache_policy import failure_entry
+        from .._cache._policy import failure_entry
 
         line = f"{error.cli_message or error}"  # in the command line's terms
         cache.write(name, failure_entry(older, error, time.time(), line=line))

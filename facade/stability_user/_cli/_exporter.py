@@ -140,7 +140,7 @@ def _run_targets(args: argparse.Namespace, out: Output, err: Output) -> int:
             "(base_url and api_version per target, interval and timeout in [exporter])"
         )
         return EXIT_USAGE
-    from .._backends import resolve_http_backend
+    from .._http._backends import resolve_http_backend
 
     try:
         config = load_config(args.config)

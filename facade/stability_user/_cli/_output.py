@@ -1,13 +1,15 @@
 """How the commands print: exit statuses, colour, credits, tables, one-line errors.
 
-Imports nothing beyond ``os`` and ``sys`` at run time: ``stability-user status`` loads it on
-every prompt.
+Imports nothing beyond ``os``, ``sys`` and ``_credits`` (standard library only, nothing loaded)
+at run time: ``stability-user status`` loads it on every prompt.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+
+from .._credits import credits_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,11 +68,6 @@ class Output:
 class OutputError(OSError):
     """stdout or stderr could not be written (a full disk, ``> /dev/full``); the command's own
     ``OSError`` (a port in use, a file it reads) is not one."""
-
-
-def credits_text(value: float) -> str:
-    """Credits as every command shows them: ``1,072.50``."""
-    return f"{value:,.2f}"
 
 
 def table(out: Output, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

@@ -47,7 +47,7 @@ class _ToStderr(logging.Handler):
 
 def show_warnings(err: Output) -> None:
     """Print the history's warnings on ``err`` as the command's own."""
-    from .._history_recorder import history_logger
+    from ..history._recorder import history_logger
 
     for handler in [h for h in history_logger.handlers if isinstance(h, _ToStderr)]:
         history_logger.removeHandler(handler)  # an earlier main()'s, in the same process

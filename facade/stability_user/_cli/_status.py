@@ -19,13 +19,13 @@ from __future__ import annotations
 import os
 import time
 
-from .._balance_cache import (
+from .._cache._policy import BACKGROUND, FOREGROUND, current, glance, lookup
+from .._cache._store import (
     CachedBalance,
     age_text,
     default_cache_dir,
     open_cache,
 )
-from .._cache_policy import BACKGROUND, FOREGROUND, current, glance, lookup
 from .._constants import (
     CACHE_DIR_ENV,
     ORGANIZATION_ENV,
@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     import argparse
     from typing import Any
 
-    from .._balance_cache import BalanceCache
-    from .._cache_policy import Glance
+    from .._cache._policy import Glance
+    from .._cache._store import BalanceCache
 
 __all__ = ["PARSER_TEXT", "add_arguments", "add_parser", "render", "run"]
 
@@ -220,7 +220,7 @@ def _status(args: argparse.Namespace | StatusArguments, err: Output) -> CachedBa
 
 def _shown(record: CachedBalance) -> CachedBalance:
     """``record``, unless the refresh behind it found the key refused: that error instead."""
-    from .._cache_policy import failure_kind
+    from .._cache._policy import failure_kind
 
     if record.error is not None and failure_kind(record.error) != "api":
         raise record.error
@@ -237,7 +237,7 @@ def _refresh_behind(
     """What to show while a refresh starts behind the prompt, in a process of its own; one
     asking to refresh in the foreground when none can be started (a sandbox that forbids it,
     a cache that cannot be written)."""
-    from .._cache_policy import ATTEMPT_GRACE, Glance, attempting
+    from .._cache._policy import ATTEMPT_GRACE, Glance, attempting
 
     try:
         lock = cache.lock(name)

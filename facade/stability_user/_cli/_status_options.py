@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import time
 
-from .._balance_cache import entry_for
-from .._canonical import bare_key
+from .._cache._canonical import bare_key
+from .._cache._store import entry_for
 from .._constants import (
     API_KEY_ENV,
     API_VERSION_ENV,

@@ -2,21 +2,16 @@
 
 Every ``--every`` it reads the balance (the default organization, ``--org`` or ``--all``),
 records it in the history, and notifies when a condition starts, reminds while it holds and
-says when it ends (``.._alerts``): a balance under ``--below``, a runway under
-``--runway-below``, more than ``--spend-above`` spent ``--within`` a window, a key the API
-refuses, an API unreadable for longer than ``--unreachable-after``. The alerts' state lives with
-the history, per target, so ``--once`` under cron or a restarted watcher repeats nothing; a lock
-keeps two watchers of one key from both sending; a notice that fails is retried next cycle.
+says when it ends: a balance under ``--below``, a runway under ``--runway-below``, more than
+``--spend-above`` spent ``--within`` a window, a key the API refuses, an API unreadable for
+longer than ``--unreachable-after``. The watcher itself is ``.._alerts._watch``; this module
+parses its options, prints what each cycle reports and gives the exit status.
 """
 
 from __future__ import annotations
 
 import os
-import time
-from contextlib import contextmanager
-from dataclasses import dataclass
 
-from .._constants import TOP_UP_URL
 from . import _types
 from ._arguments import (
     as_type,
@@ -27,18 +22,15 @@ from ._arguments import (
     endpoint_arguments,
     timeout_arguments,
 )
-from ._output import EXIT_API_ERROR, EXIT_BELOW_MIN, EXIT_OK, PROG, Output, credits_text
+from ._output import EXIT_API_ERROR, EXIT_BELOW_MIN, EXIT_OK, PROG, Output
 from ._recording import history_argument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Iterator
 
-    from .._alerts import Finding, Notice
-    from .._client import StabilityUser
-    from .._exceptions import StabilityError
-    from .._notify import Delivery, Target
+    from .._alerts._notify import Delivery
+    from .._alerts._watch import Conditions, Cycle, Watcher
 
 __all__ = ["add_parser", "run", "seconds_duration"]
 
@@ -147,21 +139,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 seconds_duration = as_type(_types.interval_duration)
 
 
-@dataclass(frozen=True, slots=True)
-class _Reading:
-    """One organization read this cycle (``organization`` ``None``: the key's default)."""
-
-    organization: str | None
-    name: str | None
-    credits: float
-
-
 def run(args: argparse.Namespace, out: Output, err: Output) -> int:
+    from .._alerts._notify import load_targets
+    from .._alerts._watch import Watcher, send_test
     from .._exceptions import ConfigurationError
-    from .._history_store import default_state_dir, history_enabled, open_store
-    from .._notify import load_targets
+    from ..history._store import default_state_dir, history_enabled, open_store
 
-    _check(args)
+    conditions = _conditions(args)
     recording = not args.no_history and history_enabled(os.environ)
     if (args.runway_below is not None or args.spend_above is not None) and not recording:
         raise ConfigurationError(
@@ -174,7 +158,9 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
         message = "no notification URL: --notify URL, --notify-config FILE or STABILITY_NOTIFY_URLS"
         raise ConfigurationError(message, cli_message=message)
     if args.test:
-        return _test(targets, out, args.json)
+        deliveries = send_test(targets)
+        _show_deliveries(out, deliveries, args.json)
+        return EXIT_OK if all(delivery.ok for delivery in deliveries) else EXIT_API_ERROR
     state_dir = default_state_dir(os.environ)  # a relative one: the client's recorder warns
     try:
         store = open_store(state_dir, lambda text: _warn(err, text))
@@ -187,60 +173,55 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
     options = client_options(args, err)
     options["history"] = recording
     with StabilityUser(**options) as client:
-        watcher = _Watcher(client, targets, args, out, err, state_dir=state_dir)
+        watcher = Watcher(
+            client,
+            targets,
+            conditions,
+            state_dir=state_dir,
+            say=None if args.json else out.print,
+            warn=lambda text: _warn(err, text),
+        )
         if args.once or args.dry_run:
-            return watcher.cycle(send=not args.dry_run)
-        return _loop(watcher, args.every)
+            return _finish(watcher.cycle(send=not args.dry_run), out, args.json)
+        return _loop(watcher, args, out)
 
 
-def _check(args: argparse.Namespace) -> None:
+def _conditions(args: argparse.Namespace) -> Conditions:
+    from .._alerts._watch import Conditions
     from .._exceptions import ConfigurationError
 
     if (args.spend_above is None) != (args.within is None):
         message = "--spend-above and --within go together"
         raise ConfigurationError(message, cli_message=message)
+    return Conditions(
+        organization=args.org,
+        every_organization=args.all,
+        below=tuple(args.below),
+        runway_below=args.runway_below,
+        spend_above=args.spend_above,
+        within=args.within,
+        unreachable_after=args.unreachable_after,
+        repeat=args.repeat,
+    )
 
 
-def _warn(err: Output, text: str) -> None:
-    from ._output import say
-
-    say(err, f"{PROG}: warning: {text}")
-
-
-def _test(targets: list[Target], out: Output, as_json: bool) -> int:
-    deliveries = [
-        target.send(
-            "stability-user watch: a test message",
-            f"This is a test from stability-user watch. Alerts about your credits will come "
-            f"here.\n\nTop up: {TOP_UP_URL}",
-            "info",
-        )
-        for target in targets
-    ]
-    _show_deliveries(out, deliveries, as_json)
-    return EXIT_OK if all(delivery.ok for delivery in deliveries) else EXIT_API_ERROR
-
-
-def _show_deliveries(out: Output, deliveries: list[Delivery], as_json: bool) -> None:
+def _finish(cycle: Cycle, out: Output, as_json: bool) -> int:
+    """Print a cycle's report when asked; its exit status as ``--once`` gives it."""
     if as_json:
         import json
 
-        out.print(json.dumps([_delivery_dict(d) for d in deliveries]))
-        return
-    for delivery in deliveries:
-        outcome = "sent" if delivery.ok else f"failed: {delivery.error}"
-        out.print(f"{delivery.target}: {outcome}")
+        out.print(json.dumps(cycle.report))
+    if cycle.failure is not None:
+        return EXIT_API_ERROR
+    return _EXIT_HOLDS if cycle.holding else EXIT_OK
 
 
-def _delivery_dict(delivery: Delivery) -> dict[str, object]:
-    return {"target": delivery.target, "ok": delivery.ok, "error": delivery.error}
-
-
-def _loop(watcher: _Watcher, every: float) -> int:
-    """Cycle every ``every`` seconds until SIGTERM or Ctrl-C, which end it after the cycle
-    under way (a notice in flight is sent, and its state written)."""
+def _loop(watcher: Watcher, args: argparse.Namespace, out: Output) -> int:
+    """Watch until SIGTERM or Ctrl-C, which end it after the cycle under way."""
     import signal
     import threading
+
+    from .._alerts._watch import watch
 
     stop = threading.Event()
 
@@ -250,290 +231,24 @@ def _loop(watcher: _Watcher, every: float) -> int:
     for number in (signal.SIGTERM, signal.SIGINT):
         if signal.getsignal(number) is not signal.SIG_IGN:  # nohup's, a background job's
             signal.signal(number, asked_to_stop)
-    while not stop.is_set():
-        watcher.cycle(send=True)
-        stop.wait(every)
+    watch(watcher, args.every, stop, lambda cycle: _finish(cycle, out, args.json))
     return EXIT_OK
 
 
-class _Watcher:
-    """One key's conditions and targets; ``cycle()`` reads, judges and notifies once."""
+def _warn(err: Output, text: str) -> None:
+    from ._output import say
 
-    def __init__(
-        self,
-        client: StabilityUser,
-        targets: list[Target],
-        args: argparse.Namespace,
-        out: Output,
-        err: Output,
-        *,
-        state_dir: str,
-    ) -> None:
-        from .._history_store import account_of
-
-        self.client = client
-        self.targets = targets
-        self.args = args
-        self.out = out
-        self.err = err
-        self.state_dir = state_dir  # where the alerts' state and the readings are
-        self.host = client.base_url
-        self.account = account_of(self.host, client._settings.api_key)
-
-    def cycle(self, *, send: bool) -> int:
-        """One cycle; its exit status as ``--once`` gives it."""
-        readings, failure = self._read()
-        now = time.time()  # after the reading, which the history holds by now
-        findings, known = self._findings(readings, failure, now)
-        report: dict[str, object] = {
-            "at": now,
-            "balances": [
-                {"organization": r.organization, "name": r.name, "credits": r.credits}
-                for r in readings
-            ],
-            "error": None if failure is None else _describe(failure),
-            "holding": [finding.key for finding in findings],
-            "notices": [],
-        }
-        if failure is not None and not self.args.json:
-            _warn(self.err, f"the balance could not be read: {_describe(failure)}")
-        with self._exclusive() as held:
-            if held:
-                report["notices"] = self._notify(findings, known, now, send=send)
-        if self.args.json:
-            import json
-
-            self.out.print(json.dumps(report))
-        if failure is not None:
-            return EXIT_API_ERROR
-        return _EXIT_HOLDS if findings else EXIT_OK
-
-    def _read(self) -> tuple[list[_Reading], StabilityError | None]:
-        from .._exceptions import StabilityError
-
-        try:
-            if self.args.all:
-                results = self.client.get_balances()
-                return [
-                    _Reading(r.organization.id, r.organization.name, r.balance.credits)
-                    for r in results
-                    if r.balance is not None
-                ], None
-            balance = self.client.get_balance(self.args.org)
-        except StabilityError as error:
-            return [], error
-        return [_Reading(self.args.org or self.client.organization, None, balance.credits)], None
-
-    def _findings(
-        self, readings: list[_Reading], failure: StabilityError | None, now: float
-    ) -> tuple[list[Finding], set[str | None]]:
-        from .._alerts import Finding
-        from .._cache_policy import failure_kind
-
-        findings: list[Finding] = []
-        known: set[str | None] = {"key"}
-        if failure is not None and failure_kind(failure) == "refused":
-            findings.append(
-                Finding(
-                    "refused",
-                    None,
-                    "Stability refused the API key",
-                    f"Every request with this key fails: {_describe(failure)}\n\n"
-                    "Check the key (revoked? rotated?) at https://platform.stability.ai/account/keys",
-                )
-            )
-        elif failure is not None:
-            after = self.args.unreachable_after
-            findings.append(
-                Finding(
-                    "unreachable",
-                    None,
-                    f"Stability's API unreadable for {_span(after)}",
-                    f"The balance could not be read for {_span(after)} or longer: "
-                    f"{_describe(failure)}",
-                    delay=after,
-                )
-            )
-        figures = self._figures(readings, now)
-        for reading in readings:
-            known.add(reading.organization)
-            findings.extend(self._conditions(reading, figures.get(reading.organization, {})))
-        return findings, known
-
-    def _figures(self, readings: list[_Reading], now: float) -> dict[str | None, dict[str, float]]:
-        """Each organization's runway and spend in the window, from the history."""
-        if self.args.runway_below is None and self.args.spend_above is None:
-            return {}
-        from .._history_math import spent_between
-        from .._history_store import open_store
-        from ..history import recent_readings, runs_out_at
-
-        figures: dict[str | None, dict[str, float]] = {}
-        with open_store(self.state_dir, lambda text: _warn(self.err, text)) as store:
-            for reading in readings:
-                known: dict[str, float] = {}
-                lasts = runs_out_at(store, self.host, self.account, reading.organization, now)
-                if lasts is not None:
-                    known["runway_days"] = max(0.0, (lasts - now) / 86400)
-                if self.args.within is not None:
-                    window = recent_readings(
-                        store,
-                        self.host,
-                        account=self.account,
-                        organization=reading.organization,
-                        since=now - self.args.within,
-                        now=now,
-                    )
-                    known["spent"] = spent_between(window)
-                figures[reading.organization] = known
-        return figures
-
-    def _conditions(self, reading: _Reading, figures: dict[str, float]) -> list[Finding]:
-        from .._alerts import Finding
-
-        who = _who(reading)
-        lines = [f"Organization: {who}", f"Credits: {credits_text(reading.credits)}"]
-        if "runway_days" in figures:
-            lines.append(f"Runway: about {figures['runway_days']:.1f} days at the burn rate")
-        if "spent" in figures:
-            lines.append(
-                f"Spent in the last {_span(self.args.within)}: {credits_text(figures['spent'])}"
-            )
-        lines.append(f"Top up: {TOP_UP_URL}")
-        body = "\n".join(lines)
-        org = reading.organization
-        found = [
-            Finding(
-                f"below:{threshold:g}:{org or ''}",
-                org,
-                f"Stability credits below {credits_text(threshold)}: {who} has "
-                f"{credits_text(reading.credits)}",
-                f"Condition: the balance is under {credits_text(threshold)}\n{body}",
-            )
-            for threshold in sorted(set(self.args.below), reverse=True)
-            if reading.credits < threshold
-        ]
-        limit = self.args.runway_below
-        if limit is not None and figures.get("runway_days", float("inf")) < limit:
-            found.append(
-                Finding(
-                    f"runway:{limit:g}:{org or ''}",
-                    org,
-                    f"Stability credits run out in about {figures['runway_days']:.1f} days: {who}",
-                    f"Condition: the runway is under {limit:g} days\n{body}",
-                )
-            )
-        above = self.args.spend_above
-        if above is not None and figures.get("spent", 0.0) > above:
-            found.append(
-                Finding(
-                    f"spend:{above:g}:{self.args.within:g}:{org or ''}",
-                    org,
-                    f"{credits_text(figures['spent'])} Stability credits spent in "
-                    f"{_span(self.args.within)}: {who}",
-                    f"Condition: more than {credits_text(above)} spent within "
-                    f"{_span(self.args.within)} (a runaway job?)\n{body}",
-                )
-            )
-        return found
-
-    @contextmanager
-    def _exclusive(self) -> Iterator[bool]:
-        """Whether this watcher may notify now: not while another of this key does (a lock in
-        the state folder, held for the notifying only)."""
-        import fcntl
-
-        path = os.path.join(self.state_dir, f"watch-{self.account[:16]}.lock")
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            yield True
-        finally:
-            os.close(descriptor)
-
-    def _notify(
-        self,
-        findings: list[Finding],
-        known: set[str | None],
-        now: float,
-        *,
-        send: bool,
-    ) -> list[dict[str, object]]:
-        from .._alerts import due, settle
-        from .._history_store import open_store
-
-        done: list[dict[str, object]] = []
-        with open_store(self.state_dir, lambda text: _warn(self.err, text)) as store:
-            targets: list[Target | None] = [*self.targets] or [None]
-            for target in targets:
-                name = "dry-run" if target is None else target.id
-                alerts = store.alerts(self.host, self.account, name)
-                after, notices = due(
-                    alerts, findings, known=known, now=now, repeat=self.args.repeat
-                )
-                for notice in notices:
-                    if not send or target is None:
-                        done.append(self._would(notice, target))
-                        continue
-                    delivery = target.send(notice.title, notice.body, _kind(notice))
-                    done.append(
-                        {"kind": notice.kind, "title": notice.title, **_delivery_dict(delivery)}
-                    )
-                    if delivery.ok:
-                        after = settle(after, notice, now)
-                        if not self.args.json:
-                            self.out.print(f"sent {notice.kind}: {notice.title} -> {target.shown}")
-                    else:
-                        _warn(
-                            self.err,
-                            f"could not notify {target.shown}: {delivery.error}; "
-                            "it is sent again next cycle",
-                        )
-                if send and target is not None:
-                    store.save_alerts(self.host, self.account, target.id, after)
-        return done
-
-    def _would(self, notice: Notice, target: Target | None) -> dict[str, object]:
-        shown = "(no target)" if target is None else target.shown
-        if not self.args.json:
-            self.out.print(f"would send {notice.kind} to {shown}: {notice.title}")
-            for line in notice.body.splitlines():
-                self.out.print(f"  {line}")
-        return {
-            "kind": notice.kind,
-            "title": notice.title,
-            "target": shown,
-            "ok": None,
-            "error": None,
-        }
+    say(err, f"{PROG}: warning: {text}")
 
 
-def _kind(notice: Notice) -> str:
-    from .._alerts import KEY_ALERTS, KIND_RESOLVED
+def _show_deliveries(out: Output, deliveries: list[Delivery], as_json: bool) -> None:
+    if as_json:
+        import json
 
-    if notice.kind == KIND_RESOLVED:
-        return "success"
-    return "failure" if notice.alert.key in KEY_ALERTS else "warning"
+        from .._alerts._watch import delivery_dict
 
-
-def _who(reading: _Reading) -> str:
-    if reading.organization is None:
-        return "the default organization"
-    return f"{reading.name} ({reading.organization})" if reading.name else reading.organization
-
-
-def _span(seconds: float) -> str:
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
-
-
-def _describe(error: StabilityError) -> str:
-    from ._output import describe_error
-
-    return describe_error(error)
+        out.print(json.dumps([delivery_dict(d) for d in deliveries]))
+        return
+    for delivery in deliveries:
+        outcome = "sent" if delivery.ok else f"failed: {delivery.error}"
+        out.print(f"{delivery.target}: {outcome}")

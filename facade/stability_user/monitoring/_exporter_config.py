@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 from .._constants import DEFAULT_TIMEOUT, EXPORTER_INTERVAL
 from .._exceptions import ConfigurationError
-from .._ratelimit import RateLimit
+from .._http._ratelimit import RateLimit
 from .._values import check_seconds
 
 __all__ = [

@@ -21,8 +21,8 @@ import httpx2
 
 from .._async_client import AsyncStabilityUser
 from .._exceptions import ConfigurationError, StabilityError
+from .._http._ratelimit import RateLimit, RateLimiter
 from .._models import Organization, OrganizationBalance
-from .._ratelimit import RateLimit, RateLimiter
 from ._cache import CreditsCache
 from ._exporter_config import ExporterConfig, ExporterConfigError, TargetConfig
 from ._loop import LoopThread

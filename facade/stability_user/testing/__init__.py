@@ -8,7 +8,7 @@ Use ``StandInAPI`` to test code built on this SDK with no key and no network, in
 
 from __future__ import annotations
 
-from .._retry import instant_waits as instant_retries
+from .._http._retry import instant_waits as instant_retries
 from ._api import (
     SAMPLE_API_KEY,
     RecordedRequest,

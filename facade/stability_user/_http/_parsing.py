@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx2
 
-from ._exceptions import InvalidResponseError
+from .._exceptions import InvalidResponseError
 
 if TYPE_CHECKING:
-    from ._models import Account, Balance, Organization
+    from .._models import Account, Balance, Organization
 
 __all__ = ["decode_json", "parse_account", "parse_balance"]
 
@@ -37,7 +37,7 @@ def _models() -> tuple[type[Account], type[Balance], type[Organization]]:
     Cached: an ``import`` statement in a function goes through importlib on every call, which
     costs as much as the rest of parsing a balance.
     """
-    from ._models import Account, Balance, Organization
+    from .._models import Account, Balance, Organization
 
     return Account, Balance, Organization
 

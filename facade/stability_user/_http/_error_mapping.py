@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import httpx2
 
-from ._exceptions import (
+from .._exceptions import (
     APIConnectionError,
     APIError,
     APIStatusError,

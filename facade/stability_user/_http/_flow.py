@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import httpx2
 
+from .._logging import logger
 from ._error_mapping import connection_error, status_error
-from ._logging import logger
 from ._retry import is_retryable_error, is_retryable_status, retry_delay
 
 if TYPE_CHECKING:

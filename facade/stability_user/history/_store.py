@@ -27,16 +27,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from ._balance_cache import _sha256, private_directory, user_folder
-from ._constants import HISTORY_ENV, HISTORY_HEARTBEAT, STATE_DIR_ENV
-from ._exceptions import StabilityError
-
-if TYPE_CHECKING:
-    from ._alerts import Alert
+from .._cache._store import _sha256, private_directory, user_folder
+from .._constants import HISTORY_ENV, HISTORY_HEARTBEAT, STATE_DIR_ENV
+from .._exceptions import StabilityError
 
 __all__ = [
+    "Alert",
     "CLOCK_SLACK",
     "SCHEMA_VERSION",
     "STORE_NAME",
@@ -103,6 +100,19 @@ CREATE TABLE IF NOT EXISTS alerts (
 
 class HistoryError(StabilityError):
     """The history store cannot be used: written by a newer stability-user, or unreadable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An alert as stored: since when its condition holds, when a notice was last delivered
+    (``None``: its start was not yet), and the last finding's text for the resolved notice."""
+
+    key: str
+    organization: str | None
+    started_at: float
+    notified_at: float | None
+    title: str
+    body: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,8 +447,6 @@ class HistoryStore:
 
     def alerts(self, host: str, account: str, target: str) -> dict[str, Alert]:
         """The alerts of ``account`` on ``host`` as ``target`` (a digest) knows them."""
-        from ._alerts import Alert
-
         if not self._has_alerts():
             return {}
         rows = self._db.execute(

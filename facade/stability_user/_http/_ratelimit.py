@@ -17,8 +17,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._constants import MAX_SECONDS
-from ._exceptions import ConfigurationError
+from .._constants import MAX_SECONDS
+from .._exceptions import ConfigurationError
 
 __all__ = [
     "DEFAULT_RATE_LIMITS",

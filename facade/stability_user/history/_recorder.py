@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from ._history_store import (
+from ._store import (
     HistoryStore,
     Observation,
     account_of,
@@ -28,7 +28,7 @@ from ._history_store import (
 )
 
 if TYPE_CHECKING:
-    from ._models import Account, OrganizationBalance
+    from .._models import Account, OrganizationBalance
 
 __all__ = ["HistoryRecorder", "history_logger", "recorder_for"]
 
@@ -96,7 +96,7 @@ class HistoryRecorder:
     def runs_out_at(self, organization: str | None, now: float) -> float | None:
         """When ``organization``'s credits run out at its burn rate (seconds since the epoch),
         as the history tells it now; ``None`` when it cannot."""
-        from .history import runs_out_at
+        from . import runs_out_at
 
         outcome: list[float | None] = [None]
 

@@ -8,20 +8,19 @@ recording what each would have been.
 
 from __future__ import annotations
 
-import math
 import random
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx2
 
-from ._constants import (
+from .._constants import (
     INITIAL_RETRY_DELAY,
     MAX_RETRY_AFTER,
     MAX_RETRY_DELAY,
     RETRYABLE_STATUS_CODES,
 )
+from .._exceptions import retry_after_seconds
 
 __all__ = [
     "backoff_delay",
@@ -29,7 +28,6 @@ __all__ = [
     "instant_waits",
     "is_retryable_error",
     "is_retryable_status",
-    "retry_after_seconds",
     "retry_delay",
 ]
 
@@ -47,30 +45,6 @@ def is_retryable_status(status_code: int) -> bool:
 def is_retryable_error(exc: httpx2.HTTPError) -> bool:
     """Whether a transport failure is worth another attempt."""
     return isinstance(exc, _RETRYABLE_ERRORS)
-
-
-def retry_after_seconds(headers: httpx2.Headers, *, now: float | None = None) -> float | None:
-    """Seconds asked for by a ``Retry-After`` header (delta-seconds or HTTP date), if any."""
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        # The HTTP-date form is rare; its parser is not worth importing up front.
-        from email.utils import parsedate_to_datetime
-
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if moment.tzinfo is None:
-            return None
-        seconds = moment.timestamp() - (time.time() if now is None else now)
-    if not math.isfinite(seconds):
-        return None
-    return max(seconds, 0.0)
 
 
 def backoff_delay(attempt: int) -> float:

@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from ._exceptions import ClientClosedError
+from .._exceptions import ClientClosedError
 
 __all__ = ["PoolKeeper", "fork_generation"]
 

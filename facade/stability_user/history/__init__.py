@@ -29,9 +29,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ._constants import API_KEY_ENV, BASE_URL_ENV, BASE_URL_FALLBACK_ENV, DEFAULT_BASE_URL
-from ._exceptions import ConfigurationError
-from ._history_math import (
+from .._constants import API_KEY_ENV, BASE_URL_ENV, BASE_URL_FALLBACK_ENV, DEFAULT_BASE_URL
+from .._exceptions import ConfigurationError
+from ._math import (
     BURN_WINDOW_DAYS,
     MIN_READINGS,
     MIN_SPAN_DAYS,
@@ -43,7 +43,7 @@ from ._history_math import (
     local_date,
     runway,
 )
-from ._history_store import (
+from ._store import (
     STORE_NAME,
     HistoryError,
     HistoryStore,
@@ -147,8 +147,8 @@ def read_history(
         ConfigurationError: Conflicting or out-of-range arguments.
         HistoryError: The store cannot be read, or a newer stability-user wrote it.
     """
-    from ._canonical import bare_key
-    from ._canonical import base_url as canonical_base_url
+    from .._cache._canonical import bare_key
+    from .._cache._canonical import base_url as canonical_base_url
 
     if organization is not None and all_organizations:
         raise ConfigurationError(

@@ -14,8 +14,8 @@ from importlib import import_module
 from types import ModuleType
 from typing import Any
 
-from ._canonical import api_version_name
-from ._exceptions import ConfigurationError
+from .._cache._canonical import api_version_name
+from .._exceptions import ConfigurationError
 
 __all__ = ["API_VERSIONS", "DEFAULT_API_VERSION", "APIVersion", "check_api_version"]
 

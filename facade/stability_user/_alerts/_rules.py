@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ..history._store import Alert
+
 __all__ = [
     "KEY_ALERTS",
     "KIND_REPEAT",
@@ -53,19 +55,6 @@ class Finding:
     title: str
     body: str
     delay: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """An alert as stored: since when its condition holds, when a notice was last delivered
-    (``None``: its start was not yet), and the last finding's text for the resolved notice."""
-
-    key: str
-    organization: str | None
-    started_at: float
-    notified_at: float | None
-    title: str
-    body: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ its ``failure`` kind and ``error`` line) may be missing, not both; ``attempt_unt
 background refresh was started and should have written its outcome by then. The organization is
 in the entry's name, not its content, so an entry's size does not depend on what it is for.
 ``cached_balance()`` and the ``status`` command name entries with one function, ``entry_for()``;
-what they do with an entry is ``_cache_policy``'s.
+what they do with an entry is ``_policy``'s.
 
 Entries are named by a SHA-256 of what they are for, so the key is never written; files are
 0600 in a 0700 folder, written atomically (a temporary file, then a rename). What cannot be
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
 
-    from ._exceptions import StabilityError
+    from .._exceptions import StabilityError
 
 __all__ = [
     "CACHE_FORMAT",
@@ -174,7 +174,7 @@ class CachedBalance:
         """JSON-ready: the fields, ``fetched_at`` in ISO 8601, the error as its one line."""
         error = None
         if self.error is not None:
-            from ._exceptions import describe_error
+            from .._exceptions import describe_error
 
             error = describe_error(self.error)
         return {
@@ -210,7 +210,7 @@ def default_cache_dir(environ: Mapping[str, str], warn: Callable[[str], None] | 
     """Where the cache lives: ``STABILITY_CACHE_DIR``, else ``$XDG_CACHE_HOME/stability-user``,
     else the platform's cache folder (``~/.cache``, ``~/Library/Caches``, ``%LOCALAPPDATA%``).
     See ``user_folder``."""
-    from ._constants import CACHE_DIR_ENV
+    from .._constants import CACHE_DIR_ENV
 
     return user_folder(
         environ,

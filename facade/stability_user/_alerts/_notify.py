@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._exceptions import ConfigurationError
+from .._exceptions import ConfigurationError
 
 __all__ = [
     "ALERTS_INSTALL",
@@ -45,7 +45,7 @@ class Target:
     __slots__ = ("_server", "id", "shown")
 
     def __init__(self, server: Any) -> None:
-        from ._balance_cache import _sha256
+        from .._cache._store import _sha256
 
         self._server = server
         self.shown: str = server.url(privacy=True)

@@ -2,7 +2,7 @@
 
 httpx2 is the default, and the sync client's only backend. ``aiohttp`` (the extra of that
 name) is async only: an httpx2 transport of this project's own over an aiohttp session
-(``_aiohttp_transport``), for throughput. Everything above the transport (requests, retries,
+(``_aiohttp``), for throughput. Everything above the transport (requests, retries,
 rate limit, bounded fan-out, body cap, errors) is the same code on both. ``ClientCore`` asks
 this module how to build each pool and how to send on it; nothing else looks at the name.
 """
@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2
 
-from ._constants import AIOHTTP_INSTALL, HTTP_BACKEND_ENV, HTTP_BACKENDS
-from ._exceptions import ConfigurationError
+from .._constants import AIOHTTP_INSTALL, HTTP_BACKEND_ENV, HTTP_BACKENDS
+from .._exceptions import ConfigurationError
 from ._tls import default_trust
 
 if TYPE_CHECKING:
-    from ._config import Settings
+    from .._config import Settings
 
 __all__ = [
     "AIOHTTP",
@@ -92,7 +92,7 @@ def check_backend_proxy(backend: str, proxy: object) -> None:
 def pool_options(backend: str, settings: Settings, transport: object) -> dict[str, Any]:
     """The ``httpx2`` client arguments that differ by backend, for one new pool."""
     if backend == AIOHTTP:
-        from ._aiohttp_transport import AiohttpTransport
+        from ._aiohttp import AiohttpTransport
 
         return {
             "transport": AiohttpTransport(

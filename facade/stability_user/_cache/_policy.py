@@ -1,7 +1,7 @@
 """What the balance cache's users make of an entry: freshness, staleness, back-off, refreshes.
 
 Shared by ``cached_balance()`` and ``stability-user status``; the entry's storage is
-``_balance_cache``'s. The rules:
+``_store``'s. The rules:
 
 - A value younger than ``max_age`` is fresh: returned as it is, without the network.
 - An older one is refreshed by one process at a time (a file lock per entry). Until a refresh
@@ -15,25 +15,25 @@ Shared by ``cached_balance()`` and ``stability-user status``; the entry's storag
 - ``lookup()`` refreshes in the foreground; ``glance()`` says what a prompt shows at once and
   whether a refresh should start behind it (``status`` starts it in a process of its own).
 
-Like ``_balance_cache``, light to import: ``status`` loads it on every prompt.
+Like ``_store``, light to import: ``status`` loads it on every prompt.
 """
 
 from __future__ import annotations
 
 import time
 
-from ._balance_cache import CachedBalance, Entry
-from ._constants import STATUS_BACKOFF, STATUS_BACKOFF_MAX
+from .._constants import STATUS_BACKOFF, STATUS_BACKOFF_MAX
+from ._store import CachedBalance, Entry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._balance_cache import BalanceCache
+    from ._store import BalanceCache
 
     # What a refresh's fetch returns: the credits, and when they run out (or None).
     Fetched = tuple[float, float | None]
-    from ._exceptions import RememberedError, StabilityError
+    from .._exceptions import RememberedError, StabilityError
 
 __all__ = [
     "ATTEMPT_GRACE",
@@ -118,7 +118,7 @@ def remembered_error(entry: Entry) -> RememberedError | None:
     """The failure since the entry's value, as an error; ``None`` if none has failed."""
     if not _failed_since_value(entry):
         return None
-    from ._exceptions import RememberedError
+    from .._exceptions import RememberedError
 
     return RememberedError(
         entry.error or "the last refresh failed",
@@ -270,7 +270,7 @@ def refresh_held(
         ConfigurationError: From ``fetch``, never remembered (the settings are the caller's).
         StabilityError: ``fetch``'s error, when ``older`` holds no value.
     """
-    from ._exceptions import ConfigurationError, StabilityError
+    from .._exceptions import ConfigurationError, StabilityError
 
     try:
         credits, runs_out_at = fetch(deadline)
@@ -299,7 +299,7 @@ def refresh_held(
 def failure_kind(error: StabilityError) -> str:
     """What ``error`` says failed: ``refused`` (the key: 401, 403), ``configuration`` (the
     settings), else ``api`` (the API or the network)."""
-    from ._exceptions import (
+    from .._exceptions import (
         AuthenticationError,
         ConfigurationError,
         PermissionDeniedError,
@@ -320,7 +320,7 @@ def failure_entry(
 ) -> Entry:
     """``older`` with ``error`` remembered as the latest failure in a row, as ``line`` (by
     default, its one line as ``describe_error`` writes it)."""
-    from ._exceptions import describe_error
+    from .._exceptions import describe_error
 
     return _with_failure(older, now, failure_kind(error), line or describe_error(error))
 
@@ -340,7 +340,7 @@ def _write(
 def _waited_too_long(cached: CachedBalance | None) -> CachedBalance:
     """After waiting in vain for another process's refresh: the older value, marked stale with
     the wait's timeout, or that error."""
-    from ._exceptions import APITimeoutError
+    from .._exceptions import APITimeoutError
 
     error = APITimeoutError("Timed out waiting for another process's refresh of the balance.")
     if cached is None:

@@ -16,8 +16,8 @@ import os
 import ssl
 from collections.abc import Mapping
 
-from ._constants import SSL_CERT_DIR_ENV, SSL_CERT_FILE_ENV
-from ._exceptions import ConfigurationError
+from .._constants import SSL_CERT_DIR_ENV, SSL_CERT_FILE_ENV
+from .._exceptions import ConfigurationError
 
 __all__ = ["default_trust", "trust_from_env"]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 
-from ._credits import credits_difference, credits_total
+from .._credits import credits_difference, credits_total
 
 __all__ = [
     "BURN_WINDOW_DAYS",
