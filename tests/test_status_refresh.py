@@ -239,9 +239,11 @@ def test_twenty_prompts_on_an_expired_entry_start_one_refresh_and_none_waits(
     env: dict[str, str], api: StandInAPI, held: HeldBalance, cache_dir: Path, reaper: Reaper
 ) -> None:
     put(cache_dir, env["STABILITY_BASE_URL"], expired())
+    # The refresh waits at the API until all twenty have ended: its --timeout (a prompt's 2 s
+    # by default) must outlast twenty cold starts on a loaded machine.
     runs = [
         subprocess.Popen(
-            STATUS,
+            [*STATUS, "--timeout", "30"],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
