@@ -1,6 +1,7 @@
-"""``scripts/spec_watch.py`` against a loopback server serving what Stability might publish:
-the copy reformatted, changes that leave the user API alone, compatible and breaking ones, and
-what is not a document at all. Each run works on a copy of ``spec/upstream/``."""
+"""``scripts/spec_watch.py``, and the workflow step that runs it, against a loopback server
+serving what Stability might publish: the copy reformatted, changes that leave the user API
+alone, compatible and breaking ones, and what is not a document at all. Each run works on a copy
+of ``spec/upstream/``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +33,8 @@ pytestmark = pytest.mark.skipif(
 V1 = "stability-rest-v1.openapi.json"
 UPSTREAM = ROOT / "spec" / "upstream"
 PUBLISHED: dict[str, Any] = json.loads((UPSTREAM / V1).read_text())
+# Well inside pytest-timeout's 60 s: a watch that hangs fails the test with its own message.
+RUN_TIMEOUT = 45
 
 
 def variant(change: Callable[[dict[str, Any]], None]) -> bytes:
@@ -253,3 +257,137 @@ def test_only_https_is_fetched_beyond_this_machine(upstream: Path, site: str) ->
     )
     assert done.returncode == 2
     assert "http://example.com/openapi.json: not an https:// URL" in done.stderr
+
+
+# The scheduled workflow's Watch step, run as GitHub runs it (`bash -e`), in a checkout of its
+# own whose v1 document is published on the loopback server: the status each case produces,
+# what the step makes of it, and which of the later steps would run.
+
+WORKFLOW = ROOT / ".github" / "workflows" / "spec-watch.yml"
+STEPS: list[dict[str, Any]] = yaml.safe_load(WORKFLOW.read_text())["jobs"]["watch"]["steps"]
+WATCH_STEP = next(i for i, step in enumerate(STEPS) if step.get("id") == "watch")
+
+
+def checkout(tmp_path: Path, url: str, venv: Path) -> Path:
+    """What the Watch step finds in the runner's checkout: the watch's scripts (copies, so that
+    the spec/upstream/ they follow is this one's), spec/upstream/ with the v1 document's URL
+    ``url``, openapi-diff, and the virtual environment ``venv`` as ``.venv``."""
+    root = tmp_path / "checkout"
+    (root / "scripts").mkdir(parents=True)
+    shutil.copy2(ROOT / "scripts" / "spec_watch.py", root / "scripts")
+    shutil.copytree(UPSTREAM, root / "spec" / "upstream")
+    sources = json.loads((UPSTREAM / "sources.json").read_text())
+    sources[V1]["url"] = url
+    (root / "spec" / "upstream" / "sources.json").write_text(json.dumps(sources, indent=2) + "\n")
+    (root / "tools").mkdir()
+    (root / "tools" / "openapi-diff").symlink_to(ROOT / "tools" / "openapi-diff")
+    (root / ".venv").symlink_to(venv)
+    return root
+
+
+def run_watch_step(root: Path, tmp_path: Path) -> tuple[int, dict[str, str], str]:
+    """The step's exit status, the outputs it set and what it wrote to the run's summary."""
+    script = tmp_path / "watch-step.sh"
+    script.write_text(STEPS[WATCH_STEP]["run"])
+    outputs, step_summary = tmp_path / "github-output", tmp_path / "step-summary.md"
+    outputs.touch()
+    step_summary.touch()
+    environment = {
+        **os.environ,
+        "GITHUB_OUTPUT": str(outputs),
+        "GITHUB_STEP_SUMMARY": str(step_summary),
+    }
+    done = subprocess.run(
+        ["bash", "-e", str(script)],  # GitHub's default shell on Linux
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    written = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    return done.returncode, written, step_summary.read_text()
+
+
+def later_steps_that_run(status: int, outputs: dict[str, str]) -> list[str]:
+    """The steps after Watch that would run: none once a step failed (GitHub's implicit
+    ``success()``); else those whose condition on the watch's status holds."""
+    if status != 0:
+        return []
+    running = []
+    for step in STEPS[WATCH_STEP + 1 :]:
+        condition = step.get("if")
+        if condition is not None:
+            match = re.fullmatch(r"steps\.watch\.outputs\.status == '(\d)'", condition)
+            assert match, f"the test reads conditions on the watch's status only: {condition}"
+            if outputs.get("status") != match[1]:
+                continue
+        running.append(step["name"])
+    return running
+
+
+@pytest.fixture
+def venv() -> Path:
+    if sys.prefix == sys.base_prefix:
+        pytest.skip("the Watch step runs .venv/bin/python: the tests must run in a venv")
+    return Path(sys.prefix)
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "said", "later"),
+    [
+        ("/reformatted.json", 0, "Stability's published documents are unchanged.\n", []),
+        (
+            "/credits-removed",
+            1,
+            "# Stability's published API documents changed\n\n**Breaking for this SDK:**",
+            ["Regenerate and test", "Open or update the pull request"],
+        ),
+        ("/missing", 2, "The watch failed (status 2): see the log.\n", []),
+    ],
+    ids=["unchanged", "changed", "failed"],
+)
+def test_the_workflow_step_branches_on_the_watch_s_own_status(
+    site: str, tmp_path: Path, venv: Path, path: str, status: int, said: str, later: list[str]
+) -> None:
+    root = checkout(tmp_path, f"{site}{path}", venv)
+    step_status, outputs, step_summary = run_watch_step(root, tmp_path)
+    assert outputs == {"status": str(status)}
+    assert step_status == (2 if status == 2 else 0)
+    assert step_summary.startswith(said)
+    assert later_steps_that_run(step_status, outputs) == later
+    copied = (root / "spec" / "upstream" / V1).read_bytes()
+    if status == 1:
+        assert step_summary == (root / "spec-watch.md").read_text()
+        assert copied == Published.pages[path][2]  # --write: the pull request's change
+    else:
+        assert copied == (UPSTREAM / V1).read_bytes()
+
+
+def test_the_workflow_step_fails_when_the_watch_cannot_start(site: str, tmp_path: Path) -> None:
+    """Python's own status 1 (here: httpx2 is not installed) is not "changed"."""
+    bare = tmp_path / "bare-venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=RUN_TIMEOUT
+    )
+    root = checkout(tmp_path, f"{site}/credits-removed", bare)
+    step_status, outputs, step_summary = run_watch_step(root, tmp_path)
+    assert step_status == 1
+    assert outputs == {}
+    assert step_summary.startswith("The watch failed before it compared anything (status 1")
+    assert later_steps_that_run(step_status, outputs) == []
+
+
+def test_the_step_before_the_watch_installs_what_it_runs() -> None:
+    install = STEPS[WATCH_STEP - 1]["run"].split()
+    assert install[0] == "make"
+    # -p prints make's rules, -n runs nothing: the target exists, and what it depends on.
+    listed = subprocess.run(
+        ["make", "-pn", *install[1:]], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert listed.returncode == 0, listed.stderr
+    target = re.search(rf"^{re.escape(install[-1])}: (.*)$", listed.stdout, re.MULTILINE)
+    assert target is not None
+    assert ".venv/.installed-stamp" in target[1]
+    assert "tools/openapi-diff/node_modules/.package-lock.json" in target[1]
