@@ -6,9 +6,9 @@ SHA-256), download the published one (timeouts, a size limit, redirects to https
 it with the copy by content (key order and whitespace normalised) and report:
 
 - exit 0: unchanged;
-- exit 1: changed; a Markdown summary (stdout, and ``--summary FILE``) says which operations,
-  parameters, schemas and responses changed, which of them are in the tag this SDK wraps, and
-  which break a client (Atlassian's openapi-diff, ``tools/openapi-diff``, classifies them);
+- exit 1: changed; a Markdown summary (stdout, and ``--summary FILE``) says the verdict for the
+  operations this SDK wraps, then each change to them in plain words and how grave it is for a
+  client, then what moved in the whole document (``spec_checks`` holds the checks);
 - exit 2: a document could not be had, or is not an OpenAPI document; nothing is written.
 
 ``--write`` replaces the vendored copies that changed and updates ``sources.json``;
@@ -24,43 +24,28 @@ import datetime
 import hashlib
 import ipaddress
 import json
-import subprocess
 import sys
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import yaml
+from spec_checks import CHECKS
+from spec_checks.base import CheckError, Documents, normalized
+from spec_checks.report import Comparison, compare, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 UPSTREAM = ROOT / "spec" / "upstream"
-DIFF = ROOT / "tools" / "openapi-diff" / "diff.cjs"
 
 EXIT_UNCHANGED, EXIT_CHANGED, EXIT_FAILED = 0, 1, 2
 # A published document is ~100 KB; anything past this is not one.
 MAX_BYTES = 10 * 1024 * 1024
 TIMEOUT = 20.0
 MAX_REDIRECTS = 5
-METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
 class WatchError(Exception):
     """A document that could not be had, or is not an OpenAPI document."""
-
-
-@dataclass
-class Changes:
-    """How one document changed: operations (``METHOD /path``), component parameters, schemas
-    and responses by name, each added, removed or changed; what of it this SDK's tag holds; and
-    openapi-diff's verdicts (``code at location``) that break a client."""
-
-    operations: dict[str, list[str]] = field(default_factory=dict)
-    components: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    in_tag: list[str] = field(default_factory=list)
-    breaking: list[str] = field(default_factory=list)
-    breaking_in_tag: list[str] = field(default_factory=list)
 
 
 def local(url: str) -> bool:
@@ -115,155 +100,6 @@ def as_openapi(raw: bytes, where: str) -> dict[str, Any]:
     return document
 
 
-def normalized(document: Any) -> str:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    found = {}
-    for path, item in document["paths"].items():
-        for method in METHODS:
-            if isinstance(item, dict) and method in item:
-                found[f"{method.upper()} {path}"] = {
-                    **item[method],
-                    "parameters": [
-                        *item.get("parameters", []),
-                        *item[method].get("parameters", []),
-                    ],
-                }
-    return found
-
-
-def _references(node: Any, document: dict[str, Any], seen: set[str]) -> set[str]:
-    """Every ``#/components/...`` reached from ``node``, following references."""
-    if isinstance(node, dict):
-        reference = node.get("$ref")
-        if (
-            isinstance(reference, str)
-            and reference.startswith("#/components/")
-            and reference not in seen
-        ):
-            seen.add(reference)
-            target: Any = document
-            for part in reference[2:].split("/"):
-                target = target.get(part, {}) if isinstance(target, dict) else {}
-            _references(target, document, seen)
-        for value in node.values():
-            _references(value, document, seen)
-    elif isinstance(node, list):
-        for value in node:
-            _references(value, document, seen)
-    return seen
-
-
-def _sorted_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[str]]:
-    changes = {
-        "added": sorted(set(new) - set(old)),
-        "removed": sorted(set(old) - set(new)),
-        "changed": sorted(
-            name for name in set(old) & set(new) if normalized(old[name]) != normalized(new[name])
-        ),
-    }
-    return {kind: names for kind, names in changes.items() if names}
-
-
-def compare(
-    old: dict[str, Any], new: dict[str, Any], tag: str, verdicts: dict[str, Any]
-) -> Changes:
-    """What changed from ``old`` to ``new``; ``verdicts`` is openapi-diff's report."""
-    changes = Changes(operations=_sorted_changes(_operations(old), _operations(new)))
-    for kind in ("parameters", "schemas", "responses"):
-        found = _sorted_changes(
-            old.get("components", {}).get(kind, {}), new.get("components", {}).get(kind, {})
-        )
-        if found:
-            changes.components[kind] = found
-    tagged: set[str] = set()
-    used: set[str] = set()  # the components the tag's operations reach, in either document
-    for document in (old, new):
-        for name, operation in _operations(document).items():
-            if tag in operation.get("tags", []):
-                tagged.add(name)
-                _references(operation, document, used)
-    touched = {name for names in changes.operations.values() for name in names}
-    changes.in_tag = sorted(touched & tagged) + sorted(
-        f"{kind} {name}"
-        for kind, found in changes.components.items()
-        for names in found.values()
-        for name in names
-        if f"#/components/{kind}/{name}" in used
-    )
-    for verdict in verdicts.get("breakingDifferences", []):
-        details = verdict["sourceSpecEntityDetails"] + verdict["destinationSpecEntityDetails"]
-        location = details[0]["location"] if details else "?"
-        line = f"{verdict['code']} at {location}"
-        if line not in changes.breaking:
-            changes.breaking.append(line)
-        parts = location.split(".")
-        if len(parts) >= 3 and parts[0] == "paths":
-            path, method = parts[1], parts[2]
-            if f"{method.upper()} {path}" in tagged and line not in changes.breaking_in_tag:
-                changes.breaking_in_tag.append(line)
-    return changes
-
-
-def classify(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """openapi-diff's report from ``old`` to ``new`` (``tools/openapi-diff``)."""
-    with tempfile.TemporaryDirectory() as folder:
-        paths = []
-        for name, document in (("old.json", old), ("new.json", new)):
-            path = Path(folder) / name
-            path.write_text(json.dumps(document))
-            paths.append(str(path))
-        done = subprocess.run(
-            ["node", str(DIFF), *paths], capture_output=True, text=True, timeout=300, check=False
-        )
-    try:
-        report: dict[str, Any] = json.loads(done.stdout)
-    except json.JSONDecodeError as error:
-        raise WatchError(f"openapi-diff failed: {done.stderr.strip()[-500:]}") from error
-    if "error" in report:
-        raise WatchError(f"not a valid OpenAPI document: {report['error']}")
-    return report
-
-
-def _list(title: str, names: list[str]) -> list[str]:
-    return [f"- {title}: " + ", ".join(f"`{name}`" for name in names)] if names else []
-
-
-def summary(results: dict[str, tuple[str, Changes]]) -> str:
-    """The Markdown a pull request carries: the verdict first, then each document."""
-    broken = any(changes.breaking_in_tag for _, changes in results.values())
-    touched = any(changes.in_tag for _, changes in results.values())
-    if broken:
-        verdict = (
-            "**Breaking for this SDK:** an operation it wraps changed in a way a client can "
-            "break on. The wire-contract tests fail until `openapi.yaml` and the facade are "
-            "brought along."
-        )
-    elif touched:
-        verdict = (
-            "**The operations this SDK wraps changed compatibly**: regenerate, let "
-            "`openapi.yaml` follow, release."
-        )
-    else:
-        verdict = "**The user API this SDK wraps is unchanged**: only the copies move."
-    lines = ["# Stability's published API documents changed", "", verdict]
-    for name, (url, changes) in results.items():
-        lines += ["", f"## `{name}`", "", f"From <{url}>.", ""]
-        for kind, names in changes.operations.items():
-            lines += _list(f"Operations {kind}", names)
-        for component, found in changes.components.items():
-            for kind, names in found.items():
-                lines += _list(f"Components: {component} {kind}", names)
-        lines += _list("In the tag this SDK wraps", changes.in_tag) or [
-            "- In the tag this SDK wraps: nothing."
-        ]
-        lines += _list("Breaking for a client (openapi-diff)", changes.breaking)
-        lines += _list("Breaking in the tag this SDK wraps", changes.breaking_in_tag)
-    return "\n".join(lines) + "\n"
-
-
 def _sources(upstream: Path) -> dict[str, dict[str, Any]]:
     loaded: dict[str, dict[str, Any]] = json.loads((upstream / "sources.json").read_text())
     return loaded
@@ -304,18 +140,18 @@ def main(argv: list[str] | None = None) -> int:
         except WatchError as error:
             print(f"spec watch: {name}: {error}; nothing written", file=sys.stderr)
             return EXIT_FAILED
-    results: dict[str, tuple[str, Changes]] = {}
+    results: dict[str, tuple[str, str, Comparison]] = {}
     for name, (url, _, document) in fetched.items():
         copy = json.loads((upstream / name).read_text())
         if normalized(copy) == normalized(document):
             print(f"{name}: unchanged ({url})", file=sys.stderr)
             continue
+        tag = sources[name]["tag"]
         try:
-            verdicts = classify(copy, document)
-        except WatchError as error:
+            results[name] = (url, tag, compare(Documents(copy, document, tag), CHECKS))
+        except CheckError as error:
             print(f"spec watch: {name}: {error}; nothing written", file=sys.stderr)
             return EXIT_FAILED
-        results[name] = (url, compare(copy, document, sources[name]["tag"], verdicts))
     if not results:
         return EXIT_UNCHANGED
     text = summary(results)

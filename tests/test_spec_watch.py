@@ -1,7 +1,7 @@
 """``scripts/spec_watch.py``, and the workflow step that runs it, against a loopback server
-serving what Stability might publish: the copy reformatted, changes that leave the user API
-alone, compatible and breaking ones, and what is not a document at all. Each run works on a copy
-of ``spec/upstream/``."""
+serving what Stability might publish: the copy written otherwise, changes that leave the user
+API alone, compatible and breaking ones said in plain words, and what is not a document at all.
+Each run works on a copy of ``spec/upstream/``."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
-from support.doc_blocks import ROOT
+from support.doc_blocks import ROOT, blocks
 
 pytestmark = pytest.mark.skipif(
     not (ROOT / "tools" / "openapi-diff" / "node_modules").is_dir(),
@@ -33,14 +33,33 @@ pytestmark = pytest.mark.skipif(
 V1 = "stability-rest-v1.openapi.json"
 UPSTREAM = ROOT / "spec" / "upstream"
 PUBLISHED: dict[str, Any] = json.loads((UPSTREAM / V1).read_text())
+BALANCE = "/v1/user/balance"
 # Well inside pytest-timeout's 60 s: a watch that hangs fails the test with its own message.
 RUN_TIMEOUT = 45
 
+Change = Callable[[dict[str, Any]], None]
 
-def variant(change: Callable[[dict[str, Any]], None]) -> bytes:
+
+def variant(*changes: Change) -> bytes:
+    """The v1 document as published, with ``changes`` made to it."""
     document = copy.deepcopy(PUBLISHED)
-    change(document)
+    for change in changes:
+        change(document)
     return json.dumps(document, indent=2).encode()
+
+
+def _schema(document: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = document["components"]["schemas"][name]
+    return found
+
+
+def _balance(document: dict[str, Any]) -> dict[str, Any]:
+    return _schema(document, "BalanceResponseBody")
+
+
+def _role(document: dict[str, Any]) -> dict[str, Any]:
+    role: dict[str, Any] = _schema(document, "OrganizationMembership")["properties"]["role"]
+    return role
 
 
 def _new_endpoint(document: dict[str, Any]) -> None:
@@ -49,13 +68,8 @@ def _new_endpoint(document: dict[str, Any]) -> None:
     }
 
 
-def _balance(document: dict[str, Any]) -> dict[str, Any]:
-    body: dict[str, Any] = document["components"]["schemas"]["BalanceResponseBody"]
-    return body
-
-
 def _optional_field(document: dict[str, Any]) -> None:
-    _balance(document)["properties"]["currency"] = {"type": "string"}
+    _balance(document)["properties"]["promo_credits"] = {"type": "number"}
 
 
 def _credits_removed(document: dict[str, Any]) -> None:
@@ -64,7 +78,44 @@ def _credits_removed(document: dict[str, Any]) -> None:
 
 
 def _credits_retyped(document: dict[str, Any]) -> None:
-    _balance(document)["properties"]["credits"]["type"] = "string"
+    _balance(document)["properties"]["credits"] = {"type": "string"}
+
+
+def _credits_optional(document: dict[str, Any]) -> None:
+    del _balance(document)["required"]
+
+
+def _balance_parameter(**parameter: Any) -> Change:
+    def change(document: dict[str, Any]) -> None:
+        document["paths"][BALANCE]["get"]["parameters"].append(parameter)
+
+    return change
+
+
+def _organization_required(document: dict[str, Any]) -> None:
+    document["components"]["parameters"]["organization"]["required"] = True
+
+
+def _roles(*values: str) -> Change:
+    def change(document: dict[str, Any]) -> None:
+        _role(document)["enum"] = list(values)
+
+    return change
+
+
+def _descriptions(document: dict[str, Any]) -> None:
+    _balance(document)["properties"]["credits"]["description"] = "What is left to spend."
+    document["paths"][BALANCE]["get"]["description"] = "The credits left."
+
+
+def _parent(document: dict[str, Any]) -> None:
+    """A ``$ref`` cycle, as valid OpenAPI allows: an organization's parent is one too."""
+    parent = {"$ref": "#/components/schemas/OrganizationMembership"}
+    _schema(document, "OrganizationMembership")["properties"]["parent"] = parent
+
+
+def _name_retyped(document: dict[str, Any]) -> None:
+    _schema(document, "OrganizationMembership")["properties"]["name"]["type"] = "integer"
 
 
 class Published(BaseHTTPRequestHandler):
@@ -102,20 +153,22 @@ class Published(BaseHTTPRequestHandler):
         pass
 
 
+def serve(path: str, body: bytes, kind: str = "application/json", status: int = 200) -> str:
+    Published.pages[path] = (status, kind, body)
+    return path
+
+
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
-    reformatted = json.dumps(PUBLISHED, indent=1, sort_keys=True).encode()
-    Published.pages = {
-        "/reformatted.json": (200, "application/json", reformatted),
-        "/reformatted.yaml": (200, "application/yaml", yaml.safe_dump(PUBLISHED).encode()),
-        "/new-endpoint": (200, "application/json", variant(_new_endpoint)),
-        "/optional-field": (200, "application/json", variant(_optional_field)),
-        "/credits-removed": (200, "application/json", variant(_credits_removed)),
-        "/credits-retyped": (200, "application/json", variant(_credits_retyped)),
-        "/html": (200, "text/html", b"<!doctype html><title>API reference</title>"),
-        "/not-openapi": (200, "application/json", b'{"openapi": "3.0.3"}'),
-        "/to-http": (302, "text/plain", b"http://example.com/openapi.json"),
-    }
+    serve("/reformatted.json", json.dumps(PUBLISHED, indent=1, sort_keys=True).encode())
+    serve("/reformatted.yaml", yaml.safe_dump(PUBLISHED).encode(), "application/yaml")
+    serve("/new-endpoint", variant(_new_endpoint))
+    serve("/optional-field", variant(_optional_field))
+    serve("/credits-removed", variant(_credits_removed))
+    serve("/credits-retyped", variant(_credits_retyped))
+    serve("/html", b"<!doctype html><title>API reference</title>", "text/html")
+    serve("/not-openapi", b'{"openapi": "3.0.3"}')
+    serve("/to-http", b"http://example.com/openapi.json", "text/plain", 302)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Published)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -137,10 +190,17 @@ SCRIPT = [sys.executable, str(ROOT / "scripts" / "spec_watch.py")]
 
 def watch(upstream: Path, path: str, site: str, *options: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*SCRIPT, "--upstream", str(upstream), "--source", f"{V1}={site}{path}", *options],
+        [
+            *SCRIPT,
+            "--upstream",
+            str(upstream),
+            "--source",
+            f"{V1}={site}{path}",
+            *options,
+        ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=RUN_TIMEOUT,
         check=False,
     )
 
@@ -150,6 +210,19 @@ def untouched(upstream: Path) -> bool:
         (upstream / name).read_bytes() == (UPSTREAM / name).read_bytes()
         for name in ("sources.json", V1)
     )
+
+
+def vendor(upstream: Path, raw: bytes) -> None:
+    """Make ``raw`` the vendored v1 copy, as ``--write`` would have."""
+    (upstream / V1).write_bytes(raw)
+
+
+VERDICTS = {
+    "breaking": "**Breaking for this SDK:**",
+    "compatible": "**The operations this SDK wraps changed compatibly**",
+    "for readers": "**The user API this SDK wraps is unchanged for clients**",
+    "unchanged": "**The user API this SDK wraps is unchanged**:",
+}
 
 
 @pytest.mark.parametrize("path", ["/reformatted.json", "/reformatted.yaml"])
@@ -164,43 +237,197 @@ def test_the_same_document_written_otherwise_is_unchanged(
     assert untouched(upstream)
 
 
-def test_a_new_generation_endpoint_leaves_the_user_api_alone(upstream: Path, site: str) -> None:
-    done = watch(upstream, "/new-endpoint", site)
+# Each change Stability might publish: the verdict it earns and the lines that name it.
+NAMED: list[tuple[str, list[Change], str, list[str]]] = [
+    (
+        "new-generation-endpoint",
+        [_new_endpoint],
+        "unchanged",
+        [
+            "- Nothing changed.",
+            "- Operations added: `POST /v1/generation/{engine_id}/sketch-to-image`",
+        ],
+    ),
+    (
+        "descriptions-only",
+        [_descriptions],
+        "for readers",
+        [
+            "- **For readers only**: `description` of `credits` in `BalanceResponseBody` "
+            "changed (the balance response)",
+            "- **For readers only**: `description` of GET /v1/user/balance changed",
+        ],
+    ),
+    (
+        "optional-field",
+        [_optional_field],
+        "compatible",
+        [
+            "- **Compatible**: optional `promo_credits` added to `BalanceResponseBody` "
+            "(the balance response)",
+            "- Components: schemas changed: `BalanceResponseBody`",
+        ],
+    ),
+    (
+        "optional-header",
+        [
+            _balance_parameter(
+                name="Stability-Region", schema={"type": "string"}, **{"in": "header"}
+            )
+        ],
+        "compatible",
+        ["- **Compatible**: optional header `Stability-Region` added to GET /v1/user/balance"],
+    ),
+    (
+        "required-header",
+        [
+            _balance_parameter(
+                name="Stability-Region",
+                required=True,
+                schema={"type": "string"},
+                **{"in": "header"},
+            )
+        ],
+        "breaking",
+        ["- **Breaking**: required header `Stability-Region` added to GET /v1/user/balance"],
+    ),
+    (
+        "required-query-parameter",
+        [
+            _balance_parameter(
+                name="currency", required=True, schema={"type": "string"}, **{"in": "query"}
+            )
+        ],
+        "breaking",
+        ["- **Breaking**: required query parameter `currency` added to GET /v1/user/balance"],
+    ),
+    (
+        "organization-required",
+        [_organization_required],
+        "breaking",
+        ["- **Breaking**: header `Organization` of GET /v1/user/balance is now required"],
+    ),
+    (
+        "credits-removed",
+        [_credits_removed],
+        "breaking",
+        [
+            "- **Breaking**: `credits` removed from `BalanceResponseBody` (the balance response)",
+            "- **Breaking** (openapi-diff): `response.body.scope.add` at "
+            "`paths./v1/user/balance.get.responses.200.content.application/json.schema`",
+        ],
+    ),
+    (
+        "credits-retyped",
+        [_credits_retyped],
+        "breaking",
+        [
+            "- **Breaking**: `credits` in `BalanceResponseBody` retyped from number "
+            "(double) to string (the balance response)"
+        ],
+    ),
+    (
+        "credits-optional",
+        [_credits_optional],
+        "breaking",
+        [
+            "- **Breaking**: `credits` in `BalanceResponseBody` may now be missing "
+            "(the balance response)"
+        ],
+    ),
+    (
+        "ref-cycle-added",
+        [_parent],
+        "compatible",
+        [
+            "- **Compatible**: optional `parent` added to `OrganizationMembership` "
+            "(the account response)",
+            "- **Note** (openapi-diff): it cannot follow a `$ref` cycle, so it compared the "
+            "documents with theirs cut at `#/components/schemas/OrganizationMembership`",
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "changes", "verdict", "lines"), NAMED, ids=[c[0] for c in NAMED])
+def test_each_change_is_named_in_plain_words_with_its_verdict(
+    upstream: Path, site: str, name: str, changes: list[Change], verdict: str, lines: list[str]
+) -> None:
+    done = watch(upstream, serve(f"/{name}", variant(*changes)), site)
     assert done.returncode == 1, done.stderr
-    assert "**The user API this SDK wraps is unchanged**" in done.stdout
-    assert "- Operations added: `POST /v1/generation/{engine_id}/sketch-to-image`" in done.stdout
-    assert "- In the tag this SDK wraps: nothing." in done.stdout
-    assert "Breaking" not in done.stdout
-    assert untouched(upstream)
-
-
-def test_a_new_optional_field_on_the_balance_is_compatible(upstream: Path, site: str) -> None:
-    done = watch(upstream, "/optional-field", site)
-    assert done.returncode == 1, done.stderr
-    assert "**The operations this SDK wraps changed compatibly**" in done.stdout
-    assert "- Components: schemas changed: `BalanceResponseBody`" in done.stdout
-    assert "- In the tag this SDK wraps: `schemas BalanceResponseBody`" in done.stdout
-    assert "Breaking" not in done.stdout
-
-
-@pytest.mark.parametrize("path", ["/credits-removed", "/credits-retyped"])
-def test_credits_removed_or_retyped_breaks_a_client(upstream: Path, site: str, path: str) -> None:
-    done = watch(upstream, path, site, "--summary", str(upstream / "summary.md"))
-    assert done.returncode == 1, done.stderr
-    assert done.stdout.startswith("# Stability's published API documents changed\n\n**Breaking")
-    assert (
-        "- Breaking in the tag this SDK wraps: `response.body.scope.add at "
-        "paths./v1/user/balance.get.responses.200.content.application/json.schema`"
-    ) in done.stdout
-    assert (upstream / "summary.md").read_text() == done.stdout
+    assert done.stdout.startswith(
+        f"# Stability's published API documents changed\n\n{VERDICTS[verdict]}"
+    )
+    for line in lines:
+        assert f"\n{line}" in done.stdout
+    if verdict != "breaking":
+        assert "**Breaking" not in done.stdout
     assert untouched(upstream)  # without --write
+
+
+def test_the_regenerating_page_shows_lines_the_watch_writes(upstream: Path, site: str) -> None:
+    (example,) = [b for b in blocks(ROOT / "docs" / "regenerating.md") if b.language == "markdown"]
+    region = {"name": "Stability-Region", "in": "header", "required": True, "schema": {}}
+    changes = (_descriptions, _credits_removed, _balance_parameter(**region), _optional_field)
+    done = watch(upstream, serve("/as-documented", variant(*changes)), site)
+    assert done.returncode == 1, done.stderr
+    written = done.stdout.splitlines()
+    for line in example.text.splitlines():
+        assert line in written
+
+
+@pytest.mark.parametrize(
+    ("name", "copy_changes", "served_changes", "verdict", "line"),
+    [
+        (
+            "enum-value-added",
+            [_roles("MEMBER", "ADMIN")],
+            [_roles("MEMBER", "ADMIN", "OWNER")],
+            "breaking",
+            "- **Breaking**: value `OWNER` added to `role` in `OrganizationMembership` "
+            "(the account response)",
+        ),
+        (
+            "enum-value-removed",
+            [_roles("MEMBER", "ADMIN")],
+            [_roles("MEMBER")],
+            "compatible",
+            "- **Compatible**: value `ADMIN` removed from `role` in `OrganizationMembership` "
+            "(the account response)",
+        ),
+        (
+            "retyped-in-a-ref-cycle",
+            [_parent],
+            [_parent, _name_retyped],
+            "breaking",
+            "- **Breaking**: `name` in `OrganizationMembership` retyped from string to integer "
+            "(the account response)",
+        ),
+    ],
+    ids=["enum-value-added", "enum-value-removed", "retyped-in-a-ref-cycle"],
+)
+def test_changes_to_what_the_copy_already_holds(
+    upstream: Path,
+    site: str,
+    name: str,
+    copy_changes: list[Change],
+    served_changes: list[Change],
+    verdict: str,
+    line: str,
+) -> None:
+    vendor(upstream, variant(*copy_changes))
+    done = watch(upstream, serve(f"/{name}", variant(*served_changes)), site)
+    assert done.returncode == 1, done.stderr
+    assert VERDICTS[verdict] in done.stdout
+    assert f"\n{line}\n" in done.stdout
 
 
 def test_write_replaces_the_copy_and_its_digest_and_the_contract_tests_say_why(
     upstream: Path, site: str
 ) -> None:
-    done = watch(upstream, "/credits-retyped", site, "--write")
+    done = watch(upstream, "/credits-retyped", site, "--write", "--summary", str(upstream / "s.md"))
     assert done.returncode == 1, done.stderr
+    assert (upstream / "s.md").read_text() == done.stdout
     written = (upstream / V1).read_bytes()
     assert written == Published.pages["/credits-retyped"][2]
     record = json.loads((upstream / "sources.json").read_text())[V1]
@@ -216,7 +443,7 @@ def test_write_replaces_the_copy_and_its_digest_and_the_contract_tests_say_why(
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=RUN_TIMEOUT,
         check=False,
     )
     assert tests.returncode == 1
@@ -247,12 +474,12 @@ def test_what_is_not_a_published_document_is_exit_2_and_nothing_is_written(
     assert untouched(upstream)
 
 
-def test_only_https_is_fetched_beyond_this_machine(upstream: Path, site: str) -> None:
+def test_only_https_is_fetched_beyond_this_machine(upstream: Path) -> None:
     done = subprocess.run(
         [*SCRIPT, "--upstream", str(upstream), "--source", f"{V1}=http://example.com/openapi.json"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=RUN_TIMEOUT,
         check=False,
     )
     assert done.returncode == 2
@@ -275,6 +502,11 @@ def checkout(tmp_path: Path, url: str, venv: Path) -> Path:
     root = tmp_path / "checkout"
     (root / "scripts").mkdir(parents=True)
     shutil.copy2(ROOT / "scripts" / "spec_watch.py", root / "scripts")
+    shutil.copytree(
+        ROOT / "scripts" / "spec_checks",
+        root / "scripts" / "spec_checks",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     shutil.copytree(UPSTREAM, root / "spec" / "upstream")
     sources = json.loads((UPSTREAM / "sources.json").read_text())
     sources[V1]["url"] = url
