@@ -1,7 +1,7 @@
 """``scripts/spec_watch.py``, and the workflow step that runs it, against a loopback server
 serving what Stability might publish: the copy written otherwise, changes that leave the user
-API alone, compatible and breaking ones said in plain words, and what is not a document at all.
-Each run works on a copy of ``spec/upstream/``."""
+API alone, compatible and breaking ones said in plain words, what is not a document at all, and
+what cannot be written. Each run works on a copy of ``spec/upstream/``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from support.doc_blocks import ROOT, blocks
+from support.unwritable import HOW, unwritable
 
 pytestmark = pytest.mark.skipif(
     not (ROOT / "tools" / "openapi-diff" / "node_modules").is_dir(),
@@ -118,6 +119,12 @@ def _name_retyped(document: dict[str, Any]) -> None:
     _schema(document, "OrganizationMembership")["properties"]["name"]["type"] = "integer"
 
 
+def _nested(depth: int) -> bytes:
+    """Valid JSON, and an OpenAPI document's outline, nested ``depth`` arrays deep."""
+    deep = "[" * depth + "]" * depth
+    return f'{{"openapi": "3.0.3", "paths": {{}}, "x-deep": {deep}}}'.encode()
+
+
 class Published(BaseHTTPRequestHandler):
     """What each path serves (``pages``), or how it fails."""
 
@@ -139,6 +146,9 @@ class Published(BaseHTTPRequestHandler):
             except OSError:
                 pass  # the watch stopped reading past its limit
             return
+        if self.path == "/drip":
+            self._drip()
+            return
         status, kind, body = self.pages.get(self.path, (404, "text/plain", b"not found"))
         self.send_response(status)
         self.send_header("Content-Type", kind)
@@ -148,6 +158,21 @@ class Published(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _drip(self) -> None:
+        """A JSON body of 100,000 spaces, one every quarter of a second: each wait for a byte
+        short, the whole seven hours long."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "100000")
+        self.end_headers()
+        for _ in range(100_000):
+            if self.release.wait(0.25):
+                return
+            try:
+                self.wfile.write(b" ")
+            except OSError:
+                return  # the watch gave up and closed
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -168,7 +193,9 @@ def site() -> Iterator[str]:
     serve("/credits-retyped", variant(_credits_retyped))
     serve("/html", b"<!doctype html><title>API reference</title>", "text/html")
     serve("/not-openapi", b'{"openapi": "3.0.3"}')
+    serve("/nan", json.dumps({**PUBLISHED, "x-rate": float("nan")}).encode())
     serve("/to-http", b"http://example.com/openapi.json", "text/plain", 302)
+    serve("/deep", _nested(100_000))
     server = ThreadingHTTPServer(("127.0.0.1", 0), Published)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -188,9 +215,12 @@ def upstream(tmp_path: Path) -> Path:
 SCRIPT = [sys.executable, str(ROOT / "scripts" / "spec_watch.py")]
 
 
-def watch(upstream: Path, path: str, site: str, *options: str) -> subprocess.CompletedProcess[str]:
+def watch(
+    upstream: Path, path: str, site: str, *options: str, wrapper: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
+            *(wrapper or []),
             *SCRIPT,
             "--upstream",
             str(upstream),
@@ -217,6 +247,10 @@ def vendor(upstream: Path, raw: bytes) -> None:
     (upstream / V1).write_bytes(raw)
 
 
+def last_line(text: str) -> str:
+    return text.rstrip("\n").rsplit("\n", 1)[-1]
+
+
 VERDICTS = {
     "breaking": "**Breaking for this SDK:**",
     "compatible": "**The operations this SDK wraps changed compatibly**",
@@ -225,16 +259,65 @@ VERDICTS = {
 }
 
 
-@pytest.mark.parametrize("path", ["/reformatted.json", "/reformatted.yaml"])
-def test_the_same_document_written_otherwise_is_unchanged(
-    upstream: Path, site: str, path: str
-) -> None:
-    done = watch(upstream, path, site)
+def test_the_same_document_written_otherwise_is_unchanged(upstream: Path, site: str) -> None:
+    done = watch(upstream, "/reformatted.json", site)
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert f"{V1}: unchanged" in done.stderr
     assert "stability-rest-v1alpha.openapi.json: not published any more" in done.stderr
     assert untouched(upstream)
+
+
+# The copy as Stability's generator writes numbers and emoji ("\ud83d\ude80" is a JSON escape
+# of one character, U+1F680, as a pair of UTF-16 surrogates).
+NUMBERS = (
+    '"credits": {"type": "number", "maximum": 1e6, "minimum": 1e-7, '
+    '"description": "Credits left \\ud83d\\ude80"}'
+)
+
+
+def _with_numbers(text: str) -> bytes:
+    old = json.dumps(PUBLISHED["components"]["schemas"]["BalanceResponseBody"]["properties"])
+    written = json.dumps(PUBLISHED).replace(old, "{" + text + "}", 1)
+    assert written != json.dumps(PUBLISHED)
+    return written.encode()
+
+
+@pytest.mark.parametrize(
+    "republished",
+    [
+        pytest.param(NUMBERS, id="the-same-bytes"),
+        pytest.param(
+            NUMBERS.replace("1e6", "1000000").replace("1e-7", "1E-07"), id="numbers-otherwise"
+        ),
+        pytest.param(
+            NUMBERS.replace("1e6", "1e+06").replace("\\ud83d\\ude80", "\U0001f680"),
+            id="the-emoji-as-it-is",
+        ),
+    ],
+)
+def test_json_numbers_and_escapes_read_as_json_so_a_republished_copy_is_unchanged(
+    upstream: Path, site: str, republished: str
+) -> None:
+    vendor(upstream, _with_numbers(NUMBERS))
+    done = watch(upstream, serve("/numbers", _with_numbers(republished)), site, "--write")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert (upstream / V1).read_bytes() == _with_numbers(NUMBERS)
+
+
+def test_a_number_written_1e6_is_a_number_and_its_change_is_named(
+    upstream: Path, site: str
+) -> None:
+    vendor(upstream, _with_numbers(NUMBERS))
+    changed = _with_numbers(NUMBERS.replace("1e6", "5e5"))  # lower: openapi-diff agrees
+    done = watch(upstream, serve("/maximum", changed), site)
+    assert done.returncode == 1, done.stderr
+    assert VERDICTS["compatible"] in done.stdout
+    assert (
+        "- **Compatible**: `maximum` of `credits` in `BalanceResponseBody` changed from "
+        "`1000000` to `500000` (the balance response)\n"
+    ) in done.stdout
 
 
 # Each change Stability might publish: the verdict it earns and the lines that name it.
@@ -453,23 +536,69 @@ def test_write_replaces_the_copy_and_its_digest_and_the_contract_tests_say_why(
     assert watch(upstream, "/credits-retyped", site).returncode == 0  # now the copy
 
 
+def _numbers(document: dict[str, Any]) -> None:
+    _balance(document)["properties"]["credits"].update(maximum=1e6, minimum=1e-7)
+
+
+def yaml_copy(*changes: Change) -> str:
+    """The v1 document in YAML, with numbers as YAML 1.2 writes them (``1e6``: PyYAML, which
+    follows YAML 1.1, writes and wants ``1.0e+6``)."""
+    text = yaml.safe_dump(json.loads(variant(*changes)))
+    return text.replace(": 1000000.0\n", ": 1e6\n").replace(": 1.0e-07\n", ": 1e-7\n")
+
+
+def test_a_copy_written_in_yaml_is_read_and_replaced_as_yaml(upstream: Path, site: str) -> None:
+    name = "stability-rest-v1.openapi.yaml"
+    sources = json.loads((upstream / "sources.json").read_text())
+    sources[name] = {**sources.pop(V1), "url": None}
+    (upstream / "sources.json").write_text(json.dumps(sources))
+    written = yaml_copy(_numbers)
+    assert "maximum: 1e6\n" in written
+    (upstream / name).write_text(written)
+
+    def watch_yaml(path: str, *options: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*SCRIPT, "--upstream", str(upstream), "--source", f"{name}={site}{path}", *options],
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
+
+    unchanged = watch_yaml(serve("/copy.yaml", written.encode(), "application/yaml"))
+    assert unchanged.returncode == 0, unchanged.stderr
+    retyped = yaml_copy(_numbers, _credits_retyped, _optional_field)
+    done = watch_yaml(serve("/retyped.yaml", retyped.encode(), "application/yaml"), "--write")
+    assert done.returncode == 1, done.stderr
+    assert VERDICTS["breaking"] in done.stdout
+    assert (
+        "\n- **Compatible**: optional `promo_credits` added to `BalanceResponseBody`" in done.stdout
+    )
+    assert (upstream / name).read_text() == retyped
+
+
 @pytest.mark.parametrize(
     ("path", "reason"),
     [
         ("/missing", "HTTP 404"),
-        ("/hang", "ReadTimeout"),
-        ("/html", "not an OpenAPI 3 document"),
+        ("/hang", "not downloaded within 1 s"),
+        ("/drip", "not downloaded within 1 s"),
+        ("/html", "not JSON (Expecting value: line 1 column 1 (char 0))"),
+        ("/reformatted.yaml", "not JSON"),
+        ("/nan", "not JSON (NaN is not a JSON number)"),
         ("/not-openapi", "not an OpenAPI 3 document"),
         ("/huge", "larger than 10 MiB"),
         ("/to-http", "redirected to http://example.com/openapi.json, not https"),
+        ("/deep", "nested too deeply to read"),
     ],
 )
-def test_what_is_not_a_published_document_is_exit_2_and_nothing_is_written(
+def test_what_is_not_a_published_json_document_is_exit_2_and_nothing_is_written(
     upstream: Path, site: str, path: str, reason: str
 ) -> None:
     done = watch(upstream, path, site, "--write", "--timeout", "1")
     assert done.returncode == 2
-    assert reason in done.stderr
+    assert done.stdout == ""
+    assert reason in last_line(done.stderr)
     assert done.stderr.endswith("; nothing written\n")
     assert untouched(upstream)
 
@@ -484,6 +613,50 @@ def test_only_https_is_fetched_beyond_this_machine(upstream: Path) -> None:
     )
     assert done.returncode == 2
     assert "http://example.com/openapi.json: not an https:// URL" in done.stderr
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1", "nan", "inf"])
+def test_the_timeout_is_a_positive_number_of_seconds(upstream: Path, seconds: str) -> None:
+    done = subprocess.run(
+        [*SCRIPT, "--upstream", str(upstream), "--timeout", seconds],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert f"'{seconds}' is not a positive number of seconds" in done.stderr
+
+
+@pytest.mark.parametrize("how", [*HOW, "a-folder"])
+def test_a_summary_that_cannot_be_written_is_exit_2_and_nothing_is_written(
+    upstream: Path, site: str, tmp_path: Path, how: str
+) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    target = folder if how == "a-folder" else folder / "summary.md"
+    wrapper = None if how == "a-folder" else unwritable(how, folder, [])
+    try:
+        done = watch(
+            upstream, "/credits-removed", site, "--write", "--summary", str(target), wrapper=wrapper
+        )
+    finally:
+        folder.chmod(0o700)
+    assert done.returncode == 2, done.stderr
+    assert last_line(done.stderr).startswith(f"spec watch: cannot write the summary to {target}: ")
+    assert done.stderr.endswith("; nothing written\n")
+    assert untouched(upstream)
+
+
+def test_an_unexpected_error_is_exit_2_with_a_line_never_1(upstream: Path, site: str) -> None:
+    sources = json.loads((upstream / "sources.json").read_text())
+    del sources[V1]["tag"]  # a hand-edited record
+    (upstream / "sources.json").write_text(json.dumps(sources))
+    done = watch(upstream, "/credits-removed", site, "--write")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert last_line(done.stderr) == "spec watch: unexpected error: KeyError: 'tag'"
+    assert (upstream / V1).read_bytes() == (UPSTREAM / V1).read_bytes()
 
 
 # The scheduled workflow's Watch step, run as GitHub runs it (`bash -e`), in a checkout of its
