@@ -84,10 +84,11 @@ typecheck: $(STAMP) ## mypy --strict on the facade; pyright --verifytypes on the
 validate-spec: $(STAMP) ## Validate openapi.yaml
 	$(BIN)/openapi-spec-validator openapi.yaml
 
-generate: validate-spec ## Regenerate generated/ from openapi.yaml
+generate: validate-spec ## Regenerate generated/ from openapi.yaml, and the price catalogue
 	$(GENERATE) --output-path $(GENERATED)
+	$(PY) scripts/price_catalogue.py
 
-check-generated: validate-spec ## Fail with a diff when generated/ is not what openapi.yaml makes
+check-generated: validate-spec ## Fail with a diff when generated/ or the price catalogue is stale
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(GENERATE) --output-path "$$tmp/stability_user_client" >/dev/null && \
 	if diff -ru --exclude=__pycache__ $(GENERATED) "$$tmp/stability_user_client"; then \
@@ -95,6 +96,7 @@ check-generated: validate-spec ## Fail with a diff when generated/ is not what o
 	else \
 		echo "generated/ is out of date: run 'make generate' and commit the result" >&2; exit 1; \
 	fi
+	$(PY) scripts/price_catalogue.py --check
 
 tests: $(STAMP) $(OPENAPI_DIFF) ## The suite on Python 3.11, 3.12, 3.13 and with the lowest dependency versions (nox)
 	$(BIN)/nox
