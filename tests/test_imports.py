@@ -43,9 +43,10 @@ def test_a_circle_is_found_wherever_its_imports_stand(tmp_path: Path) -> None:
 
 
 # The parts of the package, lowest first: a module imports only from its own part or lower ones.
-# The shared modules every part uses sit at the bottom; the client (its settings and core, the
-# module-level functions) above the wire, the caches and the history it builds on; the
-# commands, exporters and servers at the top.
+# The shared modules every part uses sit at the bottom, the prices just above them (the client's
+# require_credits() takes an estimate; the command line, the MCP server and the stand-in read
+# them); the client (its settings and core, the module-level functions) above the wire, the
+# caches and the history it builds on; the commands, exporters and servers at the top.
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     (
         "shared",
@@ -53,6 +54,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
             {"_constants", "_credits", "_exceptions", "_logging", "_models", "_values", "_version"}
         ),
     ),
+    ("prices", frozenset({"prices"})),
     ("status cache", frozenset({"_cache"})),
     ("history", frozenset({"history"})),
     ("wire", frozenset({"_http"})),
@@ -88,5 +90,5 @@ def test_no_part_imports_a_part_above_it() -> None:
 def test_every_module_is_in_a_part_named_for_its_concern() -> None:
     # The top level holds only the shared modules and the client; the rest are packages.
     flat = {path.stem for path in PACKAGE.glob("*.py")}
-    named = set().union(*(members for _, members in LAYERS[:1] + LAYERS[4:5]))
+    named = set().union(*(members for part, members in LAYERS if part in {"shared", "client"}))
     assert flat - {"__init__", "__main__"} <= named, flat - named

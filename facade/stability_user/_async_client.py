@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ._budget import Spend
     from ._http._ratelimit import RateLimit
     from ._models import Account, Balance, Organization, OrganizationBalance
+    from .prices import Estimate
 
 __all__ = ["AsyncStabilityUser"]
 
@@ -209,18 +210,18 @@ class AsyncStabilityUser(ClientCore):
 
     async def require_credits(
         self,
-        minimum: float,
+        minimum: float | Estimate,
         organization: str | None = None,
         *,
         timeout: TimeoutTypes | None = None,
     ) -> Balance:
         """The balance, if it holds ``minimum`` credits. See ``StabilityUser.require_credits``."""
         # Loaded by the first guard, not by `from stability_user import ...`.
-        from ._budget import check_minimum, enough_credits
+        from ._budget import enough_credits, requirement
 
-        required = check_minimum(minimum)
+        required, estimate = requirement(minimum)
         balance = await self.get_balance(organization, timeout=timeout)
-        return enough_credits(balance, required, self._scope(organization))
+        return enough_credits(balance, required, self._scope(organization), estimate)
 
     @asynccontextmanager
     async def track_spend(

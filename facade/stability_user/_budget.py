@@ -19,6 +19,7 @@ from ._logging import logger
 
 if TYPE_CHECKING:
     from ._models import Balance, OrganizationBalance
+    from .prices import Estimate
 
 __all__ = [
     "OrganizationSpend",
@@ -27,6 +28,7 @@ __all__ = [
     "check_minimum",
     "end_spend",
     "enough_credits",
+    "requirement",
 ]
 
 
@@ -47,21 +49,37 @@ def check_minimum(minimum: object) -> float:
     return value
 
 
+def requirement(minimum: object) -> tuple[float, Estimate | None]:
+    """What ``require_credits()`` asks for: an ``Estimate``'s total with the estimate, else
+    ``minimum`` checked by ``check_minimum``."""
+    if not isinstance(minimum, int | float):  # a number never loads the prices
+        from .prices import Estimate
+
+        if isinstance(minimum, Estimate):
+            return minimum.total, minimum
+    return check_minimum(minimum), None
+
+
 def _scope(organization: str | None) -> str:
     return "the default organization" if organization is None else f"organization {organization}"
 
 
-def enough_credits(balance: Balance, minimum: float, organization: str | None) -> Balance:
-    """``balance`` if it holds at least ``minimum`` credits, else ``InsufficientCreditsError``."""
+def enough_credits(
+    balance: Balance, minimum: float, organization: str | None, estimate: Estimate | None = None
+) -> Balance:
+    """``balance`` if it holds at least ``minimum`` credits, else ``InsufficientCreditsError``
+    (naming ``estimate``'s plan, when the minimum is its total)."""
     if balance.credits >= minimum:
         return balance
     scope = _scope(organization)
+    plan = "" if estimate is None else f" for {estimate.plan}"
     raise InsufficientCreditsError(
         f"{scope[0].upper()}{scope[1:]} has {balance.credits:,.2f} credits; "
-        f"{minimum:,.2f} are required.",
+        f"{minimum:,.2f} are required{plan}.",
         required=minimum,
         available=balance.credits,
         organization=organization,
+        estimate=estimate,
     )
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ._budget import Spend
     from ._http._ratelimit import RateLimit
     from ._models import Account, Balance, Organization, OrganizationBalance
+    from .prices import Estimate
 
 __all__ = ["StabilityUser"]
 
@@ -214,7 +215,7 @@ class StabilityUser(ClientCore):
 
     def require_credits(
         self,
-        minimum: float,
+        minimum: float | Estimate,
         organization: str | None = None,
         *,
         timeout: TimeoutTypes | None = None,
@@ -224,20 +225,22 @@ class StabilityUser(ClientCore):
         A guard to call before work that spends credits.
 
         Args:
-            minimum: The credits the work needs: a finite number, 0 or more.
+            minimum: The credits the work needs: a finite number, 0 or more; or what a plan of
+                calls costs, ``stability_user.prices.estimate({"ultra": 100})``.
             organization: An organization id; the client's default organization if omitted.
             timeout: Overrides the client's timeout for this call.
 
         Raises:
-            InsufficientCreditsError: The balance is below ``minimum``.
+            InsufficientCreditsError: The balance is below ``minimum`` (the estimate's plan
+                named, when one was given).
             ConfigurationError: ``minimum`` is negative or not finite; nothing is sent.
         """
         # Loaded by the first guard, not by `from stability_user import ...`.
-        from ._budget import check_minimum, enough_credits
+        from ._budget import enough_credits, requirement
 
-        required = check_minimum(minimum)
+        required, estimate = requirement(minimum)
         balance = self.get_balance(organization, timeout=timeout)
-        return enough_credits(balance, required, self._scope(organization))
+        return enough_credits(balance, required, self._scope(organization), estimate)
 
     @contextmanager
     def track_spend(

@@ -32,6 +32,7 @@ __all__ = [
     "MAX_RETRY_DELAY",
     "MAX_SECONDS",
     "ORGANIZATION_ENV",
+    "PRICES_ENV",
     "RETRYABLE_STATUS_CODES",
     "SSL_CERT_DIR_ENV",
     "STATE_DIR_ENV",
@@ -73,6 +74,9 @@ SSL_CERT_DIR_ENV = "SSL_CERT_DIR"
 # and the switch that turns the command line's recording off ("off", "0", "false", "no").
 STATE_DIR_ENV = "STABILITY_STATE_DIR"
 HISTORY_ENV = "STABILITY_HISTORY"
+# A TOML file of your own prices ([prices] name = credits) over the catalogue's
+# (stability_user.prices): negotiated rates, a price that moved before a release.
+PRICES_ENV = "STABILITY_PRICES"
 # A reading equal to the last one of its organization is stored at most this often (seconds):
 # a heartbeat that shows the balance was watched, without a row per prompt.
 HISTORY_HEARTBEAT = 900.0

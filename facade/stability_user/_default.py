@@ -44,6 +44,7 @@ from ._values import TimeoutTypes, check_organization, to_httpx2_timeout
 
 if TYPE_CHECKING:
     from ._budget import Spend
+    from .prices import Estimate
 
 __all__ = [
     "cached_balance",
@@ -174,7 +175,10 @@ def get_balances(*, timeout: TimeoutTypes | None = None) -> list[OrganizationBal
 
 
 def require_credits(
-    minimum: float, organization: str | None = None, *, timeout: TimeoutTypes | None = None
+    minimum: float | Estimate,
+    organization: str | None = None,
+    *,
+    timeout: TimeoutTypes | None = None,
 ) -> Balance:
     """The balance, if it holds ``minimum`` credits. See ``StabilityUser.require_credits``."""
     return _with_client(

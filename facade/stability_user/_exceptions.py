@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
     import httpx2
 
+    from .prices import Estimate
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -102,19 +104,29 @@ class InsufficientCreditsError(StabilityError):
         required: The credits asked for.
         available: The credits the organization has.
         organization: The organization; ``None`` for the default one.
+        estimate: The ``stability_user.prices.Estimate`` asked for, when one was given (its
+            plan is named in the message); ``None`` for a number of credits.
     """
 
     required: float
     available: float
     organization: str | None
+    estimate: Estimate | None
 
     def __init__(
-        self, message: str, *, required: float, available: float, organization: str | None
+        self,
+        message: str,
+        *,
+        required: float,
+        available: float,
+        organization: str | None,
+        estimate: Estimate | None = None,
     ) -> None:
         super().__init__(message)
         self.required = required
         self.available = available
         self.organization = organization
+        self.estimate = estimate
 
 
 class APIError(StabilityError):
