@@ -3,7 +3,11 @@
 Use ``StandInAPI`` to test code built on this SDK with no key and no network, in-process
 (``StabilityUser(key, transport=api.transport)``) or over real HTTP on loopback
 (``with api.serve() as server: StabilityUser(key, base_url=server.url)``).
-``python -m stability_user.testing serve`` runs the sample stand-in from a shell.
+``python -m stability_user.testing serve`` runs the sample stand-in from a shell. It also serves
+Stability's synchronous generation endpoints (``POST /v2beta/stable-image/generate/core`` and
+the rest, ``multipart/form-data``), answering small real files and charging each successful
+call what Stability's document states (``stability_user.prices``), so that a batch's cost can
+be tested end to end offline.
 """
 
 from __future__ import annotations

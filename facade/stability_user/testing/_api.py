@@ -2,7 +2,9 @@
 
 ``StandInAPI.respond()`` answers exactly as the real API does (paths, headers, bodies, error
 bodies); the in-process transport and the loopback server both call it, so the two ways of
-using the stand-in cannot disagree.
+using the stand-in cannot disagree. Its generation endpoints (``_generations``) charge what
+Stability's document states (``stability_user.prices``) per successful result, and nothing
+for a refused or failed call.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._credits import credits_difference
+from ._generations import GENERATIONS, FormError, accepted, generation_body, read_form, seed_of
 
 if TYPE_CHECKING:
     from ._server import StandInServer
@@ -59,12 +62,16 @@ _ROUTES = {
     SPEND_PATH: "spend",
 }
 _ALLOWED_METHODS = {"account": "GET, HEAD", "balance": "GET, HEAD", "spend": "POST"}
+# What inject_error() and inject_content_filter() take besides a generation's path.
+_GENERATION = "generation"
 _ERROR_NAMES = {
     400: "bad_request",
     401: "unauthorized",
     403: "permission_denied",
+    402: "payment_required",
     404: "not_found",
     405: "method_not_allowed",
+    406: "not_acceptable",
     408: "request_timeout",
     409: "conflict",
     429: "rate_limit_exceeded",
@@ -147,10 +154,20 @@ class _Fault:
     message: str
     headers: dict[str, str] = field(default_factory=dict)
 
-    def matches(self, endpoint: str, organization: str | None) -> bool:
-        return (self.path is None or self.path == endpoint) and (
+    def matches(self, endpoint: str, organization: str | None, path: str = "") -> bool:
+        """Whether this fault answers a request to ``endpoint`` (``"account"``, ``"balance"``,
+        or ``"generation"`` with the generation's ``path``) for ``organization``."""
+        return (self.path is None or self.path in (endpoint, path)) and (
             self.organization is None or self.organization == organization
         )
+
+
+@dataclass(slots=True)
+class _Filter:
+    """Generations whose result is to come back content-filtered."""
+
+    path: str | None
+    remaining: int | None
 
 
 @dataclass(slots=True)
@@ -182,6 +199,12 @@ class _RateLimit:
 class StandInAPI:
     """An in-memory stand-in for Stability's account and credits API, for tests and offline use.
 
+    It serves the synchronous priced generation endpoints too (the paths of
+    ``stability_user.prices``, ``POST`` of ``multipart/form-data``), each charging the
+    organization (``Organization`` header, else the default) the catalogue's price per
+    successful call: a refused call (400, 401, 402, 403, 406) or an injected failure costs
+    nothing; an injected content filter (``inject_content_filter``) is a success, and charged.
+
     >>> api = StandInAPI()
     >>> api.add_account("test-key", email="a@example.com", organizations=[
     ...     StandInOrganization("org-1", "Mine", role="OWNER", is_default=True, credits=10)])
@@ -198,6 +221,8 @@ class StandInAPI:
         self._organizations: dict[str, StandInOrganization] = {}
         self._credits: dict[str, float] = {}
         self._faults: list[_Fault] = []
+        self._filters: list[_Filter] = []
+        self._seeds = 0
         self._rate_limit: _RateLimit | None = None
         self._requests: deque[RecordedRequest] = deque(maxlen=REQUEST_LOG_SIZE)
 
@@ -303,17 +328,21 @@ class StandInAPI:
     ) -> None:
         """Answer the next ``times`` matching requests (``None``: all) with an API error.
 
+        A generation that fails so charges nothing, as Stability charges nothing for a failed
+        one.
+
         Args:
             status: The HTTP status, e.g. 500 or 429.
-            endpoint: ``"account"`` or ``"balance"``; ``None`` matches both.
-            organization: Only balance requests for this ``Organization`` header.
+            endpoint: ``"account"``, ``"balance"``, ``"generation"`` (every generation
+                endpoint) or one generation endpoint's path; ``None`` matches every one.
+            organization: Only requests for this ``Organization`` header.
             times: How many matching requests fail; ``None`` for every one.
             name: The error body's ``name``; defaults to the API's name for ``status``.
             message: The error body's ``message``.
             headers: Extra response headers, e.g. ``{"Retry-After": "2"}``.
         """
-        if endpoint is not None and endpoint not in ("account", "balance"):
-            raise ValueError(f"endpoint must be 'account' or 'balance', not {endpoint!r}")
+        if endpoint is not None and endpoint not in ("account", "balance", _GENERATION):
+            _check_generation(endpoint)
         fault = _Fault(
             status=status,
             path=endpoint,
@@ -325,6 +354,22 @@ class StandInAPI:
         )
         with self._lock:
             self._faults.append(fault)
+
+    def inject_content_filter(self, *, endpoint: str | None = None, times: int | None = 1) -> None:
+        """Make the next ``times`` successful generations (``None``: all) come back
+        content-filtered: ``finish-reason: CONTENT_FILTERED`` and a blurred result, charged as a
+        success, as Stability's document describes it.
+
+        Args:
+            endpoint: A generation endpoint's path; ``None`` (or ``"generation"``) matches
+                every one.
+            times: How many generations are filtered; ``None`` for every one.
+        """
+        if endpoint is not None and endpoint != _GENERATION:
+            _check_generation(endpoint)
+        path = None if endpoint == _GENERATION else endpoint
+        with self._lock:
+            self._filters.append(_Filter(path, times))
 
     def limit_rate(
         self,
@@ -348,9 +393,10 @@ class StandInAPI:
             )
 
     def clear_errors(self) -> None:
-        """Drop every injected error not yet used."""
+        """Drop every injected error and content filter not yet used."""
         with self._lock:
             self._faults.clear()
+            self._filters.clear()
 
     @property
     def transport(self) -> StandInTransport:
@@ -371,12 +417,15 @@ class StandInAPI:
 
         return StandInServer(self, host=host, port=port, latency=latency)
 
-    def respond(self, method: str, path: str, headers: HeaderLookup) -> StandInResponse:
+    def respond(
+        self, method: str, path: str, headers: HeaderLookup, body: bytes = b""
+    ) -> StandInResponse:
         """Answer one request, as the real API would.
 
         Header values are trimmed of surrounding whitespace (RFC 9110 5.5), so the loopback
         server and the in-process transport read the same values. ``HEAD`` is answered as
-        ``GET`` without the body. ``path`` may carry a query (read by ``SPEND_PATH`` only).
+        ``GET`` without the body. ``path`` may carry a query (read by ``SPEND_PATH`` only);
+        ``body`` is read by the generation endpoints.
         """
         path, _, query = path.partition("?")
         authorization = headers.get("Authorization")
@@ -394,7 +443,12 @@ class StandInAPI:
                     {name.lower(): value for name, value in headers.items()},
                 )
             )
-            answer = self._answer(method, path, key, account, organization, query=query)
+            if path in GENERATIONS:
+                answer = self._generation(
+                    method, path, key, account, organization, headers=headers, body=body
+                )
+            else:
+                answer = self._answer(method, path, key, account, organization, query=query)
         if method == "HEAD":
             return StandInResponse(
                 answer.status,
@@ -459,6 +513,90 @@ class StandInAPI:
             return self._spend_answer(org_id, query)
         return _ok({"credits": self._credits[org_id]})
 
+    def _generation(
+        self,
+        method: str,
+        path: str,
+        key: str | None,
+        account: _Account | None,
+        organization: str | None,
+        *,
+        headers: HeaderLookup,
+        body: bytes,
+    ) -> StandInResponse:
+        # Under self._lock. Every refusal comes before the charge: a 4xx costs nothing.
+        if method != "POST":
+            return _failed(405, "method_not_allowed", f"{method} is not allowed on {path}.")
+        limit = self._rate_limit
+        if limit is not None and limit.refuses():
+            return _error(
+                429,
+                "rate_limit_exceeded",
+                f"You have exceeded the rate limit of {limit.requests} requests every "
+                f"{limit.per_seconds:g} seconds; you are timed out for {limit.lockout:g} seconds.",
+            )
+        fault = self._take_fault(_GENERATION, organization, path)
+        if fault is not None:
+            return _failed(fault.status, fault.name, fault.message, fault.headers)
+        if not key:
+            return _failed(401, "unauthorized", "authorization: missing authorization header")
+        if account is None:
+            return _failed(
+                401, "unauthorized", f"authorization: incorrect API key provided: {_masked(key)}"
+            )
+        org_id = organization or self._default_organization(account)
+        if org_id is None or org_id not in account.organizations:
+            return _failed(
+                403,
+                "permission_denied",
+                f"organization: you do not have access to organization {organization}",
+            )
+        generation = GENERATIONS[path]
+        try:
+            form = read_form(headers.get("Content-Type"), body)
+        except FormError as error:
+            return _failed(400, "bad_request", str(error))
+        problem = generation.problem(form)
+        price, problem = (None, problem) if problem else _price(path, form)
+        if price is None:
+            return _failed(400, "bad_request", problem or "")
+        as_json = accepted(headers.get("Accept"), generation.output)
+        if as_json is None:
+            return _failed(
+                406,
+                "not_acceptable",
+                f"accept: must be {generation.output}/* or application/json",
+            )
+        left = self._credits[org_id]
+        if price > left:
+            return _failed(
+                402,
+                "payment_required",
+                f"You lack sufficient credits to make this request ({price:g} credits; "
+                f"{left:g} left in organization {org_id}). Please purchase more credits at "
+                "https://platform.stability.ai/account/credits and try again.",
+            )
+        self._debit(org_id, price)
+        self._seeds += 1
+        answer_headers, answer = generation_body(
+            generation,
+            form,
+            as_json,
+            self._take_filter(path),
+            seed_of(form, 2_654_435_761 * self._seeds),
+        )
+        return StandInResponse(200, answer_headers, answer)
+
+    def _take_filter(self, path: str) -> bool:
+        for each in self._filters:
+            if each.path in (None, path):
+                if each.remaining is not None:
+                    each.remaining -= 1
+                    if each.remaining <= 0:
+                        self._filters.remove(each)
+                return True
+        return False
+
     def _spend_answer(self, org_id: str, query: str) -> StandInResponse:
         # Under self._lock, as every answer.
         from urllib.parse import parse_qs
@@ -470,9 +608,9 @@ class StandInAPI:
             return _error(400, "bad_request", f"{err}.")
         return _ok({"organization": org_id, "credits": left})
 
-    def _take_fault(self, endpoint: str, organization: str | None) -> _Fault | None:
+    def _take_fault(self, endpoint: str, organization: str | None, path: str = "") -> _Fault | None:
         for fault in self._faults:
-            if fault.matches(endpoint, organization):
+            if fault.matches(endpoint, organization, path):
                 if fault.remaining is not None:
                     fault.remaining -= 1
                     if fault.remaining <= 0:
@@ -522,6 +660,49 @@ def _masked(key: str) -> str:
     if len(key) < 16:
         return "*" * len(key)
     return key[:7] + "*" * (len(key) - 11) + key[-4:]
+
+
+def _check_generation(endpoint: str) -> None:
+    if endpoint not in GENERATIONS:
+        raise ValueError(
+            "endpoint must be 'account', 'balance', 'generation' or a generation endpoint's "
+            f"path (one of {', '.join(GENERATIONS)}), not {endpoint!r}"
+        )
+
+
+def _price(path: str, form: Mapping[str, str]) -> tuple[float | None, str | None]:
+    """What a call of ``path`` with ``form`` costs (the catalogue's, at its model and its
+    formula's parameter), or the 400's message for a model or parameter it does not take."""
+    from .._exceptions import ConfigurationError
+    from ..prices._catalogue import catalogue_price, models_of
+
+    models = models_of(path)
+    model = form.get("model") if models else None
+    if model is not None and model not in models:
+        return None, f"model: must be one of {', '.join(models)}"
+    price = catalogue_price(path, model, {})
+    formula = price.formula
+    if formula is None or formula.parameter not in form:
+        return price.credits, None
+    text = form[formula.parameter].strip()
+    try:
+        value = int(text) if text.isdigit() else text
+        return catalogue_price(path, model, {formula.parameter: value}).credits, None
+    except ConfigurationError:
+        return None, f"{formula.parameter}: must be a positive whole number, not {text!r}"
+
+
+def _failed(
+    status: int, name: str, message: str, headers: Mapping[str, str] | None = None
+) -> StandInResponse:
+    """A generation endpoint's error: the v2beta body, ``{"id", "name", "errors": [...]}``."""
+    body = {"id": uuid.uuid4().hex, "name": name, "errors": [message]}
+    extra = dict(headers or {})
+    if status == 405:
+        extra.setdefault("Allow", "POST")
+    return StandInResponse(
+        status, {"Content-Type": "application/json", **extra}, json.dumps(body).encode()
+    )
 
 
 def _error(

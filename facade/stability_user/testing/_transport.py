@@ -20,10 +20,13 @@ class StandInTransport(httpx2.BaseTransport, httpx2.AsyncBaseTransport):
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         """Answer ``request`` from the stand-in (httpx2's sync transport interface)."""
-        target = request.url.raw_path.decode("ascii")  # the path and its query, as a server sees
-        answer = self._api.respond(request.method, target, request.headers)
-        return httpx2.Response(answer.status, headers=answer.headers, content=answer.body)
+        return self._answer(request, request.read())
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         """Answer ``request`` from the stand-in (httpx2's async transport interface)."""
-        return self.handle_request(request)
+        return self._answer(request, await request.aread())
+
+    def _answer(self, request: httpx2.Request, body: bytes) -> httpx2.Response:
+        target = request.url.raw_path.decode("ascii")  # the path and its query, as a server sees
+        answer = self._api.respond(request.method, target, request.headers, body)
+        return httpx2.Response(answer.status, headers=answer.headers, content=answer.body)
