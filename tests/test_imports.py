@@ -20,7 +20,17 @@ def test_the_command_line_registers_its_commands_from_one_place() -> None:
     parser = "stability_user._cli._parser"
     importers = {name for name, imported in graph.items() if parser in imported}
     assert importers <= {"stability_user._cli"}  # the commands take their options elsewhere
-    commands = {"_account", "_balance", "_balances", "_status", "_measure", "_exporter", "_mcp"}
+    commands = {
+        "_account",
+        "_balance",
+        "_balances",
+        "_status",
+        "_measure",
+        "_prices",
+        "_estimate",
+        "_exporter",
+        "_mcp",
+    }
     assert {f"stability_user._cli.{name}" for name in commands} <= graph[parser]
 
 

@@ -21,7 +21,14 @@ from support.blackhole import BlackHole
 from support.fault_server import FaultServer, Reply, Reset
 
 KEY = "sk-mcptest-0123456789abcdefghijklmnopqrstuvwx"
-TOOLS = {"get_balance", "get_balances", "get_account", "check_credits"}
+TOOLS = {
+    "get_balance",
+    "get_balances",
+    "get_account",
+    "check_credits",
+    "list_prices",
+    "estimate_cost",
+}
 
 
 @pytest.fixture
@@ -60,7 +67,9 @@ def child_environment(url: str) -> dict[str, str]:
 class Recorded:
     """``stability-user mcp`` over stdio, its stdout copied to ``raw`` and stderr to ``log``."""
 
-    def __init__(self, folder: Path, url: str, *args: str) -> None:
+    def __init__(
+        self, folder: Path, url: str, *args: str, env: dict[str, str] | None = None
+    ) -> None:
         self.raw = folder / "stdout.raw"
         self.log = folder / "stderr.log"
         line = " ".join(shlex.quote(a) for a in (command(), "mcp", *args))
@@ -70,7 +79,7 @@ class Recorded:
                 "-c",
                 f"{line} 2> {shlex.quote(str(self.log))} | tee {shlex.quote(str(self.raw))}",
             ],
-            env=child_environment(url),
+            env={**child_environment(url), **(env or {})},
         )
 
     def run(self, scenario: Callable[[Client], Awaitable[None]]) -> None:
@@ -111,7 +120,9 @@ def test_the_tools_over_stdio(tmp_path: Path, server: StandInServer, api: StandI
             hints = tool.annotations
             assert hints is not None
             assert (hints.read_only_hint, hints.destructive_hint) == (True, False)
-            assert (hints.idempotent_hint, hints.open_world_hint) == (True, True)
+            # Every tool asks Stability's API but list_prices, which reads the catalogue alone.
+            open_world = tool.name != "list_prices"
+            assert (hints.idempotent_hint, hints.open_world_hint) == (True, open_world)
             assert tool.output_schema is not None
             assert tool.output_schema["type"] == "object"
             assert "Free to call" in (tool.description or "")
@@ -214,6 +225,159 @@ def test_the_tools_over_stdio(tmp_path: Path, server: StandInServer, api: StandI
             assert await call(client, tool, **arguments) == (True, message), tool
             error, _ = await call(client, "get_balance")
             assert not error, f"the call after {message!r}"
+
+    recorded.run(scenario)
+    recorded.check_the_wire()
+
+
+def test_prices_and_the_cost_of_a_plan_over_stdio(
+    tmp_path: Path, server: StandInServer, api: StandInAPI
+) -> None:
+    recorded = Recorded(tmp_path, server.url)
+    digest = json.loads((Path(__file__).parent.parent / "spec/upstream/sources.json").read_text())[
+        "stability-v2beta.openapi.json"
+    ]["sha256"]
+
+    async def scenario(client: Client) -> None:
+        error, listed = await call(client, "list_prices")
+        assert not error
+        found = {(p["name"], p["path"]): p for p in listed["prices"]}
+        assert len(found) == 30
+        assert found["ultra", "/v2beta/stable-image/generate/ultra"]["credits"] == 8.0
+        audio = found["stable-audio-2", "/v2beta/audio/stable-audio-2/text-to-audio"]
+        assert (audio["credits"], audio["formula"], audio["parameter"], audio["default"]) == (
+            20.0,
+            "17 + 0.06 * steps",
+            "steps",
+            50,
+        )
+        assert listed["document"] == {
+            "url": "https://api.stability.ai/v2alpha/openapi",
+            "copied": "2026-12-07",
+            "sha256": digest,
+        }
+        assert listed["overrides"] is None
+        error, sd3 = await call(client, "list_prices", names=["/v2beta/stable-image/generate/sd3"])
+        assert not error
+        assert [(p["model"], p["credits"]) for p in sd3["prices"]] == [
+            ("sd3.5-large", 6.5),
+            ("sd3.5-large-turbo", 4.0),
+            ("sd3.5-medium", 3.5),
+            ("sd3.5-flash", 2.5),
+        ]
+
+        error, plan = await call(client, "estimate_cost", plan={"ultra": 100, "core": 20})
+        assert not error
+        assert plan == {
+            "plan": "100 ultra + 20 core",
+            "total": 860.0,
+            "lines": [
+                {
+                    "name": "ultra",
+                    "count": 100,
+                    "credits_each": 8.0,
+                    "credits": 800.0,
+                    "overridden": False,
+                },
+                {
+                    "name": "core",
+                    "count": 20,
+                    "credits_each": 3.0,
+                    "credits": 60.0,
+                    "overridden": False,
+                },
+            ],
+            "organization": None,
+            "balance": 1072.5,
+            "left": 212.5,
+            "enough": True,
+            "overrides": None,
+        }
+        error, short = await call(
+            client, "estimate_cost", plan={"sd3.5-large": 1}, organization="org-side"
+        )
+        assert not error
+        assert (short["balance"], short["total"], short["left"], short["enough"]) == (
+            3.25,
+            6.5,
+            -3.25,
+            False,
+        )
+        assert short["organization"] == "org-side"
+        # list_prices asked nothing of the API; each estimate read one balance.
+        assert [request.organization for request in api.requests] == [None, "org-side"]
+
+        failures: list[tuple[str, dict[str, Any], str]] = [
+            (
+                "list_prices",
+                {"names": ["ultr"]},
+                "ConfigurationError: Unknown service 'ultr': did you mean ultra?",
+            ),
+            (
+                "estimate_cost",
+                {"plan": {"ultr": 3}},
+                "ConfigurationError: Unknown service 'ultr': did you mean ultra?",
+            ),
+            (
+                "estimate_cost",
+                {"plan": {"ultra": -1}},
+                "ConfigurationError: The count of ultra must be a whole number from 0 to "
+                "1,000,000,000, not -1.",
+            ),
+            (
+                "estimate_cost",
+                {"plan": {"ultra": 2.5}},
+                "ConfigurationError: The count of ultra must be a whole number from 0 to "
+                "1,000,000,000, not 2.5.",
+            ),
+            (
+                "estimate_cost",
+                {"plan": "100 ultra"},
+                "ConfigurationError: plan must be an object of service names to counts, such as "
+                '{"ultra": 100}.',
+            ),
+            (
+                "estimate_cost",
+                {"plan": {}},
+                "ConfigurationError: A plan names at least one service.",
+            ),
+            (
+                "estimate_cost",
+                {"plan": {"core": 1}, "organization": "org-elsewhere"},
+                "PermissionDeniedError (HTTP 403): You do not have access to organization "
+                "org-elsewhere.",
+            ),
+        ]
+        before = len(api.requests)
+        for tool, arguments, message in failures:
+            assert await call(client, tool, **arguments) == (True, message), arguments
+        # Only the last one got as far as the API: a bad plan sends nothing.
+        assert len(api.requests) == before + 1
+
+    recorded.run(scenario)
+    recorded.check_the_wire()
+
+
+def test_your_own_prices_are_said_to_be_yours(tmp_path: Path, server: StandInServer) -> None:
+    rates = tmp_path / "prices.toml"
+    rates.write_text("[prices]\nultra = 7.5\n")
+    recorded = Recorded(tmp_path, server.url, env={"STABILITY_PRICES": str(rates)})
+
+    async def scenario(client: Client) -> None:
+        error, listed = await call(client, "list_prices", names=["ultra", "core"])
+        assert not error
+        assert [(p["name"], p["credits"], p["overridden"]) for p in listed["prices"]] == [
+            ("ultra", 7.5, True),
+            ("core", 3.0, False),
+        ]
+        assert listed["overrides"] == str(rates)
+        error, plan = await call(client, "estimate_cost", plan={"ultra": 10})
+        assert not error
+        assert (plan["total"], plan["overrides"], plan["lines"][0]["overridden"]) == (
+            75.0,
+            str(rates),
+            True,
+        )
 
     recorded.run(scenario)
     recorded.check_the_wire()
@@ -438,18 +602,25 @@ def test_serving_http_in_process_ends_cleanly_when_cancelled(server: StandInServ
 
 def test_the_server_uses_the_public_api_only() -> None:
     # stability_user.mcp reads as an example of the SDK in use: whatever it takes from the
-    # package comes through `from .. import NAME`, NAME one of stability_user.__all__.
+    # package comes through `from .. import NAME`, NAME one of stability_user.__all__, or from
+    # a public module, `from ..prices import NAME`, NAME one of its __all__.
     import ast
+    import importlib
 
     import stability_user
 
     folder = Path(stability_user.__file__).parent / "mcp"
+    public = {"prices"}
     for path in folder.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.level == 2:
-                assert node.module is None, f"{path.name}: from ..{node.module} import ..."
                 names = {alias.name for alias in node.names}
-                assert names <= set(stability_user.__all__), (path.name, names)
+                if node.module is None:
+                    assert names <= set(stability_user.__all__), (path.name, names)
+                    continue
+                assert node.module in public, f"{path.name}: from ..{node.module} import ..."
+                module = importlib.import_module(f"stability_user.{node.module}")
+                assert names <= set(module.__all__), (path.name, node.module, names)
             if isinstance(node, ast.ImportFrom) and node.level == 0:
                 assert not (node.module or "").startswith("stability_user"), path.name
 
@@ -474,6 +645,7 @@ def test_a_tool_call_answers_within_its_timeout_whatever_the_api_does() -> None:
                         ("get_balances", {}),
                         ("get_account", {}),
                         ("check_credits", {"minimum": 1}),
+                        ("estimate_cost", {"plan": {"core": 10}}),
                     )
                 ]
 
@@ -482,7 +654,7 @@ def test_a_tool_call_answers_within_its_timeout_whatever_the_api_does() -> None:
     finally:
         hole.close()
     expected = "APITimeoutError: No answer from the API within 0.5 s (the tool call's timeout)."
-    assert outcomes == [(True, expected)] * 4
+    assert outcomes == [(True, expected)] * 5
 
 
 def test_the_tool_timeout_defaults_under_what_mcp_clients_allow() -> None:

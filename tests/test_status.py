@@ -194,6 +194,28 @@ def test_format_fields(
     assert (code, out) == (0, "org-side: 3.25\n")
 
 
+def test_the_calls_field_says_how_many_calls_the_balance_pays_for(
+    env: dict[str, str],
+    api: StandInAPI,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    template = "{credits:,.2f} cr: {calls:ultra} ultra, {calls:sd3.5-medium:>4} sd3.5-medium"
+    # 1,072.50 credits: 134 calls at 8 (1,072), 306 at 3.5 (1,071).
+    assert status(capsys, "--format", template) == (
+        0,
+        "1,072.50 cr: 134 ultra,  306 sd3.5-medium\n",
+        "",
+    )
+    assert status(capsys, "--format", "{calls:/v2beta/stable-image/generate/core}")[1] == "357\n"
+    rates = tmp_path / "prices.toml"
+    rates.write_text("[prices]\nultra = 10\n")
+    monkeypatch.setenv("STABILITY_PRICES", str(rates))
+    assert status(capsys, "--format", "{calls:ultra}")[1] == "107\n"
+    assert balance_requests(api) == 1  # each answered from the cache
+
+
 @pytest.mark.parametrize(
     ("template", "message"),
     [
@@ -206,6 +228,10 @@ def test_format_fields(
         ("{credits:{age}}", "a field inside {credits:{age}} is not allowed"),
         ("{credits", "expected '}' before end of string"),
         ("one\ntwo {credits}", "must be one line"),
+        ("{calls}", "{calls} names a service: {calls:ultra}"),
+        ("{calls::>3}", "{calls} names a service: {calls:ultra}"),
+        ("{calls:ultr}", "Unknown service 'ultr': did you mean ultra?"),
+        ("{calls:core:d.}", "Invalid format specifier"),
     ],
 )
 def test_a_bad_template_is_a_usage_error_and_nothing_is_sent(
@@ -587,7 +613,7 @@ def test_a_cache_hit_imports_neither_httpx2_nor_the_models_nor_argparse_nor_the_
         "'stability_user._client', 'attrs', 'argparse', 'json', 'typing', 'hashlib', "
         "'importlib', 'math', 'stability_user._exceptions', 'sqlite3', 'datetime', "
         "'dataclasses', 'stability_user.history', 'stability_user.history._store', "
-        "'logging')\n"
+        "'logging', 'stability_user.prices', 'decimal', 'tomllib')\n"
         "print(status, sorted(m for m in heavy if m in sys.modules))"
     )
     # Without coverage's start-up in the child (it imports json and typing of its own).
@@ -596,6 +622,17 @@ def test_a_cache_hit_imports_neither_httpx2_nor_the_models_nor_argparse_nor_the_
         [sys.executable, "-c", code], env=clean, capture_output=True, text=True, check=True
     )
     assert done.stdout.splitlines() == ["1072.5", "0 []"]
+    # Asked for, the calls load the prices (and what they need), still not the client.
+    asked = code.replace("{credits}{runway}", "{calls:core}")
+    done = subprocess.run(
+        [sys.executable, "-c", asked], env=clean, capture_output=True, text=True, check=True
+    )
+    printed, loaded = done.stdout.splitlines()
+    assert printed == "357"
+    assert loaded.startswith("0 [")
+    assert "'stability_user.prices'" in loaded
+    for never in ("httpx2", "stability_user._client", "argparse", "sqlite3", "tomllib", "history"):
+        assert never not in loaded
 
 
 def test_help_lists_status_and_status_has_its_own(capsys: pytest.CaptureFixture[str]) -> None:

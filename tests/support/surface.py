@@ -28,6 +28,7 @@ PUBLIC_MODULES = (
     "stability_user.history",
     "stability_user.mcp",
     "stability_user.monitoring",
+    "stability_user.prices",
     "stability_user.testing",
 )
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,7 +127,7 @@ def _samples() -> dict[str, Any]:
     import httpx2
 
     import stability_user as su
-    from stability_user import history
+    from stability_user import history, prices
 
     request = httpx2.Request("GET", "https://api.stability.ai/v1/user/balance")
     response = httpx2.Response(429, request=request, json={"name": "rate_limited"})
@@ -138,6 +139,21 @@ def _samples() -> dict[str, Any]:
         credits_per_day=1.0, spent=7.0, since=moment, until=moment, coverage=1.0, readings=8
     )
     runway = history.Runway(credits=10.0, runs_out=moment, days=10.0)
+    audio = prices.Price(
+        name="stable-audio-2",
+        credits=23.0,
+        method="POST",
+        path="/v2beta/audio/stable-audio-2/text-to-audio",
+        model="stable-audio-2",
+        formula=prices.Formula(base=17.0, rate=0.06, parameter="steps", default=50),
+        parameter_value=100,
+        source="stability-v2beta.openapi.json",
+        stated="By default, 20 credits per successful generation.",
+    )
+    estimate = prices.Estimate(
+        lines=(prices.EstimateLine("stable-audio-2", 2, 23.0, 46.0, audio),), total=46.0
+    )
+    document = prices.Document("stability-v2beta.openapi.json", None, "2026-12-07", "e8db")
     return {
         "Account": su.Account(id="u-1", email="a@example.com", organizations=(organization,)),
         "Organization": organization,
@@ -154,7 +170,18 @@ def _samples() -> dict[str, Any]:
         "InsufficientCreditsError": su.InsufficientCreditsError(
             "short", required=2.0, available=1.0, organization=None
         ),
+        "InsufficientCreditsError (for an estimate)": su.InsufficientCreditsError(
+            "short", required=46.0, available=1.0, organization=None, estimate=estimate
+        ),
         "ClientClosedError": su.ClientClosedError("closed"),
+        "prices.Price": audio,
+        "prices.Estimate": estimate,
+        "prices.Catalogue": prices.Catalogue(
+            prices=(audio,),
+            not_priced=(prices.Unpriced("GET", "/v2beta/results/{id}", "no Credits section"),),
+            document=document,
+            overrides=None,
+        ),
         "history.Day": day,
         "history.BurnRate": rate,
         "history.Runway": runway,

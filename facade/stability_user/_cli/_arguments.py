@@ -40,6 +40,7 @@ __all__ = [
     "output_arguments",
     "port",
     "seconds",
+    "service",
     "shard",
     "template",
     "timeout_arguments",
@@ -79,6 +80,7 @@ non_negative_seconds = as_type(_types.non_negative_seconds)
 template = as_type(_types.template)
 duration = as_type(_types.duration)
 days = as_type(_types.days)
+service = as_type(_types.service)
 
 
 def endpoint_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,10 +14,12 @@ if TYPE_CHECKING:
 
     from .._models import Balance
 
-__all__ = ["add_parser", "below", "organization_argument", "run"]
+__all__ = ["add_parser", "below", "organization_argument", "overrides_of", "run"]
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ._prices import as_argument
+
     parser = add_command(
         commands,
         "balance",
@@ -26,6 +28,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         min_credits=True,
     )
     organization_argument(parser)
+    as_argument(parser)
 
 
 def organization_argument(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
     with StabilityUser(**client_options(args, err)) as client:
         org = args.org or client.organization
         balance = client.get_balance(args.org)
-    _show_balance(out, balance, org, args.json)
+    _show_balance(out, balance, org, args.json, args.as_services or [])
     if below(args.min_credits, balance.credits):
         err.print(
             f"{PROG}: {credits_text(balance.credits)} credits is below --min-credits "
@@ -54,10 +57,36 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
     return EXIT_OK
 
 
-def _show_balance(out: Output, balance: Balance, org: str | None, as_json: bool) -> None:
+def _show_balance(
+    out: Output, balance: Balance, org: str | None, as_json: bool, services: list[str]
+) -> None:
+    calls = None
+    if services:
+        from ._prices import calls_of
+
+        calls = calls_of(balance.credits, services)
     if as_json:
         # Which organization the credits are of; null for the account's default.
-        out.print(json.dumps({"organization": org, **balance.to_dict()}))
+        shown = {"organization": org, **balance.to_dict()}
+        if calls is not None:
+            shown.update(calls=calls, overrides=overrides_of(services))
+        out.print(json.dumps(shown))
         return
     scope = f"organization {org}" if org else "default organization"
-    out.print(f"{credits_text(balance.credits)} credits ({scope})")
+    if calls is None:
+        out.print(f"{credits_text(balance.credits)} credits ({scope})")
+        return
+    from ._prices import calls_text, yours
+
+    out.print(f"{credits_text(balance.credits)} credits ({scope}): {calls_text(calls)}")
+    note = yours(services)
+    if note:
+        out.print(note)
+
+
+def overrides_of(services: list[str]) -> str | None:
+    """The ``STABILITY_PRICES`` file, if one of ``services`` is priced by it."""
+    from ..prices import catalogue, price
+
+    used = any(price(name).overridden for name in services)
+    return catalogue().overrides if used else None

@@ -28,13 +28,16 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    add_command(
+    from ._prices import as_argument
+
+    parser = add_command(
         commands,
         "balances",
         help="every organization's credits, fetched concurrently",
         description="Show every organization of the account with its credits.",
         min_credits=True,
     )
+    as_argument(parser)
 
 
 def run(args: argparse.Namespace, out: Output, err: Output) -> int:
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
 
     with StabilityUser(**client_options(args, err)) as client:
         results = client.get_balances()
-    _show_balances(out, results, args.json)
+    _show_balances(out, results, args.json, args.as_services or [])
     failed = [(result.organization.id, result.error) for result in results if result.error]
     for org, error in failed:
         err.print(f"{PROG}: {org}: {describe_error(error)}")
@@ -60,9 +63,24 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
     return EXIT_OK
 
 
-def _show_balances(out: Output, results: Sequence[OrganizationBalance], as_json: bool) -> None:
+def _show_balances(
+    out: Output, results: Sequence[OrganizationBalance], as_json: bool, services: list[str]
+) -> None:
+    from ._prices import calls_of
+
+    calls = [
+        None if result.balance is None else calls_of(result.balance.credits, services)
+        for result in results
+    ]
     if as_json:
-        out.print(json.dumps([result.to_dict() for result in results], indent=2))
+        shown = [result.to_dict() for result in results]
+        if services:
+            from ._balance import overrides_of
+
+            overrides = overrides_of(services)
+            for entry, counted in zip(shown, calls, strict=True):
+                entry.update(calls=counted, overrides=overrides)
+        out.print(json.dumps(shown, indent=2))
         return
     rows = [
         [
@@ -70,8 +88,16 @@ def _show_balances(out: Output, results: Sequence[OrganizationBalance], as_json:
             result.organization.name,
             result.organization.role,
             "error" if result.balance is None else credits_text(result.balance.credits),
+            *(("" if counted is None else str(counted[name])) for name in services),
         ]
-        for result in results
+        for result, counted in zip(results, calls, strict=True)
     ]
-    table(out, ["ORGANIZATION", "NAME", "ROLE", "CREDITS"], rows)
+    header = ["ORGANIZATION", "NAME", "ROLE", "CREDITS", *(f"{name} calls" for name in services)]
+    table(out, header, rows)
     out.print("* default organization")
+    if services:
+        from ._prices import yours
+
+        note = yours(services)
+        if note:
+            out.print(note)

@@ -5,8 +5,10 @@ and exits with the command's status (128+N when signal N ended it). Every signal
 ``measure`` (HUP, INT, QUIT, TERM, USR1, USR2) reaches the command instead, and ``measure`` waits
 for it to end, then reports; one ignored when ``measure`` started stays ignored, for the command
 too. A balance that cannot be read before: the command is not started (1). Below
-``--min-credits``, or a ``--json`` file that could not be written: not started either (3, 2). A
-balance that cannot be read after: the command's status stands and the spend is unknown.
+``--min-credits`` (plus the ``--expect``ed cost, when given), or a ``--json`` file that could not
+be written: not started either (3, 2). A balance that cannot be read after: the command's status
+stands and the spend is unknown. ``--expect "100 ultra 20 core"`` adds what the plan should
+cost, from the price catalogue, and how far the spend is from it, in percent.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from ._recording import history_argument
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import FrameType
+    from typing import Any
 
     from .._budget import Spend
+    from ..prices import Estimate
 
 __all__ = ["add_parser", "run"]
 
@@ -38,8 +42,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = commands.add_parser(
         "measure",
         help="run a command and say how many credits it spent",
-        usage=f"{PROG} measure [--org ORG | --all] [--min-credits N] [--json FILE] "
-        "[options] -- COMMAND [ARG...]",
+        usage=f"{PROG} measure [--org ORG | --all] [--expect PLAN] [--min-credits N] "
+        "[--json FILE] [options] -- COMMAND [ARG...]",
         description=(
             "Read the balance, run COMMAND (stdin, stdout and stderr are its own), read the "
             "balance again, and print on stderr what it spent, the balances either side and how "
@@ -51,6 +55,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     scope.add_argument("--org", metavar="ORG", help="organization id (default: the default one)")
     scope.add_argument("--all", action="store_true", help="every organization, each and in total")
     minimum_arguments(parser)
+    parser.add_argument(
+        "--expect",
+        metavar="PLAN",
+        help="what the command should spend, as COUNT NAME pairs ('100 ultra 20 core', from "
+        "`stability-user prices`): the report adds it and the difference in percent; with "
+        "--min-credits N, the command starts only when the balance covers it plus N",
+    )
     parser.add_argument(
         "--json",
         metavar="FILE",
@@ -81,14 +92,25 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
     if problem:  # found before the command spends anything, not after
         err.print(f"{PROG} measure: error: --json {args.json_file}: {problem}")
         return EXIT_USAGE
+    expected = _expected(args.expect) if args.expect is not None else None
     with (
         StabilityUser(**client_options(args, err)) as client,
         client.track_spend(args.org, all_organizations=args.all) as spend,
     ):
-        low = _below_minimum(spend, args.min_credits)
+        minimum = args.min_credits
+        if minimum is not None and expected is not None:
+            from .._credits import credits_total
+
+            minimum = credits_total((minimum, expected.total))
+        low = _below_minimum(spend, minimum)
         if low:
+            plus = (
+                ""
+                if expected is None
+                else f" plus the expected {credits_text(expected.total)} ({expected.plan})"
+            )
             err.print(
-                f"{PROG}: below --min-credits {credits_text(args.min_credits)}: {low}; "
+                f"{PROG}: below --min-credits {credits_text(args.min_credits)}{plus}: {low}; "
                 "the command was not started"
             )
             return EXIT_BELOW_MIN
@@ -97,10 +119,32 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
         except OSError as error:  # nothing ran: nothing to report
             err.print(f"{PROG}: error: cannot run {command[0]!r}: {error.strerror or error}")
             return _EXIT_NOT_FOUND if isinstance(error, FileNotFoundError) else _EXIT_NOT_EXECUTABLE
-    err.print(f"{PROG}: {_summary(spend, status)}")
-    if args.json_file and not _write_record(args.json_file, spend, command, status, err):
+    err.print(f"{PROG}: {_summary(spend, status, expected)}")
+    if args.json_file and not _write_record(
+        args.json_file, spend, command, status, err, expected=expected
+    ):
         return status or EXIT_API_ERROR
     return status
+
+
+def _expected(text: str) -> Estimate:
+    """``--expect``'s plan, priced; a usage error (status 2) before anything is read or run."""
+    from ..prices import estimate
+    from ..prices._plan import plan_from_words
+
+    return estimate(plan_from_words(text.split()))
+
+
+def _against(spend: Spend, expected: Estimate) -> dict[str, Any]:
+    """The expected cost, and how far the spend is from it (``None`` when it cannot tell)."""
+    from .._credits import credits_difference
+
+    difference = percent = None
+    if spend.credits is not None:
+        difference = credits_difference(spend.credits, expected.total)
+        if expected.total:
+            percent = round(difference / expected.total * 100, 2)
+    return {**expected.to_dict(), "difference": difference, "difference_percent": percent}
 
 
 def _below_minimum(spend: Spend, minimum: float | None) -> str:
@@ -184,8 +228,9 @@ def _same_group(pid: int) -> bool:
         return True
 
 
-def _summary(spend: Spend, status: int) -> str:
-    """The one line: what was spent, the balances either side, how long, the status."""
+def _summary(spend: Spend, status: int, expected: Estimate | None = None) -> str:
+    """The one line: what was spent (against what was expected), the balances either side, how
+    long, the status."""
     if spend.all_organizations:
         scope = f"{len(spend.organizations)} organizations"
     elif spend.organization:
@@ -196,9 +241,16 @@ def _summary(spend: Spend, status: int) -> str:
     if spend.credits is None or spend.after is None:
         problem = f"{type(spend.error).__name__}: {spend.error}" if spend.error else "unknown"
         spent = f"spend unknown ({before} before, {scope}; the balance after: {problem})"
+        if expected is not None:
+            spent += f", {credits_text(expected.total)} expected ({expected.plan})"
     else:
+        against = ""
+        if expected is not None:
+            percent = _against(spend, expected)["difference_percent"]
+            off = "" if percent is None else f", {percent:+.1f}%"
+            against = f" against {credits_text(expected.total)} expected ({expected.plan}{off})"
         spent = (
-            f"spent {credits_text(spend.credits)} credits "
+            f"spent {credits_text(spend.credits)} credits{against} "
             f"({before} -> {credits_text(spend.after)}, {scope})"
         )
     seconds = spend.seconds or 0.0
@@ -228,13 +280,23 @@ def _unwritable(path: str) -> str | None:
     return None
 
 
-def _write_record(path: str, spend: Spend, command: list[str], status: int, err: Output) -> bool:
+def _write_record(
+    path: str,
+    spend: Spend,
+    command: list[str],
+    status: int,
+    err: Output,
+    *,
+    expected: Estimate | None = None,
+) -> bool:
     """Write the record to a temporary file beside ``path``, then rename it over ``path``: a
     reader never sees half a record, and a failure leaves an older one whole."""
     import json
     import tempfile
 
     record = {**spend.to_dict(), "command": command, "exit_status": status}
+    if expected is not None:
+        record["expected"] = _against(spend, expected)
     folder = os.path.dirname(path) or os.curdir
     temporary = None
     try:

@@ -32,6 +32,8 @@ examples:
   {PROG} history --days 30             # spend per day, burn rate, runway
   {PROG} watch --below 50 --notify-config ~/.config/apprise.yml   # alerts
   {PROG} measure --min-credits 50 -- ./batch.sh   # what a job spent
+  {PROG} prices                        # what each call costs, from Stability's document
+  {PROG} estimate 100 ultra 20 core    # what a batch costs, against the balance
   {PROG} exporter --port 9464 --interval 60   # Prometheus metrics
   {PROG} mcp                           # the credits for agents (MCP, over stdio)
 
@@ -39,7 +41,8 @@ exit status:
   0  success (watch --once: all is well)
   1  API or network failure (one line on stderr)
   2  usage or configuration error, including a missing {API_KEY_ENV}
-  3  a balance is below --min-credits (watch --once: a condition holds)
+  3  a balance is below --min-credits (watch --once: a condition holds; estimate: the
+     balance does not cover the plan)
   measure exits with its command's status
   130  interrupted (Ctrl-C)
 """
@@ -51,10 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         _account,
         _balance,
         _balances,
+        _estimate,
         _exporter,
         _history,
         _mcp,
         _measure,
+        _prices,
         _status,
         _watch,
     )
@@ -75,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         _history,
         _watch,
         _measure,
+        _prices,
+        _estimate,
         _exporter,
         _mcp,
     ):

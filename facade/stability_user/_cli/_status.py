@@ -34,6 +34,7 @@ from .._constants import (
 )
 from ._output import EXIT_API_ERROR, EXIT_OK, EXIT_USAGE, PROG, Output, credits_text, say
 from ._status_options import StatusArguments, entry_of, fetch_credits
+from ._types import CallsField
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -60,7 +61,9 @@ PARSER_TEXT: dict[str, Any] = {
         "platform's cache folder; the key is never written to it. --format fields: "
         "{credits} (a number: {credits:,.0f}), {organization}, {age} (e.g. 12m), {stale} "
         "('~' when stale, else empty), {runway} (e.g. 9d: how long the credits last at the "
-        "burn rate of the local history, empty when it cannot tell). A refresh records the "
+        "burn rate of the local history, empty when it cannot tell), {calls:NAME} (how many "
+        "calls of a service the credits pay for, e.g. {calls:ultra}; see `stability-user "
+        "prices`). A refresh records the "
         "balance in that history unless --no-history. Exit status: 0 a value was printed, "
         "1 nothing to show or a key the API refused, 2 a usage or configuration error."
     ),
@@ -106,7 +109,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_arguments.template,
         metavar="TEMPLATE",
         help="a template over {credits}, {organization}, {age}, {stale}, {runway}, "
-        "e.g. '{credits:,.0f} cr {runway}'",
+        "{calls:NAME}, e.g. '{credits:,.0f} cr {runway}'",
     )
     shape.add_argument("--json", action="store_true", help="print the fields as one JSON object")
     parser.add_argument(
@@ -127,6 +130,7 @@ def _fields(record: CachedBalance) -> dict[str, Any]:
         "age": age_text(record.age),
         "stale": "~" if record.stale else "",
         "runway": runway_text(record.runs_out_at, record.fetched_at + record.age),
+        "calls": CallsField(record.credits),  # the prices load only if the template asks
     }
 
 

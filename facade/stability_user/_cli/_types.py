@@ -11,6 +11,7 @@ from .._constants import MAX_SECONDS
 __all__ = [
     "FIELDS",
     "MAX_DURATION",
+    "CallsField",
     "credits",
     "days",
     "duration",
@@ -18,12 +19,13 @@ __all__ = [
     "non_negative_seconds",
     "port",
     "seconds",
+    "service",
     "shard",
     "template",
 ]
 
-# What a ``status --format`` template may name.
-FIELDS = ("credits", "organization", "age", "stale", "runway")
+# What a ``status --format`` template may name; ``{calls:NAME}`` takes a service's name.
+FIELDS = ("credits", "organization", "age", "stale", "runway", "calls")
 
 
 def _number(text: str) -> float:
@@ -97,6 +99,40 @@ def credits(text: str) -> float:
         raise ValueError(f"must be a finite number of credits >= 0, not {text!r}") from None
 
 
+def service(text: str) -> str:
+    """A service of the price catalogue (``ultra``, or an endpoint's path): ``--as``,
+    ``{calls:NAME}``. Loads the prices."""
+    from .._exceptions import ConfigurationError, StabilityError
+    from ..prices import price
+
+    try:
+        price(text)
+    except ConfigurationError as error:
+        raise ValueError(error.cli_message or str(error)) from None
+    except StabilityError as error:  # a catalogue that cannot be read: said, not a traceback
+        raise ValueError(str(error)) from None
+    return text
+
+
+class CallsField:
+    """``status --format``'s ``{calls:NAME}``: how many calls of NAME the credits pay for
+    (``{calls:ultra}``; ``{calls:ultra:>3}`` formats the number). The prices load only when a
+    template names it."""
+
+    __slots__ = ("credits",)
+
+    def __init__(self, credits: float) -> None:
+        self.credits = credits
+
+    def __format__(self, spec: str) -> str:
+        name, _, number = spec.partition(":")
+        if not name:
+            raise ValueError("{calls} names a service: {calls:ultra}")
+        from ..prices import calls_for
+
+        return format(calls_for(self.credits, service(name)), number)
+
+
 def port(text: str) -> int:
     """A TCP port to listen on: 0 (any free one) to 65535."""
     try:
@@ -138,11 +174,23 @@ def template(text: str) -> str:
         if field is None:
             continue
         if field not in FIELDS:
-            names = ", ".join("{" + name + "}" for name in FIELDS)
-            raise ValueError(f"{{{field}}} is not a field: use {names}")
+            names = ", ".join("{" + name + "}" for name in FIELDS if name != "calls")
+            raise ValueError(f"{{{field}}} is not a field: use {names}, {{calls:NAME}}")
         if spec and "{" in spec:
             raise ValueError(f"a field inside {{{field}:{spec}}} is not allowed")
-    sample = {"credits": 0.0, "organization": "", "age": "", "stale": "", "runway": ""}
+        if field == "calls":
+            name = (spec or "").partition(":")[0]
+            if not name:
+                raise ValueError("{calls} names a service: {calls:ultra}")
+            service(name)
+    sample = {
+        "credits": 0.0,
+        "organization": "",
+        "age": "",
+        "stale": "",
+        "runway": "",
+        "calls": CallsField(0.0),
+    }
     try:  # a spec that does not fit the field's value, e.g. {credits:d}
         text.format_map(sample)
     except (ValueError, TypeError) as err:

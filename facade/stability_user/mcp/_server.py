@@ -24,8 +24,9 @@ __all__ = ["build_server", "check_loopback", "serve_http", "serve_stdio"]
 
 _INSTRUCTIONS = (
     "Read the Stability AI credits of the operator's key: the balance of an organization, of "
-    "every organization, the account, and whether there are enough credits for a job. Every "
-    "tool is free to call and spends no credits: check before an expensive generation."
+    "every organization, the account, and whether there are enough credits for a job; and "
+    "what calls cost, from Stability's own price statements, alone or against the balance. "
+    "Every tool is free to call and spends no credits: check before an expensive generation."
 )
 # uvicorn's own default backlog.
 _BACKLOG = 2048

@@ -1,9 +1,10 @@
 """The tools an agent calls: what each returns, how each fails, what each tells the agent.
 
-Every tool reads and never spends: read-only, idempotent, not destructive, open-world (it asks
-Stability's API). Each returns structured content under an output schema; a failure is a tool
-result marked as an error, with the one line the command line would print. Only the public
-client API is used.
+Every tool reads and never spends: read-only, idempotent, not destructive, open-world when it
+asks Stability's API (``list_prices`` reads the price catalogue alone). Each returns structured
+content under an output schema; a failure is a tool result marked as an error, with the one
+line the command line would print. Only the public API is used (``stability_user`` and
+``stability_user.prices``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .. import (
     RateLimitError,
     StabilityError,
 )
+from ..prices import Price, catalogue, estimate, price
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -72,6 +74,86 @@ MinimumArgument = Annotated[
         }
     ),
 ]
+
+
+PlanArgument = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "type": "object",
+            "additionalProperties": {"type": "integer", "minimum": 0},
+            "description": 'How many calls of each service, e.g. {"ultra": 100, "core": '
+            "20}; the services as list_prices names them.",
+        }
+    ),
+]
+NamesArgument = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "type": ["array", "null"],
+            "items": {"type": "string"},
+            "description": "Services (such as ultra or core) or endpoint paths; omit it for all.",
+        }
+    ),
+]
+
+
+class PriceResult(TypedDict):
+    """What one call of a service costs, per successful result."""
+
+    name: str
+    credits: Annotated[float, Field(description="Per successful result, at the defaults.")]
+    method: str
+    path: str
+    model: str | None
+    formula: Annotated[
+        str | None, Field(description="How the credits depend on a parameter, if they do.")
+    ]
+    parameter: str | None
+    default: int | None
+    overridden: Annotated[bool, Field(description="The operator's own rate, not Stability's.")]
+
+
+class DocumentResult(TypedDict):
+    """The Stability document the prices were read from."""
+
+    url: str | None
+    copied: str | None
+    sha256: str
+
+
+class PricesResult(TypedDict):
+    """Prices per successful result (failed calls are free), with where they come from."""
+
+    prices: list[PriceResult]
+    document: DocumentResult
+    overrides: Annotated[
+        str | None, Field(description="The operator's STABILITY_PRICES file, if one is used.")
+    ]
+
+
+class EstimateLineResult(TypedDict):
+    """One service of the plan."""
+
+    name: str
+    count: int
+    credits_each: float
+    credits: float
+    overridden: bool
+
+
+class EstimateResult(TypedDict):
+    """What the plan costs, the balance, and whether it covers the plan."""
+
+    plan: str
+    total: float
+    lines: list[EstimateLineResult]
+    organization: str | None
+    balance: float
+    left: Annotated[float, Field(description="balance - total; negative when short.")]
+    enough: Annotated[bool, Field(description="Whether balance >= total.")]
+    overrides: str | None
 
 
 class BalanceResult(TypedDict):
@@ -127,13 +209,13 @@ class CreditsCheckResult(TypedDict):
     organization: str | None
 
 
-def _read_only(title: str) -> ToolAnnotations:
+def _read_only(title: str, *, open_world: bool = True) -> ToolAnnotations:
     return ToolAnnotations(
         title=title,
         read_only_hint=True,
         destructive_hint=False,
         idempotent_hint=True,
-        open_world_hint=True,
+        open_world_hint=open_world,
     )
 
 
@@ -161,6 +243,21 @@ def _failure(error: StabilityError) -> CallToolResult:
     )
 
 
+def _price(each: Price) -> PriceResult:
+    formula = each.formula
+    return {
+        "name": each.name,
+        "credits": each.credits,
+        "method": each.method,
+        "path": each.path,
+        "model": each.model,
+        "formula": None if formula is None else str(formula),
+        "parameter": None if formula is None else formula.parameter,
+        "default": None if formula is None else formula.default,
+        "overridden": each.overridden,
+    }
+
+
 def _organization(org: Organization) -> OrganizationResult:
     return {"id": org.id, "name": org.name, "role": org.role, "is_default": org.is_default}
 
@@ -184,7 +281,7 @@ def register_tools(
     share_email: bool,
     tool_timeout: float = TOOL_TIMEOUT,
 ) -> None:
-    """Add the four tools to ``server``, each calling ``client`` and answering within
+    """Add the tools to ``server``, each calling ``client`` and answering within
     ``tool_timeout`` seconds."""
 
     async def bounded(call: Awaitable[_Result]) -> _Result:
@@ -262,6 +359,71 @@ def register_tools(
             }
         )
 
+    async def list_prices(names: NamesArgument = None) -> Annotated[CallToolResult, PricesResult]:
+        try:
+            if names is not None and not (
+                isinstance(names, list) and all(isinstance(name, str) for name in names)
+            ):
+                raise ConfigurationError("names must be a list of service names.")
+            found = catalogue()
+            wanted = set(names or ())
+            prices = [
+                each
+                for each in found.prices
+                if not wanted or each.name in wanted or each.path in wanted
+            ]
+            for name in sorted(wanted):
+                price(name)  # an unknown one's error names the closest ones
+        except StabilityError as error:
+            return _failure(error)
+        document = found.document
+        return _answer(
+            {
+                "prices": [_price(each) for each in prices],
+                "document": {
+                    "url": document.url,
+                    "copied": document.copied,
+                    "sha256": document.sha256,
+                },
+                "overrides": found.overrides,
+            }
+        )
+
+    async def estimate_cost(
+        plan: PlanArgument, organization: OrganizationArgument = None
+    ) -> Annotated[CallToolResult, EstimateResult]:
+        try:
+            if not isinstance(plan, dict):
+                raise ConfigurationError(
+                    'plan must be an object of service names to counts, such as {"ultra": 100}.'
+                )
+            planned = estimate(plan)
+            balance = await bounded(client.get_balance(organization))
+        except StabilityError as error:
+            return _failure(error)
+        left = round(balance.credits - planned.total, 10)
+        return _answer(
+            {
+                "plan": planned.plan,
+                "total": planned.total,
+                "lines": [
+                    {
+                        "name": line.name,
+                        "count": line.count,
+                        "credits_each": line.credits_each,
+                        "credits": line.credits,
+                        "overridden": line.price.overridden,
+                    }
+                    for line in planned.lines
+                ],
+                "organization": organization or client.organization,
+                "balance": balance.credits,
+                "left": left + 0.0,
+                "enough": balance.credits >= planned.total,
+                "overrides": catalogue().overrides if planned.overridden else None,
+            }
+        )
+
     account_text = (
         "The account behind the operator's Stability AI key: its id, and its organizations "
         "(ids for the other tools, names, roles, which is the default)"
@@ -288,13 +450,32 @@ def register_tools(
             "figures: answers yes or no rather than failing. Use it to decide whether to start "
             "an expensive generation." + FREE,
         ),
+        (
+            list_prices,
+            "Stability prices",
+            "What each Stability AI service costs in credits per successful result (failed "
+            "calls are free), as Stability's own API document states it, with the document's "
+            "date and hash and the operator's own rates where they apply. Use it to say what "
+            "a generation will cost before starting it. Free to call: it spends no credits "
+            "and asks nothing of the API.",
+        ),
+        (
+            estimate_cost,
+            "Cost of a plan, against the balance",
+            "What a plan of calls costs (e.g. 100 ultra and 20 core) at Stability's prices, "
+            "and whether the organization's balance covers it: the total, each line, the "
+            "balance, what is left (negative when short). Use it before a batch of "
+            "generations." + FREE,
+        ),
     ]
     for function, title, description in tools:
+        # list_prices reads the catalogue alone: nothing outside is asked.
+        annotations = _read_only(title, open_world=function is not list_prices)
         server.add_tool(
             function,
             name=function.__name__,
             title=title,
             description=description,
-            annotations=_read_only(title),
+            annotations=annotations,
             structured_output=True,  # a return type without a schema fails here, not silently
         )
