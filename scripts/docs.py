@@ -1,9 +1,11 @@
 """`make docs` and `make docs-serve`: build (or serve) the site with Zensical, strictly.
 
 Before Zensical runs, the Performance page's chart (matplotlib, SVG) and table are made from
-``benchmarks/results.json``, so the page shows the last committed bench run and nothing is
-copied by hand. The build is strict, and stricter than Zensical's ``--strict``: a line that
-griffe (the API reference's parser) or Zensical prints as a warning fails it too.
+``benchmarks/results.json``, so the page shows the last committed bench run, and the Prices
+page's table from the price catalogue (``facade/stability_user/prices/catalogue.json``, which
+``make generate`` writes from Stability's document): nothing is copied by hand. The build is
+strict, and stricter than Zensical's ``--strict``: a line that griffe (the API reference's
+parser) or Zensical prints as a warning fails it too.
 
 ``python scripts/docs.py build [--root DIR]`` builds DIR's site (default: this repository) into
 DIR/site; ``serve`` serves it with live reload on http://127.0.0.1:8000.
@@ -24,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path("benchmarks/results.json")
 CHART = Path("docs/assets/generated/bench-ratios.svg")
 TABLE = Path("build/docs/bench-table.md")
+CATALOGUE = Path("facade/stability_user/prices/catalogue.json")
+PRICES_TABLE = Path("build/docs/prices-table.md")
 # What a warning looks like in Zensical's and griffe's output.
 WARNING = re.compile(r"^(?:\x1b\[[0-9;]*m)*(?:Warning|WARNING|griffe:)", re.MULTILINE)
 
@@ -91,12 +95,45 @@ def bench_chart(results: dict[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
+def _credits_text(credits: float) -> str:
+    return f"{credits:,.10f}".rstrip("0").rstrip(".")
+
+
+def prices_table(catalogue: dict[str, Any]) -> str:
+    """The Prices page's table, in Markdown, from the price catalogue: one row per priced
+    endpoint and model, then the document it was read from."""
+    lines = [
+        "| service | endpoint | model | credits per successful result |",
+        "| --- | --- | --- | --- |",
+    ]
+    for entry in catalogue["prices"]:
+        formula = entry["formula"]
+        credits = _credits_text(entry["credits"])
+        if formula is not None:
+            credits = (
+                f"{formula['text']} ({credits} at {formula['default']} {formula['parameter']})"
+            )
+        lines.append(
+            f"| `{entry['name']}` | `{entry['method']} {entry['path']}` "
+            f"| {entry['model'] or ''} | {credits} |"
+        )
+    document = catalogue["document"]
+    lines += [
+        "",
+        f"From `{document['file']}`, Stability's document published at <{document['url']}>, "
+        f"copied {document['copied']} (SHA-256 `{document['sha256']}`).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def prepare(root: Path) -> None:
-    """Make what the pages include from the bench results."""
+    """Make what the pages include from the bench results and the price catalogue."""
     results = json.loads((root / RESULTS).read_text(encoding="utf-8"))
     (root / TABLE).parent.mkdir(parents=True, exist_ok=True)
     (root / TABLE).write_text(bench_table(results), encoding="utf-8")
     bench_chart(results, root / CHART)
+    catalogue = json.loads((root / CATALOGUE).read_text(encoding="utf-8"))
+    (root / PRICES_TABLE).write_text(prices_table(catalogue), encoding="utf-8")
 
 
 def zensical(*args: str) -> list[str]:

@@ -384,3 +384,28 @@ def test_make_generate_writes_it_and_check_generated_checks_it() -> None:
             ["make", "-n", target], cwd=ROOT, capture_output=True, text=True, check=True, timeout=30
         )
         assert any(each.strip().endswith(line) for each in done.stdout.splitlines()), done.stdout
+
+
+def test_the_prices_page_shows_the_catalogue_the_package_reads() -> None:
+    from stability_user.prices import catalogue
+
+    spec = importlib.util.spec_from_file_location("docs_script", ROOT / "scripts" / "docs.py")
+    assert spec is not None
+    assert spec.loader is not None
+    docs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(docs)
+    table = docs.prices_table(json.loads(CHECKED_IN.read_text(encoding="utf-8")))
+    rows = [
+        [cell.strip().strip("`") for cell in line.strip("|").split("|")]
+        for line in table.splitlines()
+        if line.startswith("| `")
+    ]
+    shown = [
+        (name, endpoint, model or None, float(credits.rpartition("(")[2].split()[0]))
+        for name, endpoint, model, credits in rows
+    ]
+    found = catalogue(overrides=False)
+    assert shown == [(p.name, f"{p.method} {p.path}", p.model, p.credits) for p in found.prices]
+    assert f"(SHA-256 `{found.document.sha256}`)" in table
+    page = (ROOT / "docs" / "prices.md").read_text(encoding="utf-8")
+    assert '\n--8<-- "build/docs/prices-table.md"\n' in page

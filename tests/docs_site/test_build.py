@@ -97,6 +97,7 @@ def test_a_warning_fails_the_build(copy_of_the_project: Path) -> None:
         ("stability_user.testing", "testing"),
         ("stability_user.monitoring", "monitoring"),
         ("stability_user.mcp", "mcp"),
+        ("stability_user.prices", "prices"),
     ],
 )
 def test_every_public_name_has_its_reference_entry(site: Path, package: str, page: str) -> None:
