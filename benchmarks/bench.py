@@ -2,10 +2,10 @@
 
 One run, interleaved rounds, medians with min-max. The server is the stand-in on loopback in
 its own process (keep-alive HTTP/1.1, TCP_NODELAY), so it neither shares this process's GIL
-nor its core. Start-up times (6a-6c, 10a-10d, 12a-12b) are measured in the runtime-only environment
-`make demo` builds (RUNTIME_PYTHON), so that development tools installed beside httpx2 do not
-slow the baseline. Prints one table, writes the same figures to benchmarks/results.json, and
-exits 1 if a target is missed.
+nor its core. Start-up times (6a-6c, 10a-10d, 12a-12b, 15) are measured in the runtime-only
+environment `make demo` builds (RUNTIME_PYTHON), so that development tools installed beside
+httpx2 do not slow the baseline. Prints one table, writes the same figures to
+benchmarks/results.json, and exits 1 if a target is missed.
 """
 
 from __future__ import annotations
@@ -76,7 +76,13 @@ TARGETS = {
     # 120 s; its peak resident memory against 1 GiB.
     "many_keys_ready": 1.0,
     "many_keys_memory": 1.0,
+    # `stability-user estimate` (the price catalogue read, a plan priced, the balance read)
+    # against `stability-user balance`, cold processes of the runtime-only environment.
+    "estimate": 1.10,
 }
+
+# 15: the plan `estimate` prices (within the bench account's default balance of 100 credits).
+ESTIMATE_PLAN = ("10", "core", "5", "ultra")
 
 # 14: how many targets, the time they must all be probed successfully within, the memory
 # budget, and how many rounds.
@@ -511,6 +517,32 @@ def bench_status(url: str) -> dict[str, list[float]]:
     return {**fresh, **foreground}
 
 
+def bench_estimate(url: str) -> dict[str, list[float]]:
+    """Target 15: ``stability-user estimate 10 core 5 ultra`` against ``stability-user
+    balance``, cold processes of the runtime-only environment, wall time in ms: both read the
+    balance (and record it in the history); the estimate also loads the price catalogue and
+    prices the plan."""
+    import tempfile
+
+    _, command = runtime()
+    with tempfile.TemporaryDirectory() as folder:
+        env = {
+            **os.environ,
+            "STABILITY_API_KEY": API_KEY,
+            "STABILITY_BASE_URL": url,
+            "STABILITY_STATE_DIR": str(Path(folder) / "state"),
+        }
+        return interleaved(
+            {
+                "stability-user balance": lambda: wall_ms([command, "balance"], env),
+                "stability-user estimate": lambda: wall_ms(
+                    [command, "estimate", *ESTIMATE_PLAN], env
+                ),
+            },
+            rounds=25,
+        )
+
+
 def bench_history(url: str) -> dict[str, list[float]]:
     """Targets 12a-12b, cold processes of the runtime-only environment, wall time in ms.
 
@@ -843,6 +875,7 @@ def main() -> int:
         memory = bench_memory(url)
         status = bench_status(url)
         history = bench_history(url)
+        estimate = bench_estimate(url)
         soak = bench_watch_soak(url)
         mcp = bench_mcp(url)
         many_keys = bench_many_keys()
@@ -873,6 +906,7 @@ def main() -> int:
             "status_cold_ms": status,
             "mcp_initialize_ms": mcp,
             "history_ms": history,
+            "estimate_ms": estimate,
             "watch_soak": soak,
             "many_keys": many_keys,
         }
@@ -1078,6 +1112,14 @@ def add_rows(samples: dict[str, dict[str, list[float]]], row: Callable[..., None
         many["budget MiB"],
         "MiB",
         "many_keys_memory",
+    )
+    estimate = samples["estimate_ms"]
+    row(
+        f"15 estimate {' '.join(ESTIMATE_PLAN)} vs balance",
+        estimate["stability-user estimate"],
+        estimate["stability-user balance"],
+        "ms",
+        "estimate",
     )
 
 
