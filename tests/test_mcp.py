@@ -243,7 +243,9 @@ def test_prices_and_the_cost_of_a_plan_over_stdio(
         assert not error
         found = {(p["name"], p["path"]): p for p in listed["prices"]}
         assert len(found) == 30
-        assert found["ultra", "/v2beta/stable-image/generate/ultra"]["credits"] == 8.0
+        ultra = found["ultra", "/v2beta/stable-image/generate/ultra"]
+        assert (ultra["credits"], ultra["overridden"]) == (8.0, False)
+        assert ultra["stated"] == "The Ultra service uses 8 credits per successful result."
         audio = found["stable-audio-2", "/v2beta/audio/stable-audio-2/text-to-audio"]
         assert (audio["credits"], audio["formula"], audio["parameter"], audio["default"]) == (
             20.0,
@@ -277,6 +279,10 @@ def test_prices_and_the_cost_of_a_plan_over_stdio(
                     "count": 100,
                     "credits_each": 8.0,
                     "credits": 800.0,
+                    "method": "POST",
+                    "path": "/v2beta/stable-image/generate/ultra",
+                    "model": None,
+                    "parameter_value": None,
                     "overridden": False,
                 },
                 {
@@ -284,6 +290,10 @@ def test_prices_and_the_cost_of_a_plan_over_stdio(
                     "count": 20,
                     "credits_each": 3.0,
                     "credits": 60.0,
+                    "method": "POST",
+                    "path": "/v2beta/stable-image/generate/core",
+                    "model": None,
+                    "parameter_value": None,
                     "overridden": False,
                 },
             ],

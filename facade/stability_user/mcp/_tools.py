@@ -29,7 +29,7 @@ from .. import (
     RateLimitError,
     StabilityError,
 )
-from ..prices import Price, catalogue, estimate, price
+from ..prices import catalogue, estimate, price
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -100,7 +100,7 @@ NamesArgument = Annotated[
 
 
 class PriceResult(TypedDict):
-    """What one call of a service costs, per successful result."""
+    """What one call of a service costs, per successful result (``Price.to_dict()``)."""
 
     name: str
     credits: Annotated[float, Field(description="Per successful result, at the defaults.")]
@@ -112,6 +112,9 @@ class PriceResult(TypedDict):
     ]
     parameter: str | None
     default: int | None
+    parameter_value: int | None
+    source: str
+    stated: Annotated[str, Field(description="What Stability's document says, quoted.")]
     overridden: Annotated[bool, Field(description="The operator's own rate, not Stability's.")]
 
 
@@ -134,12 +137,16 @@ class PricesResult(TypedDict):
 
 
 class EstimateLineResult(TypedDict):
-    """One service of the plan."""
+    """One service of the plan (``EstimateLine.to_dict()``)."""
 
     name: str
     count: int
     credits_each: float
     credits: float
+    method: str
+    path: str
+    model: str | None
+    parameter_value: int | None
     overridden: bool
 
 
@@ -241,21 +248,6 @@ def _failure(error: StabilityError) -> CallToolResult:
     return CallToolResult(
         content=[TextContent(type="text", text=describe_error(error))], is_error=True
     )
-
-
-def _price(each: Price) -> PriceResult:
-    formula = each.formula
-    return {
-        "name": each.name,
-        "credits": each.credits,
-        "method": each.method,
-        "path": each.path,
-        "model": each.model,
-        "formula": None if formula is None else str(formula),
-        "parameter": None if formula is None else formula.parameter,
-        "default": None if formula is None else formula.default,
-        "overridden": each.overridden,
-    }
 
 
 def _organization(org: Organization) -> OrganizationResult:
@@ -379,7 +371,7 @@ def register_tools(
         document = found.document
         return _answer(
             {
-                "prices": [_price(each) for each in prices],
+                "prices": [each.to_dict() for each in prices],
                 "document": {
                     "url": document.url,
                     "copied": document.copied,
@@ -406,16 +398,7 @@ def register_tools(
             {
                 "plan": planned.plan,
                 "total": planned.total,
-                "lines": [
-                    {
-                        "name": line.name,
-                        "count": line.count,
-                        "credits_each": line.credits_each,
-                        "credits": line.credits,
-                        "overridden": line.price.overridden,
-                    }
-                    for line in planned.lines
-                ],
+                "lines": [line.to_dict() for line in planned.lines],
                 "organization": organization or client.organization,
                 "balance": balance.credits,
                 "left": left + 0.0,

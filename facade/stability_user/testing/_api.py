@@ -478,37 +478,15 @@ class StandInAPI:
                 f"{method} is not allowed on {path}.",
                 {"Allow": allowed},
             )
-        # Injected errors and the rate limit stand for the API's; the stand-in's own route has
-        # neither.
-        limit = self._rate_limit
-        if endpoint != "spend" and limit is not None and limit.refuses():
-            return _error(
-                429,
-                "rate_limit_exceeded",
-                f"You have exceeded the rate limit of {limit.requests} requests every "
-                f"{limit.per_seconds:g} seconds; you are timed out for {limit.lockout:g} seconds.",
-            )
-        fault = None if endpoint == "spend" else self._take_fault(endpoint, organization)
-        if fault is not None:
-            return _error(fault.status, fault.name, fault.message, fault.headers)
-        if not key:
-            return _error(401, "unauthorized", "missing authorization header")
-        if account is None:
-            return _error(
-                401,
-                "unauthorized",
-                f"Incorrect API key provided: {_masked(key)}. "
-                "You can find your API key at https://stability.ai.",
-            )
+        refused = self._refused(endpoint, path, key, account, organization, fail=_error)
+        if refused is not None:
+            return refused
+        assert account is not None  # a request without one was refused
         if endpoint == "account":
             return _ok(self._account_body(account))
-        org_id = organization or self._default_organization(account)
-        if org_id is None or org_id not in account.organizations:
-            return _error(
-                403,
-                "permission_denied",
-                f"You do not have access to organization {organization}.",
-            )
+        org_id = self._organization_of(account, organization)
+        if org_id is None:
+            return _forbidden(organization, _error)
         if endpoint == "spend":
             return self._spend_answer(org_id, query)
         return _ok({"credits": self._credits[org_id]})
@@ -527,30 +505,13 @@ class StandInAPI:
         # Under self._lock. Every refusal comes before the charge: a 4xx costs nothing.
         if method != "POST":
             return _failed(405, "method_not_allowed", f"{method} is not allowed on {path}.")
-        limit = self._rate_limit
-        if limit is not None and limit.refuses():
-            return _error(
-                429,
-                "rate_limit_exceeded",
-                f"You have exceeded the rate limit of {limit.requests} requests every "
-                f"{limit.per_seconds:g} seconds; you are timed out for {limit.lockout:g} seconds.",
-            )
-        fault = self._take_fault(_GENERATION, organization, path)
-        if fault is not None:
-            return _failed(fault.status, fault.name, fault.message, fault.headers)
-        if not key:
-            return _failed(401, "unauthorized", "authorization: missing authorization header")
-        if account is None:
-            return _failed(
-                401, "unauthorized", f"authorization: incorrect API key provided: {_masked(key)}"
-            )
-        org_id = organization or self._default_organization(account)
-        if org_id is None or org_id not in account.organizations:
-            return _failed(
-                403,
-                "permission_denied",
-                f"organization: you do not have access to organization {organization}",
-            )
+        refused = self._refused(_GENERATION, path, key, account, organization, fail=_failed)
+        if refused is not None:
+            return refused
+        assert account is not None  # a request without one was refused
+        org_id = self._organization_of(account, organization)
+        if org_id is None:
+            return _forbidden(organization, _failed)
         generation = GENERATIONS[path]
         try:
             form = read_form(headers.get("Content-Type"), body)
@@ -586,6 +547,51 @@ class StandInAPI:
             seed_of(form, 2_654_435_761 * self._seeds),
         )
         return StandInResponse(200, answer_headers, answer)
+
+    def _refused(
+        self,
+        endpoint: str,
+        path: str,
+        key: str | None,
+        account: _Account | None,
+        organization: str | None,
+        *,
+        fail: _Fail,
+    ) -> StandInResponse | None:
+        """The answer to a request refused before its endpoint is asked (the rate limit, an
+        injected fault, a missing or unknown key), in ``fail``'s body; ``None`` to go on."""
+        # Under self._lock. Injected errors and the rate limit stand for the API's; the
+        # stand-in's own route has neither.
+        if endpoint != "spend":
+            limit = self._rate_limit
+            if limit is not None and limit.refuses():
+                return _error(  # the API's errors-list body, whatever the endpoint
+                    429,
+                    "rate_limit_exceeded",
+                    f"You have exceeded the rate limit of {limit.requests} requests every "
+                    f"{limit.per_seconds:g} seconds; you are timed out for "
+                    f"{limit.lockout:g} seconds.",
+                )
+            fault = self._take_fault(endpoint, organization, path)
+            if fault is not None:
+                return fail(fault.status, fault.name, fault.message, fault.headers)
+        if not key:
+            return fail(401, "unauthorized", "missing authorization header", None)
+        if account is None:
+            return fail(
+                401,
+                "unauthorized",
+                f"Incorrect API key provided: {_masked(key)}. "
+                "You can find your API key at https://stability.ai.",
+                None,
+            )
+        return None
+
+    def _organization_of(self, account: _Account, organization: str | None) -> str | None:
+        """The organization a request is for (its header, else the account's default), if the
+        account is in it."""
+        org_id = organization or self._default_organization(account)
+        return org_id if org_id is not None and org_id in account.organizations else None
 
     def _take_filter(self, path: str) -> bool:
         for each in self._filters:
@@ -660,6 +666,16 @@ def _masked(key: str) -> str:
     if len(key) < 16:
         return "*" * len(key)
     return key[:7] + "*" * (len(key) - 11) + key[-4:]
+
+
+# How an endpoint writes an error: _error (the user API's body) or _failed (the v2beta one).
+_Fail = Callable[[int, str, str, Mapping[str, str] | None], StandInResponse]
+
+
+def _forbidden(organization: str | None, fail: _Fail) -> StandInResponse:
+    return fail(
+        403, "permission_denied", f"You do not have access to organization {organization}.", None
+    )
 
 
 def _check_generation(endpoint: str) -> None:
