@@ -320,6 +320,11 @@ def test_prices_and_the_cost_of_a_plan_over_stdio(
         failures: list[tuple[str, dict[str, Any], str]] = [
             (
                 "list_prices",
+                {"names": "ultra"},
+                "ConfigurationError: names must be a list of service names.",
+            ),
+            (
+                "list_prices",
                 {"names": ["ultr"]},
                 "ConfigurationError: Unknown service 'ultr': did you mean ultra?",
             ),

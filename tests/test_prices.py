@@ -135,6 +135,26 @@ def test_a_name_or_parameter_it_does_not_know_is_a_configuration_error(
     assert str(caught.value).startswith(message), str(caught.value)
 
 
+def test_a_path_priced_by_model_without_a_default_asks_for_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    with open(_catalogue.CATALOGUE_FILE, "rb") as file:
+        raw = json.loads(file.read())
+    for entry in raw["prices"]:
+        entry["default_model"] = False  # a document whose model property has no default
+    monkeypatch.setattr(_catalogue, "_loaded", [_catalogue._Data(raw)])
+    with pytest.raises(ConfigurationError) as caught:
+        price(SD3)
+    assert str(caught.value) == (
+        f"{SD3} is priced by model: give model= one of sd3.5-large, sd3.5-large-turbo, "
+        "sd3.5-medium, sd3.5-flash."
+    )
+    assert price(SD3, model="sd3.5-medium").credits == 3.5
+    assert price("/v2beta/stable-image/generate/core").credits == 3.0  # one entry: that one
+
+
 def test_prices_are_frozen_values() -> None:
     ultra = price("ultra")
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -143,6 +163,15 @@ def test_prices_are_frozen_values() -> None:
     assert hash(price("ultra")) == hash(ultra)
     assert pickle.loads(pickle.dumps(ultra)) == ultra
     assert ultra.to_dict()["formula"] is None
+    formula = price("stable-audio-2").formula
+    assert formula is not None
+    assert formula.to_dict() == {
+        "text": "17 + 0.06 * steps",
+        "base": 17.0,
+        "rate": 0.06,
+        "parameter": "steps",
+        "default": 50,
+    }
     audio = price("stable-audio-2", steps=100).to_dict()
     assert (audio["formula"], audio["parameter"], audio["default"], audio["parameter_value"]) == (
         "17 + 0.06 * steps",
@@ -333,6 +362,7 @@ def test_an_empty_variable_means_no_rates_of_your_own(monkeypatch: pytest.Monkey
             "[prices]\nultra = '8'\n",
             "ultra = '8': a price must be a positive, finite number of credits.",
         ),
+        (f"[prices]\nultra = {'9' * 400}\n", f"ultra = {'9' * 400}: a price must be a positive"),
         ("ultra = 8\n", "holds ultra: only a [prices] table of name = credits."),
         ("prices = 8\n", "has no [prices] table of name = credits."),
         ("", "has no [prices] table of name = credits."),

@@ -113,6 +113,15 @@ def test_min_credits_keeps_n_more_and_org_reads_another_organization(
     )
 
 
+def test_an_organization_it_cannot_use_is_exit_2_and_nothing_is_sent(
+    env: dict[str, str], api: StandInAPI
+) -> None:
+    done = cli(env, "estimate", "1", "core", "--org", " ")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == "stability-user: error: --org (or STABILITY_ORGANIZATION) is empty.\n"
+    assert api.requests == []
+
+
 def test_json_holds_the_lines_the_balance_and_the_verdict(env: dict[str, str]) -> None:
     done = cli(env, "estimate", "100", "ultra", "20", "core", "5", "ultra", "--json")
     assert done.returncode == 3

@@ -261,6 +261,31 @@ def test_a_request_the_document_refuses_is_a_400_and_costs_nothing(
     assert credits_of(api) == 125.5
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"--other\r\n\r\nprompt\r\n--other--\r\n", "body: not a valid multipart/form-data body"),
+        (
+            b"--b\r\nContent-Disposition: form-data\r\n\r\na cat\r\n--b--\r\n",
+            "body: a part without a form field name",
+        ),
+        (
+            b'--b\r\nContent-Disposition: form-data; name="prompt"\r\n\r\n\xff\xfe\r\n--b--\r\n',
+            "prompt: not UTF-8 text",
+        ),
+    ],
+)
+def test_a_body_that_is_not_a_form_is_a_400_and_costs_nothing(
+    served: tuple[StandInAPI, httpx2.Client], body: bytes, message: str
+) -> None:
+    api, http = served
+    answer = http.post(
+        CORE, content=body, headers={"Content-Type": "multipart/form-data; boundary=b"}
+    )
+    assert (answer.status_code, answer.json()["errors"]) == (400, [message])
+    assert credits_of(api) == 125.5
+
+
 def test_refusals_before_the_form_cost_nothing(served: tuple[StandInAPI, httpx2.Client]) -> None:
     api, http = served
     cases: list[tuple[httpx2.Response, int, str]] = [

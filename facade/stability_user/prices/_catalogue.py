@@ -23,7 +23,6 @@ __all__ = [
     "closest",
     "lookup",
     "models_of",
-    "names",
 ]
 
 CATALOGUE_FILE = os.path.join(os.path.dirname(__file__), "catalogue.json")
@@ -107,11 +106,6 @@ def _broken(problem: str) -> StabilityError:
         f"The price catalogue {CATALOGUE_FILE} cannot be read ({problem}): "
         "reinstall stability-user."
     )
-
-
-def names() -> tuple[str, ...]:
-    """Every service's short name, in the document's order."""
-    return tuple(_data().by_name)
 
 
 def closest(name: str) -> str:
