@@ -32,6 +32,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 V1 = "stability-rest-v1.openapi.json"
+# The other published document, served unchanged from the loopback site: the watch fetches
+# every document with a URL, and this machine reaches no https:// site.
+V2BETA = "stability-v2beta.openapi.json"
+V2BETA_COPY = "/v2beta-as-copied"
 UPSTREAM = ROOT / "spec" / "upstream"
 PUBLISHED: dict[str, Any] = json.loads((UPSTREAM / V1).read_text())
 BALANCE = "/v1/user/balance"
@@ -196,6 +200,7 @@ def site() -> Iterator[str]:
     serve("/nan", json.dumps({**PUBLISHED, "x-rate": float("nan")}).encode())
     serve("/to-http", b"http://example.com/openapi.json", "text/plain", 302)
     serve("/deep", _nested(100_000))
+    serve(V2BETA_COPY, (UPSTREAM / V2BETA).read_bytes())
     server = ThreadingHTTPServer(("127.0.0.1", 0), Published)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -226,6 +231,8 @@ def watch(
             str(upstream),
             "--source",
             f"{V1}={site}{path}",
+            "--source",
+            f"{V2BETA}={site}{V2BETA_COPY}",
             *options,
         ],
         capture_output=True,
@@ -558,7 +565,16 @@ def test_a_copy_written_in_yaml_is_read_and_replaced_as_yaml(upstream: Path, sit
 
     def watch_yaml(path: str, *options: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*SCRIPT, "--upstream", str(upstream), "--source", f"{name}={site}{path}", *options],
+            [
+                *SCRIPT,
+                "--upstream",
+                str(upstream),
+                "--source",
+                f"{name}={site}{path}",
+                "--source",
+                f"{V2BETA}={site}{V2BETA_COPY}",
+                *options,
+            ],
             capture_output=True,
             text=True,
             timeout=RUN_TIMEOUT,
@@ -671,7 +687,8 @@ WATCH_STEP = next(i for i, step in enumerate(STEPS) if step.get("id") == "watch"
 def checkout(tmp_path: Path, url: str, venv: Path) -> Path:
     """What the Watch step finds in the runner's checkout: the watch's scripts (copies, so that
     the spec/upstream/ they follow is this one's), spec/upstream/ with the v1 document's URL
-    ``url``, openapi-diff, and the virtual environment ``venv`` as ``.venv``."""
+    ``url`` (and the v2beta one's on the same site, unchanged), openapi-diff, and the virtual
+    environment ``venv`` as ``.venv``."""
     root = tmp_path / "checkout"
     (root / "scripts").mkdir(parents=True)
     shutil.copy2(ROOT / "scripts" / "spec_watch.py", root / "scripts")
@@ -683,6 +700,7 @@ def checkout(tmp_path: Path, url: str, venv: Path) -> Path:
     shutil.copytree(UPSTREAM, root / "spec" / "upstream")
     sources = json.loads((UPSTREAM / "sources.json").read_text())
     sources[V1]["url"] = url
+    sources[V2BETA]["url"] = url[: url.index("/", len("http://"))] + V2BETA_COPY
     (root / "spec" / "upstream" / "sources.json").write_text(json.dumps(sources, indent=2) + "\n")
     (root / "tools").mkdir()
     (root / "tools" / "openapi-diff").symlink_to(ROOT / "tools" / "openapi-diff")
