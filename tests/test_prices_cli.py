@@ -8,7 +8,6 @@ import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,22 +32,17 @@ assert refused.status_code == 400, refused.text
 
 
 @pytest.fixture
-def api() -> StandInAPI:
-    return StandInAPI.sample()
+def api(standin: StandInAPI) -> StandInAPI:
+    """The sample stand-in (conftest's), served by ``env``."""
+    return standin
 
 
 @pytest.fixture
-def server(api: StandInAPI) -> Iterator[StandInServer]:
-    with api.serve() as served:
-        yield served
-
-
-@pytest.fixture
-def env(server: StandInServer, tmp_path: Path) -> dict[str, str]:
+def env(standin_server: StandInServer) -> dict[str, str]:
     return {
         **os.environ,
         "STABILITY_API_KEY": SAMPLE_API_KEY,
-        "STABILITY_BASE_URL": server.url,
+        "STABILITY_BASE_URL": standin_server.url,
         "NO_COLOR": "1",
     }
 
