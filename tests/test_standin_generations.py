@@ -334,6 +334,13 @@ def test_an_injected_failure_costs_nothing_and_a_filtered_result_is_charged(
     assert filtered.headers["finish-reason"] == "CONTENT_FILTERED"
     assert post(http, CORE, form_for(CORE)).headers["finish-reason"] == "SUCCESS"  # once only
     assert credits_of(api) == 125.5 - 6
+    api.inject_content_filter(endpoint=SD3, times=None)  # every sd3 result, no other
+    api.inject_content_filter(endpoint=AUDIO, times=2)
+    reasons = [
+        post(http, path, form_for(path)).headers["finish-reason"]
+        for path in (CORE, SD3, SD3, AUDIO, AUDIO, AUDIO)
+    ]
+    assert reasons == ["SUCCESS", *["CONTENT_FILTERED"] * 4, "SUCCESS"]
     with pytest.raises(ValueError, match="endpoint must be"):
         api.inject_error(500, endpoint="/v2beta/nowhere")
     with pytest.raises(ValueError, match="endpoint must be"):

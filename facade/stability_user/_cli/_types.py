@@ -125,9 +125,7 @@ class CallsField:
         self.credits = credits
 
     def __format__(self, spec: str) -> str:
-        name, _, number = spec.partition(":")
-        if not name:
-            raise ValueError("{calls} names a service: {calls:ultra}")
+        name, _, number = spec.partition(":")  # template() has checked both
         from ..prices import calls_for
 
         return format(calls_for(self.credits, service(name)), number)
