@@ -26,8 +26,9 @@ __all__ = [
 ]
 
 CATALOGUE_FILE = os.path.join(os.path.dirname(__file__), "catalogue.json")
-# The largest value a formula's parameter takes here (steps): far beyond any the API accepts.
 MAX_PARAMETER = 1_000_000
+"""The largest value a formula's parameter takes here (``steps``): far beyond any the API
+accepts."""
 
 
 class _Entry:

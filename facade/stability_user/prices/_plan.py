@@ -19,11 +19,13 @@ from ._records import Estimate, EstimateLine, Price
 
 __all__ = ["MAX_COUNT", "Plan", "calls_for", "check_count", "estimate", "plan_from_words"]
 
-# The most calls one line of a plan may hold: a billion, far past any batch, far below where
-# a count stops being one (1e400).
 MAX_COUNT = 1_000_000_000
+"""The most calls one line of a plan may hold: a billion, far past any batch, far below where a
+count stops being one (``1e400``)."""
 
 Plan = Mapping[str, int] | Iterable[tuple[str | Price, int]] | str
+"""What ``estimate()`` takes: ``{"ultra": 100, "core": 20}``, pairs (``[("ultra", 100)]``, a
+``Price`` in place of a name), or words (``"100 ultra 20 core"``)."""
 
 
 def check_count(count: object, name: str) -> int:
