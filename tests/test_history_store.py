@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from stability_user.history._store import (
     history_enabled,
     open_store,
 )
+from support.previous_store import previous_release_store
 
 HOST = "https://api.stability.ai"
 ACCOUNT = account_of(HOST, "key-a")
@@ -174,3 +176,34 @@ def test_the_account_digest_names_neither_key_nor_host() -> None:
     assert len(digest) == 64
     assert "LIVE" not in digest
     assert digest != account_of("http://127.0.0.1:8080", "sk-LIVE0123456789abcdef")
+
+
+def test_a_store_of_the_previous_release_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / STORE_NAME
+    written = previous_release_store(path, HOST, ACCOUNT)
+    before = _tables(path)
+    store, warnings = opened(tmp_path)
+    with store:
+        assert readings(store) == written  # every reading, as it was
+        assert store.alerts(HOST, ACCOUNT, "target")["below"].organization == "org-1"
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert store.jobs(HOST) == []
+    assert warnings == []
+    assert _tables(path) == before | {"jobs"}
+    assert not list(tmp_path.glob("*.unreadable"))  # upgraded, not set aside
+    store, _ = opened(tmp_path)  # and opened again as it is now
+    with store:
+        assert readings(store) == written
+
+
+def test_a_new_store_is_made_through_the_upgrade_path(tmp_path: Path) -> None:
+    store, _ = opened(tmp_path)
+    with store:
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert _tables(tmp_path / STORE_NAME) == {"series", "readings", "jobs"}
+
+
+def _tables(path: Path) -> set[str]:
+    with closing(sqlite3.connect(path)) as db:
+        rows = db.execute("SELECT name FROM sqlite_schema WHERE type = 'table'").fetchall()
+    return {name for (name,) in rows}

@@ -13,9 +13,13 @@ equal to its series' latest is stored at most once per ``HISTORY_HEARTBEAT``; on
 before the latest (a clock set back) is stored at the latest's time, so a series never runs
 backwards; one only a little earlier (a concurrent writer that read first) is sorted into place.
 
+The ledger of jobs (``_ledger``) lives in the same file: one row per ``measure`` run or
+``track_spend()`` block, written once the job has ended.
+
 A file that is not a store of ours (corrupt, or another program's database) is set aside, renamed
 with a timestamp, and a fresh store started; a newer schema than this code knows is refused
-(``HistoryError``), never rewritten. Standard library only, loaded only where a balance is
+(``HistoryError``), never rewritten; an older one is upgraded in place, one step per version
+(``_UPGRADES``), its readings kept. Standard library only, loaded only where a balance is
 recorded or the history read (never on a ``status`` cache hit).
 """
 
@@ -40,6 +44,7 @@ __all__ = [
     "HistoryError",
     "HistoryStore",
     "Observation",
+    "StoredJob",
     "SeriesGroup",
     "SeriesInfo",
     "account_of",
@@ -47,11 +52,10 @@ __all__ = [
     "groups",
     "history_enabled",
     "open_store",
+    "reader_place",
 ]
 
 STORE_NAME = "history.sqlite3"
-# PRAGMA user_version of the files this code writes; a higher one is a newer program's.
-SCHEMA_VERSION = 1
 # SQLite's application_id: marks the file as ours ("SUHS"), so another program's database at
 # the path is told apart from an empty one.
 _APPLICATION_ID = 0x53554853
@@ -63,6 +67,7 @@ CLOCK_SLACK = 300.0
 
 _OFF = frozenset({"off", "0", "false", "no"})
 
+# Schema 1, what a new file starts from; _UPGRADES takes it to SCHEMA_VERSION.
 _SCHEMA = """
 CREATE TABLE series (
     id INTEGER PRIMARY KEY,
@@ -80,6 +85,51 @@ CREATE TABLE readings (
 );
 CREATE INDEX readings_by_time ON readings (series, at);
 """
+
+# Schema 2: the ledger. A job's organization is '' for the key's default one while unnamed, as
+# in series; its window runs from before the balance was read before it to after the balance
+# was read after it (seconds since the epoch); spent is NULL when a reading failed; exit_status
+# is a command's (measure), raised whether a block raised (track_spend()).
+_JOBS = """
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    host TEXT NOT NULL,
+    account TEXT NOT NULL,
+    organization TEXT NOT NULL,
+    name TEXT,
+    label TEXT,
+    program TEXT NOT NULL,
+    note TEXT,
+    started_at REAL NOT NULL,
+    ended_at REAL NOT NULL,
+    before REAL NOT NULL,
+    after REAL,
+    spent REAL,
+    exit_status INTEGER,
+    raised INTEGER,
+    expected REAL
+);
+CREATE INDEX jobs_by_end ON jobs (host, ended_at);
+"""
+
+
+def _statements(script: str) -> list[str]:
+    """``script``'s statements, to run one by one: executescript() would commit the
+    transaction they are part of first."""
+    return [statement for statement in script.split(";") if statement.strip()]
+
+
+def _add_jobs(db: sqlite3.Connection) -> None:
+    for statement in _statements(_JOBS):
+        db.execute(statement)
+
+
+# The upgrade path: step N (from 1) takes a store of schema N to schema N + 1, in place, in
+# the transaction that sets the new user_version. A new file is made at schema 1 and taken up
+# the same steps, so that every store of a schema has the same tables.
+_UPGRADES: tuple[Callable[[sqlite3.Connection], None], ...] = (_add_jobs,)
+# PRAGMA user_version of the files this code writes; a higher one is a newer program's.
+SCHEMA_VERSION = 1 + len(_UPGRADES)
 
 
 _ALERTS_TABLE = """
@@ -130,6 +180,28 @@ class Observation:
     credits: float
     name: str | None = None
     is_default: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredJob:
+    """A row of the ledger, as stored (see ``_JOBS``); ``organization`` is ``''`` for the
+    key's default organization while unnamed."""
+
+    id: int
+    account: str
+    organization: str
+    name: str | None
+    label: str | None
+    program: str
+    note: str | None
+    started_at: float
+    ended_at: float
+    before: float
+    after: float | None
+    spent: float | None
+    exit_status: int | None
+    raised: bool | None
+    expected: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +277,29 @@ def default_state_dir(environ: Mapping[str, str], warn: Callable[[str], None] | 
         windows="State",
         warn=warn,
     )
+
+
+def reader_place(
+    api_key: str | None, base_url: str | None, state_dir: str | os.PathLike[str] | None
+) -> tuple[str, str, str]:
+    """Where a reader of the history looks: the API host (``base_url``, else
+    ``STABILITY_BASE_URL``, ``API_HOST``, Stability's), the key (``api_key``, else
+    ``STABILITY_API_KEY``; ``''`` without one) and the store's path (in ``state_dir``, else
+    ``default_state_dir``)."""
+    from .._cache._canonical import bare_key
+    from .._cache._canonical import base_url as canonical_base_url
+    from .._constants import API_KEY_ENV, BASE_URL_ENV, BASE_URL_FALLBACK_ENV, DEFAULT_BASE_URL
+
+    environ = os.environ
+    host = canonical_base_url(
+        base_url
+        or environ.get(BASE_URL_ENV)
+        or environ.get(BASE_URL_FALLBACK_ENV)
+        or DEFAULT_BASE_URL
+    )
+    key = bare_key(api_key or environ.get(API_KEY_ENV) or "")
+    directory = os.fspath(state_dir) if state_dir is not None else default_state_dir(environ)
+    return host, key, os.path.join(directory, STORE_NAME)
 
 
 def account_of(host: str, api_key: str) -> str:
@@ -335,6 +430,9 @@ class HistoryStore:
                 f"(schema {version}; this one reads {SCHEMA_VERSION}). Upgrade stability-user, "
                 "or set STABILITY_STATE_DIR to another folder."
             )
+        if version < SCHEMA_VERSION:
+            with self._transaction():  # one process upgrades; the others then see it done
+                self._upgrade()
 
     def _create(self) -> None:
         """Make the tables in an empty file; another program's database is refused."""
@@ -343,12 +441,21 @@ class HistoryStore:
             if db.execute("PRAGMA application_id").fetchone()[0] == 0:
                 if db.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]:
                     raise _Foreign("another program's database")
-                # Statement by statement: executescript() would commit this transaction first.
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                for statement in _statements(_SCHEMA):
+                    db.execute(statement)
                 db.execute(f"PRAGMA application_id={_APPLICATION_ID}")
-                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                db.execute("PRAGMA user_version=1")
+                self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Take the store from the schema it has to ``SCHEMA_VERSION``, one step per version;
+        in a write transaction, so that the version read is the one upgraded."""
+        db = self._db
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        for step in _UPGRADES[max(version, 1) - 1 :]:
+            step(db)
+        if version < SCHEMA_VERSION:
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -441,6 +548,72 @@ class HistoryStore:
             "INSERT INTO readings (series, at, credits) VALUES (?, ?, ?)", (series, at, credits)
         )
         return 1
+
+    # The ledger
+
+    def add_jobs(self, host: str, jobs: Sequence[StoredJob]) -> list[int]:
+        """Store ``jobs`` (their ``id`` is not read), in one transaction; the ids given."""
+        ids = []
+        with self._transaction():
+            for job in jobs:
+                cursor = self._db.execute(
+                    "INSERT INTO jobs (host, account, organization, name, label, program, note, "
+                    "started_at, ended_at, before, after, spent, exit_status, raised, expected) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        host,
+                        job.account,
+                        job.organization,
+                        job.name,
+                        job.label,
+                        job.program,
+                        job.note,
+                        job.started_at,
+                        job.ended_at,
+                        job.before,
+                        job.after,
+                        job.spent,
+                        job.exit_status,
+                        job.raised,
+                        job.expected,
+                    ),
+                )
+                ids.append(int(cursor.lastrowid or 0))
+        return ids
+
+    def jobs(self, host: str, ended_since: float | None = None) -> list[StoredJob]:
+        """The jobs of ``host`` that ended at ``ended_since`` or later (every one without it),
+        in the order they started."""
+        query = (
+            "SELECT id, account, organization, name, label, program, note, started_at, "
+            "ended_at, before, after, spent, exit_status, raised, expected FROM jobs "
+            "WHERE host = ?"
+        )
+        parameters: list[str | float] = [host]
+        if ended_since is not None:
+            query += " AND ended_at >= ?"
+            parameters.append(ended_since)
+        rows = self._db.execute(query + " ORDER BY started_at, id", parameters).fetchall()
+        return [
+            StoredJob(
+                id=row[0],
+                account=row[1],
+                organization=row[2],
+                name=row[3],
+                label=row[4],
+                program=row[5],
+                note=row[6],
+                started_at=row[7],
+                ended_at=row[8],
+                before=row[9],
+                after=row[10],
+                spent=row[11],
+                exit_status=row[12],
+                raised=None if row[13] is None else bool(row[13]),
+                expected=row[14],
+            )
+            for row in rows
+        ]
 
     # The watcher's alerts: a table of their own, made by the first watcher (older code that
     # reads this schema ignores it). One row per alert, key and target.
