@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import pickle
+import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 import stability_user
 from stability_user import (
     AsyncStabilityUser,
+    BudgetExceededError,
     ConfigurationError,
     InsufficientCreditsError,
     InternalServerError,
@@ -24,6 +26,7 @@ from stability_user import (
     StabilityError,
     StabilityUser,
 )
+from stability_user.history import job_totals, read_jobs
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
 from support.paths import ASYNC_BACKENDS, PATHS, call_via
 
@@ -327,3 +330,144 @@ def test_a_minimum_beyond_any_float_is_a_configuration_error(path: str, url: str
     assert str(raised.value) == (
         "minimum must be a finite number >= 0, not an integer too large for a float."
     )
+
+
+# -- the ledger: labels, budgets, overlaps (track_spend's jobs) --------------------------------
+
+
+def test_a_labelled_block_is_a_job_in_the_ledger(tracker: Tracker, standin: StandInAPI) -> None:
+    with tracker(label="client/acme", note="=cmd|' /C calc'!A0", expected=2.0) as spend:
+        standin.spend("org-standin-personal", 1.75)
+
+    def failing_job() -> None:
+        standin.spend(ORG, 0.5)
+        raise RuntimeError("the job failed")
+
+    with pytest.raises(RuntimeError), tracker(ORG, label="client/acme"):
+        failing_job()
+    jobs = read_jobs(all_organizations=True)
+    assert [(job.label, job.organization, job.spent, job.raised) for job in jobs] == [
+        ("client/acme", ORG, 0.5, True),
+        ("client/acme", None, 1.75, False),  # the default organization, its id not read
+    ]
+    job = jobs[1]
+    assert (job.before, job.after, job.expected, job.exit_status) == (125.5, 123.75, 2.0, None)
+    assert job.note == "=cmd|' /C calc'!A0"
+    assert job.started_at <= spend.started_at  # before the balance was read before it
+    assert spend.ended_at is not None
+    assert job.ended_at >= spend.ended_at
+    assert job.program  # this program's name, whatever runs the tests
+    assert (job.overlaps, job.attributed, job.estimated) == ((), 1.75, False)
+    assert read_jobs() == [job]  # the key's default organization
+
+
+def test_an_unlabelled_block_is_recorded_only_by_a_client_that_records(
+    standin: StandInAPI, url: str
+) -> None:
+    with StabilityUser(SAMPLE_API_KEY, base_url=url) as client, client.track_spend():
+        pass
+    assert read_jobs(api_key=SAMPLE_API_KEY, base_url=url) == []
+    with (
+        StabilityUser(SAMPLE_API_KEY, base_url=url, history=True) as client,
+        client.track_spend(),
+    ):
+        standin.spend("org-standin-personal", 1)
+    (job,) = read_jobs(api_key=SAMPLE_API_KEY, base_url=url)
+    assert (job.label, job.spent) == (None, 1.0)
+
+
+def test_with_the_history_off_a_label_records_nothing_and_a_budget_is_refused(
+    tracker: Tracker, standin: StandInAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STABILITY_HISTORY", "off")
+    with tracker(label="a"):
+        pass
+    with (
+        pytest.raises(ConfigurationError, match="STABILITY_HISTORY=off"),
+        tracker(label="a", budget=5),
+    ):
+        pass
+    monkeypatch.delenv("STABILITY_HISTORY")
+    assert read_jobs(all_organizations=True) == []
+
+
+def test_a_budget_runs_the_block_until_the_label_would_pass_it(
+    tracker: Tracker, standin: StandInAPI
+) -> None:
+    with tracker(label="render"):
+        standin.spend("org-standin-personal", 20)
+    ran = []
+    with tracker(label="render", budget=25, expected=5):  # 20 + 5: not past 25
+        ran.append("first")
+    with (
+        pytest.raises(BudgetExceededError) as refused,
+        tracker(ORG, label="render", budget=25, per="week", expected=5.5),
+    ):
+        ran.append("second")
+    assert ran == ["first"]
+    error = refused.value
+    assert isinstance(error, InsufficientCreditsError)
+    assert (error.label, error.budget, error.spent, error.per, error.expected) == (
+        "render",
+        25.0,
+        20.0,
+        "week",
+        5.5,
+    )
+    assert (error.required, error.available, error.organization) == (5.5, 5.0, ORG)
+    assert str(error) == (
+        "Label render has spent 20.00 credits this week and the block is expected to cost "
+        "5.50: more than its budget of 25.00 a week. The block was not run."
+    )
+    assert pickle.loads(pickle.dumps(error)).spent == 20.0
+    with tracker(label="other", budget=0):  # another label's spend is not this one's
+        pass
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"label": "two words"}, "label must be 1 to 64"),
+        ({"label": "x" * 65}, "label must be 1 to 64"),
+        ({"label": 7}, "not int"),
+        ({"label": "a", "budget": -1}, "budget must be a finite number >= 0"),
+        ({"label": "a", "budget": math.nan}, "budget must be a finite number >= 0"),
+        ({"label": "a", "budget": 10**400}, "budget must be a finite number >= 0"),
+        ({"label": "a", "budget": 1, "per": "year"}, "per must be 'day', 'week' or 'month'"),
+        ({"budget": 1}, "A budget is per label"),
+        ({"label": "a", "expected": math.inf}, "expected must be a finite number >= 0"),
+        ({"note": "n" * 1001}, "note must be text of at most 1000 characters"),
+    ],
+)
+def test_bad_ledger_arguments_are_refused_before_anything_is_read(
+    tracker: Tracker, standin: StandInAPI, options: dict[str, Any], says: str
+) -> None:
+    ran = []
+    with pytest.raises(ConfigurationError, match=re.escape(says)), tracker(**options):
+        ran.append(True)
+    assert ran == []
+    assert standin.requests == []
+
+
+def test_overlapping_blocks_are_marked_and_split_by_their_expected_costs(
+    url: str, standin: StandInAPI
+) -> None:
+    with StabilityUser(SAMPLE_API_KEY, base_url=url) as client:
+        with client.track_spend(label="a", expected=3) as outer:
+            with client.track_spend(label="b", expected=1) as inner:
+                standin.spend("org-standin-personal", 4)
+            standin.spend("org-standin-personal", 2)
+        # Apart from them, later: an overlap of two where one has no expected cost.
+        with client.track_spend(label="c", expected=1), client.track_spend(label="d"):
+            standin.spend("org-standin-personal", 1)
+    assert (outer.credits, inner.credits) == (6.0, 4.0)
+    d, c, b, a = read_jobs(api_key=SAMPLE_API_KEY, base_url=url)
+    assert (a.overlaps, b.overlaps, c.overlaps, d.overlaps) == ((b.id,), (a.id,), (d.id,), (c.id,))
+    # a and b: 6 spent from a's start to a's end, 3 to 1.
+    assert [(job.attributed, job.estimated) for job in (a, b)] == [(4.5, True), (1.5, True)]
+    assert [(job.attributed, job.estimated) for job in (c, d)] == [(1.0, False), (1.0, False)]
+    totals = {total.label: total for total in job_totals([a, b, c, d])}
+    assert (totals["a"].spent, totals["a"].overlapping, totals["a"].estimated) == (4.5, 4.5, 4.5)
+    assert (totals["d"].spent, totals["d"].overlapping, totals["d"].estimated) == (1.0, 1.0, 0.0)
+    (everything,) = job_totals([a, b, c, d], by="month")
+    assert (everything.jobs, everything.spent, everything.overlapping) == (4, 8.0, 8.0)

@@ -61,7 +61,16 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     (
         "shared",
         frozenset(
-            {"_constants", "_credits", "_exceptions", "_logging", "_models", "_values", "_version"}
+            {
+                "_constants",
+                "_credits",
+                "_exceptions",
+                "_job",
+                "_logging",
+                "_models",
+                "_values",
+                "_version",
+            }
         ),
     ),
     ("prices", frozenset({"prices"})),

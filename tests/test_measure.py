@@ -3,6 +3,8 @@ spent from the measured command's own process (``python -m stability_user.testin
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -187,6 +189,9 @@ def test_the_json_record(env: dict[str, str], tmp_path: Path) -> None:
     )
     assert record["seconds"] > 0
     assert record["started_at"] <= record["ended_at"]
+    assert (record["label"], record["note"]) == (None, None)
+    (job,) = jobs(env)
+    assert record["jobs"] == [job["id"]]  # the job the ledger has of it
     for text in (done.stdout, done.stderr, record_file.read_text()):
         assert SAMPLE_API_KEY not in text
 
@@ -267,9 +272,48 @@ def test_a_command_that_cannot_run(env: dict[str, str]) -> None:
 PAGE = ROOT / "docs" / "budgets.md"
 
 
-def page_block(language: str) -> str:
-    (block,) = [b for b in blocks(PAGE) if b.language == language]
-    return block.text
+def page_blocks(language: str) -> list[str]:
+    return [b.text for b in blocks(PAGE) if b.language == language]
+
+
+def crontab_line(says: str) -> str:
+    """The page's crontab line that holds ``says``, as cron would run it: the five time
+    fields checked, unescaped ``%`` refused, ``\\%`` turned into ``%``."""
+    (line,) = [
+        text.strip()
+        for text in page_blocks("text")
+        if re.match(r"[\d*]+ [\d*]+ [\d*]+ [\d*]+ [\d*]+ ", text) and says in text
+    ]
+    fields = line.split(maxsplit=5)
+    assert all(re.fullmatch(r"[\d*]+", field) for field in fields[:5]), line
+    # cron turns an unescaped % into a newline and hands the rest to /bin/sh.
+    assert "%" not in fields[5].replace("\\%", "")
+    return fields[5].replace("\\%", "%")
+
+
+def cron(command: str, env: dict[str, str], home: Path, *clock: str, status: int = 0) -> None:
+    done = subprocess.run(
+        [*clock, "/bin/sh", "-c", command],
+        env={**env, "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert done.returncode == status, done.stderr
+
+
+def jobs(env: dict[str, str], *argv: str) -> list[dict[str, object]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "stability_user", "jobs", "--json", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=True,
+    )
+    found: list[dict[str, object]] = json.loads(done.stdout)
+    return found
 
 
 @pytest.fixture
@@ -283,13 +327,20 @@ def batch(tmp_path: Path) -> Path:
     return folder
 
 
-def test_the_ci_step(env: dict[str, str], batch: Path) -> None:
-    import yaml
+# What GitHub Actions puts in the page's expressions, for these runs.
+GITHUB = {"github.repository": "acme/renders", "github.job": "render", "github.run_id": "42"}
 
-    (step,) = yaml.safe_load(page_block("yaml"))
+
+def run_step(step: dict[str, object], env: dict[str, str], batch: Path) -> None:
+    """A step's ``run`` as GitHub Actions runs it on Linux, its ``env`` set, its expressions
+    filled in."""
+    step_env = {
+        name: re.sub(r"\$\{\{ ([\w.]+) \}\}", lambda m: GITHUB[m[1]], str(value))
+        for name, value in dict(step.get("env") or {}).items()  # type: ignore[call-overload]
+    }
     done = subprocess.run(
-        ["bash", "-e", "-c", step["run"]],  # as GitHub Actions runs a step on Linux
-        env=env,
+        ["bash", "-e", "-c", str(step["run"])],
+        env={**env, **step_env},
         cwd=batch,
         capture_output=True,
         text=True,
@@ -297,31 +348,68 @@ def test_the_ci_step(env: dict[str, str], batch: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_the_ci_steps(env: dict[str, str], batch: Path, tmp_path: Path) -> None:
+    import yaml
+
+    env = {**env, "STABILITY_STATE_DIR": str(tmp_path / "state")}
+    kept, labelled = [yaml.safe_load(text)[0] for text in page_blocks("yaml")]
+    run_step(kept, env, batch)
     record = json.loads((batch / "spend.json").read_text())
     assert (record["credits"], record["exit_status"]) == (2.5, 0)
+    run_step(labelled, env, batch)
+    (job,) = jobs(env, "--label", "ci/acme/renders/render")
+    assert (job["spent"], job["note"], job["program"]) == (2.5, "run 42", "render-batch.sh")
 
 
 def test_the_crontab_line(env: dict[str, str], batch: Path) -> None:
-    line = page_block("text").strip()
-    fields = line.split(maxsplit=5)
-    assert fields[:5] == ["0", "3", "*", "*", "*"]
-    # cron turns an unescaped % into a newline and hands the rest to /bin/sh.
-    command = fields[5].replace("\\%", "%")
-    assert "%" not in fields[5].replace("\\%", "")
-    done = subprocess.run(
-        ["/bin/sh", "-c", command],
-        env={**env, "HOME": str(batch.parent)},
-        capture_output=True,
-        text=True,
-        timeout=50,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    cron(crontab_line("--min-credits 50"), env, batch.parent)
     (record_file,) = batch.glob("spend-*.json")
     assert re.fullmatch(r"spend-\d{4}-\d\d-\d\d\.json", record_file.name)
     assert json.loads(record_file.read_text())["credits"] == 2.5
     log = (batch / "batch.log").read_text()
     assert "spent 2.50 credits (125.50 -> 123.00, default organization)" in log
+
+
+def test_the_nightly_crontab_line_with_a_monthly_budget(
+    env: dict[str, str], batch: Path, tmp_path: Path
+) -> None:
+    env = {**env, "STABILITY_STATE_DIR": str(tmp_path / "state")}
+    line = crontab_line("--budget 300")
+    cron(line, env, batch.parent)
+    assert "spent 2.50 credits" in (batch / "batch.log").read_text()
+    (job,) = jobs(env, "--label", "nightly")
+    assert (job["spent"], job["program"]) == (2.5, "render-batch.sh")
+    # Past the budget, the night's job does not start and the log says why.
+    cron(line.replace("--budget 300", "--budget 2"), env, batch.parent, status=3)
+    assert (batch / "batch.log").read_text().splitlines()[-1] == (
+        "stability-user: label nightly: 2.50 credits spent this month, over its --budget 2.00 "
+        "a month; the command was not started"
+    )
+    assert len(jobs(env, "--label", "nightly")) == 1
+
+
+def test_the_monthly_csv_crontab_line(env: dict[str, str], batch: Path, tmp_path: Path) -> None:
+    from support.tools import faketime
+
+    env = {**env, "STABILITY_STATE_DIR": str(tmp_path / "state"), "TZ": "UTC"}
+    clock = faketime()
+    for when, label in [
+        ("2026-11-30 23:00:00", "november"),
+        ("2026-12-15 10:00:00", "december"),
+        ("2027-01-01 00:30:00", "january"),
+    ]:
+        command = f'cd "$HOME" && stability-user measure --label {label} -- ./render-batch.sh'
+        cron(command, env, batch, clock, when)
+    (tmp_path / "reports").mkdir()
+    cron(crontab_line("jobs --all"), env, tmp_path, clock, "2027-01-01 06:00:00")
+    (report,) = (tmp_path / "reports").iterdir()
+    assert report.name == "jobs-2026-12.csv"
+    rows = list(csv.DictReader(io.StringIO(report.read_text())))
+    assert [(row["label"], row["month"], float(row["spent"])) for row in rows] == [
+        ("december", "2026-12", 2.5)
+    ]
 
 
 # -- what must be refused before the command spends anything -----------------------------------

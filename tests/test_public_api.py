@@ -20,6 +20,7 @@ CONTRACT = {
     "Spend",
     "OrganizationSpend",
     "InsufficientCreditsError",
+    "BudgetExceededError",
     "get_account",
     "get_balance",
     "get_balances",

@@ -613,6 +613,8 @@ def test_a_cache_hit_imports_neither_httpx2_nor_the_models_nor_argparse_nor_the_
         "'stability_user._client', 'attrs', 'argparse', 'json', 'typing', 'hashlib', "
         "'importlib', 'math', 'stability_user._exceptions', 'sqlite3', 'datetime', "
         "'dataclasses', 'stability_user.history', 'stability_user.history._store', "
+        "'stability_user.history._ledger', 'stability_user.history._recorder', "
+        "'stability_user._job', 'stability_user._budget', 'csv', 'unicodedata', "
         "'logging', 'stability_user.prices', 'decimal', 'tomllib')\n"
         "print(status, sorted(m for m in heavy if m in sys.modules))"
     )

@@ -27,7 +27,7 @@ from ._http._backends import Send, sender
 from ._http._flow import Flow, Wait
 from ._http._pool import PoolKeeper
 from ._http._retry import effective_wait
-from ._values import TimeoutTypes
+from ._values import Period, TimeoutTypes
 
 if TYPE_CHECKING:
     from ._budget import Spend
@@ -225,11 +225,22 @@ class AsyncStabilityUser(ClientCore):
 
     @asynccontextmanager
     async def track_spend(
-        self, organization: str | None = None, *, all_organizations: bool = False
+        self,
+        organization: str | None = None,
+        *,
+        all_organizations: bool = False,
+        label: str | None = None,
+        budget: float | None = None,
+        per: Period = "month",
+        note: str | None = None,
+        expected: float | None = None,
     ) -> AsyncIterator[Spend]:
         """``async with client.track_spend() as spend:``. See ``StabilityUser.track_spend``."""
         from ._budget import begin_spend, end_spend
+        from ._job import plan_job
 
+        plan = plan_job(label=label, budget=budget, per=per, note=note, expected=expected)
+        job = self._job(plan, record=plan.asks_for_the_ledger or self._history is not None)
         scope = self._spend_scope(organization, all_organizations)
 
         async def read() -> Balance | list[OrganizationBalance]:
@@ -237,9 +248,15 @@ class AsyncStabilityUser(ClientCore):
                 return await self.get_balances()
             return await self.get_balance(organization)
 
+        if job is not None:  # SQLite blocks: on a worker thread, as the history's recording
+            await asyncio.to_thread(job.begin, scope)
         spend = begin_spend(scope, await read())
+        raised = False
         try:
             yield spend
+        except BaseException:
+            raised = True
+            raise
         finally:
             try:
                 after = await read()
@@ -247,6 +264,8 @@ class AsyncStabilityUser(ClientCore):
                 end_spend(spend, error)
             else:
                 end_spend(spend, after)
+            if job is not None:
+                await asyncio.to_thread(job.record, spend, raised=raised)
 
     async def _balance_or_error(
         self, organization: Organization, timeout: TimeoutTypes | None, slots: asyncio.Semaphore

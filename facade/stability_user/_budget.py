@@ -7,14 +7,13 @@ the window: other jobs on the same organization are counted in it.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ._credits import credits_difference, credits_total
-from ._exceptions import ConfigurationError, InsufficientCreditsError, StabilityError
+from ._credits import check_credits, credits_difference, credits_total
+from ._exceptions import InsufficientCreditsError, StabilityError
 from ._logging import logger
 
 if TYPE_CHECKING:
@@ -25,39 +24,21 @@ __all__ = [
     "OrganizationSpend",
     "Spend",
     "begin_spend",
-    "check_minimum",
     "end_spend",
     "enough_credits",
     "requirement",
 ]
 
 
-def check_minimum(minimum: object) -> float:
-    """``minimum`` as a number of credits: finite and not negative, else ``ConfigurationError``."""
-    if isinstance(minimum, bool) or not isinstance(minimum, int | float):
-        raise ConfigurationError(
-            f"minimum must be a number of credits, not {type(minimum).__name__}."
-        )
-    try:
-        value = float(minimum)
-    except OverflowError:  # an int beyond any float, such as 10**400
-        raise ConfigurationError(
-            "minimum must be a finite number >= 0, not an integer too large for a float."
-        ) from None
-    if not (0 <= value < math.inf):
-        raise ConfigurationError(f"minimum must be a finite number >= 0, not {minimum!r}.")
-    return value
-
-
 def requirement(minimum: object) -> tuple[float, Estimate | None]:
     """What ``require_credits()`` asks for: an ``Estimate``'s total with the estimate, else
-    ``minimum`` checked by ``check_minimum``."""
+    ``minimum`` checked by ``_credits.check_credits``."""
     if not isinstance(minimum, int | float):  # a number never loads the prices
         from .prices import Estimate
 
         if isinstance(minimum, Estimate):
             return minimum.total, minimum
-    return check_minimum(minimum), None
+    return check_credits(minimum), None
 
 
 def _scope(organization: str | None) -> str:

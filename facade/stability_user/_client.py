@@ -26,7 +26,7 @@ from ._exceptions import ClientClosedError, StabilityError
 from ._http._flow import Flow, Wait
 from ._http._pool import PoolKeeper
 from ._http._retry import effective_wait
-from ._values import TimeoutTypes
+from ._values import Period, TimeoutTypes
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ._http._ratelimit import RateLimit
     from ._models import Account, Balance, Organization, OrganizationBalance
     from .prices import Estimate
+    from .history._recorder import JobRecorder
 
 __all__ = ["StabilityUser"]
 
@@ -244,7 +245,15 @@ class StabilityUser(ClientCore):
 
     @contextmanager
     def track_spend(
-        self, organization: str | None = None, *, all_organizations: bool = False
+        self,
+        organization: str | None = None,
+        *,
+        all_organizations: bool = False,
+        label: str | None = None,
+        budget: float | None = None,
+        per: Period = "month",
+        note: str | None = None,
+        expected: float | None = None,
     ) -> Iterator[Spend]:
         """Measure what a block spends: ``with client.track_spend() as spend: ...``.
 
@@ -254,11 +263,43 @@ class StabilityUser(ClientCore):
         ``None``. The spend is the organization's change over the block, other jobs on it
         included (see ``Spend``).
 
+        The block is recorded as a job in the history's ledger (``stability_user.history.
+        read_jobs``) when given a label, note, expected cost or budget, or when the client
+        records (``history=True``); ``STABILITY_HISTORY=off`` turns that off. A recording that
+        fails is a warning, never an error.
+
         Args:
             organization: An organization id; the client's default organization if omitted.
             all_organizations: Measure every organization (with ``get_balances()``), each in
                 ``spend.organizations`` and in total.
+            label: The job's label: 1 to 64 of ``A-Z a-z 0-9 _ . : / -``, e.g. ``client/acme``.
+            budget: The label's budget in credits per ``per``: when what its jobs spent in the
+                period so far, with ``expected``, would pass it, ``BudgetExceededError`` is
+                raised and the block does not run (nothing is read). Needs ``label``.
+            per: The budget's period: ``"day"``, ``"week"`` (from Monday) or ``"month"``,
+                calendar, in local time.
+            note: Text recorded with the job (at most 1,000 characters).
+            expected: The block's expected cost in credits, when known: added to the spend so
+                far by a budget, and what splits the spend of overlapping jobs.
+
+        Raises:
+            BudgetExceededError: The label's budget would be passed.
+            ConfigurationError: An argument breaks its rule, or a budget with the history off;
+                nothing is read.
+            HistoryError: The budget cannot be checked: the store cannot be used.
         """
+        from ._job import plan_job
+
+        plan = plan_job(label=label, budget=budget, per=per, note=note, expected=expected)
+        job = self._job(plan, record=plan.asks_for_the_ledger or self._history is not None)
+        with self._tracking(organization, all_organizations, job) as spend:
+            yield spend
+
+    @contextmanager
+    def _tracking(
+        self, organization: str | None, all_organizations: bool, job: JobRecorder | None
+    ) -> Iterator[Spend]:
+        """``track_spend()``'s measure, with its job (``measure``'s, or none)."""
         from ._budget import begin_spend, end_spend
 
         scope = self._spend_scope(organization, all_organizations)
@@ -266,9 +307,15 @@ class StabilityUser(ClientCore):
         def read() -> Balance | list[OrganizationBalance]:
             return self.get_balances() if all_organizations else self.get_balance(organization)
 
+        if job is not None:
+            job.begin(scope)
         spend = begin_spend(scope, read())
+        raised = False
         try:
             yield spend
+        except BaseException:
+            raised = True
+            raise
         finally:
             try:
                 after = read()
@@ -276,6 +323,8 @@ class StabilityUser(ClientCore):
                 end_spend(spend, error)
             else:
                 end_spend(spend, after)
+            if job is not None:
+                job.record(spend, raised=raised)
 
     def _balance_or_error(
         self,

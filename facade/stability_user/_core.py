@@ -29,8 +29,9 @@ from ._version import __version__
 if TYPE_CHECKING:
     from ._http._pool import PoolKeeper
     from ._http._ratelimit import RateLimit, RateLimiter
+    from ._job import JobPlan
     from ._models import Account, Balance, Organization, OrganizationBalance
-    from .history._recorder import HistoryRecorder
+    from .history._recorder import HistoryRecorder, JobRecorder
 
 __all__ = [
     "DEFAULT_HTTPX2_TIMEOUT",
@@ -256,12 +257,20 @@ class ClientCore:
 
     def _spend_scope(self, organization: str | None, all_organizations: bool) -> str | None:
         """``track_spend()``'s organization, checked before anything is read."""
-        if all_organizations and organization is not None:
-            raise ConfigurationError(
-                "Pass an organization or all_organizations=True, not both.",
-                cli_message="--org and --all exclude each other.",
-            )
+        from ._job import check_scope
+
+        check_scope(organization, all_organizations)
         return None if all_organizations else self._scope(organization)
+
+    def _job(self, plan: JobPlan, *, record: bool) -> JobRecorder | None:
+        """The ledger's recorder of a job planned so (``record``: whether it is to be
+        recorded, unless ``STABILITY_HISTORY`` turns the history off), writing through this
+        client's history recorder when it has one; ``None`` when it is not recorded."""
+        from .history._recorder import job_recorder
+
+        return job_recorder(
+            self.base_url, self._settings.api_key, plan, self._history, record=record
+        )
 
     def _account_flow(
         self, http: httpx2.Client | httpx2.AsyncClient, timeout: TimeoutTypes | None

@@ -1,4 +1,5 @@
-"""Sums and differences of credits as a person would write them.
+"""Sums and differences of credits as a person would write them, and the rule an amount asked for
+follows (``check_credits``).
 
 Credits are decimal amounts (``125.5``, ``0.2``) held in binary floats, so ``0.1 + 0.2`` is
 ``0.30000000000000004`` and ``0.3 - 0.1`` falls short of ``0.2``. What the API says is passed
@@ -13,7 +14,13 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["CREDITS_DECIMALS", "credits_difference", "credits_text", "credits_total"]
+__all__ = [
+    "CREDITS_DECIMALS",
+    "check_credits",
+    "credits_difference",
+    "credits_text",
+    "credits_total",
+]
 
 CREDITS_DECIMALS = 10
 
@@ -33,3 +40,24 @@ def credits_difference(minuend: float, subtrahend: float) -> float:
 def credits_text(value: float) -> str:
     """Credits as every command and notice shows them: ``1,072.50``."""
     return f"{value:,.2f}"
+
+
+def check_credits(value: object, name: str = "minimum") -> float:
+    """``value`` as a number of credits: finite and not negative, else ``ConfigurationError``
+    naming the argument ``name`` (``require_credits()``'s minimum; ``track_spend()``'s budget
+    and expected cost follow the same rule)."""
+    import math
+
+    from ._exceptions import ConfigurationError
+
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(f"{name} must be a number of credits, not {type(value).__name__}.")
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float, such as 10**400
+        raise ConfigurationError(
+            f"{name} must be a finite number >= 0, not an integer too large for a float."
+        ) from None
+    if not (0 <= number < math.inf):
+        raise ConfigurationError(f"{name} must be a finite number >= 0, not {value!r}.")
+    return number

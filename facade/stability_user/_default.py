@@ -40,7 +40,7 @@ from ._constants import (
 from ._exceptions import ConfigurationError
 from ._logging import logger
 from ._models import Account, Balance, OrganizationBalance
-from ._values import TimeoutTypes, check_organization, to_httpx2_timeout
+from ._values import Period, TimeoutTypes, check_organization, to_httpx2_timeout
 
 if TYPE_CHECKING:
     from ._budget import Spend
@@ -188,12 +188,27 @@ def require_credits(
 
 @contextmanager
 def track_spend(
-    organization: str | None = None, *, all_organizations: bool = False
+    organization: str | None = None,
+    *,
+    all_organizations: bool = False,
+    label: str | None = None,
+    budget: float | None = None,
+    per: Period = "month",
+    note: str | None = None,
+    expected: float | None = None,
 ) -> Iterator[Spend]:
     """``with track_spend() as spend:``. See ``StabilityUser.track_spend``."""
     shared = _acquire()
     try:
-        with shared.client.track_spend(organization, all_organizations=all_organizations) as spend:
+        with shared.client.track_spend(
+            organization,
+            all_organizations=all_organizations,
+            label=label,
+            budget=budget,
+            per=per,
+            note=note,
+            expected=expected,
+        ) as spend:
             yield spend
     finally:
         _release(shared)

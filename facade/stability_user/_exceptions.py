@@ -7,6 +7,7 @@ The hierarchy::
     │   └── MissingAPIKeyError
     ├── ClientClosedError             (a call on a closed client; nothing was sent)
     ├── InsufficientCreditsError      (require_credits(): the balance is below the minimum)
+    │   └── BudgetExceededError       (track_spend(budget=...): the label's budget would pass)
     └── APIError                      (something went wrong talking to the API)
         ├── APIConnectionError
         │   └── APITimeoutError
@@ -42,6 +43,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExceededError",
     "ClientClosedError",
     "ConfigurationError",
     "InsufficientCreditsError",
@@ -127,6 +129,52 @@ class InsufficientCreditsError(StabilityError):
         self.available = available
         self.organization = organization
         self.estimate = estimate
+
+
+class BudgetExceededError(InsufficientCreditsError):
+    """A label's spend in its budget's period, with the block's expected cost, would pass the
+    budget: ``track_spend(label=..., budget=...)`` did not run the block (nothing was read).
+
+    As an ``InsufficientCreditsError``: ``required`` is the expected cost (0 without one),
+    ``available`` what is left of the budget (negative once it was passed), ``organization``
+    the one the block would have measured.
+
+    Attributes:
+        label: The label.
+        budget: Its budget, in credits per period.
+        spent: What the label's jobs spent in the period so far.
+        per: The period: ``"day"``, ``"week"`` or ``"month"`` (calendar, local time).
+        expected: The block's expected cost; ``None`` when none was given.
+    """
+
+    label: str
+    budget: float
+    spent: float
+    per: str
+    expected: float | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        label: str,
+        budget: float,
+        spent: float,
+        per: str,
+        expected: float | None,
+        organization: str | None,
+    ) -> None:
+        super().__init__(
+            message,
+            required=expected or 0.0,
+            available=round(budget - spent, 10) + 0.0,
+            organization=organization,
+        )
+        self.label = label
+        self.budget = budget
+        self.spent = spent
+        self.per = per
+        self.expected = expected
 
 
 class APIError(StabilityError):

@@ -6,12 +6,15 @@ with these, while the settings as a whole are resolved by ``_config`` when a cli
 
 from __future__ import annotations
 
+from typing import Literal
+
 import httpx2
 
 from ._constants import CLIENT_ID_ENV, CLIENT_VERSION_ENV, DEFAULT_CONNECT_TIMEOUT, MAX_SECONDS
 from ._exceptions import ConfigurationError
 
 __all__ = [
+    "Period",
     "TimeoutTypes",
     "check_header_value",
     "check_organization",
@@ -22,6 +25,8 @@ __all__ = [
 ]
 
 TimeoutTypes = float | int | httpx2.Timeout
+# A budget's period (``track_spend(per=...)``): a calendar day, week or month, local time.
+Period = Literal["day", "week", "month"]
 
 
 def is_header_safe(value: str) -> bool:

@@ -154,6 +154,26 @@ def _samples() -> dict[str, Any]:
         lines=(prices.EstimateLine("stable-audio-2", 2, 23.0, 46.0, audio),), total=46.0
     )
     document = prices.Document("stability-v2beta.openapi.json", None, "2026-12-07", "e8db")
+    job = history.Job(
+        id=1,
+        label="a",
+        organization="org-1",
+        name="Lab",
+        account="0" * 64,
+        started_at=moment,
+        ended_at=moment,
+        before=10.0,
+        after=8.5,
+        spent=1.5,
+        exit_status=0,
+        raised=None,
+        program="render",
+        note=None,
+        expected=None,
+        overlaps=(),
+        attributed=1.5,
+        estimated=False,
+    )
     return {
         "Account": su.Account(id="u-1", email="a@example.com", organizations=(organization,)),
         "Organization": organization,
@@ -182,9 +202,23 @@ def _samples() -> dict[str, Any]:
             document=document,
             overrides=None,
         ),
+        "BudgetExceededError": su.BudgetExceededError(
+            "over", label="a", budget=5.0, spent=6.0, per="month", expected=None, organization=None
+        ),
         "history.Day": day,
         "history.BurnRate": rate,
         "history.Runway": runway,
+        "history.Job": job,
+        "history.JobTotal": history.JobTotal(
+            by=("label", "month"),
+            label="a",
+            month="2026-01",
+            jobs=1,
+            spent=1.5,
+            unknown=0,
+            overlapping=0.0,
+            estimated=0.0,
+        ),
         "history.OrganizationHistory": history.OrganizationHistory(
             organization="org-1",
             name="Lab",

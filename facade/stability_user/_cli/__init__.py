@@ -1,16 +1,16 @@
 """The ``stability-user`` command (also ``python -m stability_user``).
 
 One module per command (``_account``, ``_balance``, ``_balances``, ``_status``, ``_history``,
-``_watch``, ``_measure``, ``_prices``, ``_estimate``, ``_exporter``, ``_mcp``), the grammar in
-``_parser`` and ``_types``,
-printing in ``_output``, the history's recording in ``_recording``; ``_background`` is the
-refresh ``status`` starts behind a prompt. Only the command that runs is
+``_watch``, ``_measure``, ``_jobs``, ``_prices``, ``_estimate``, ``_exporter``, ``_mcp``), the
+grammar in ``_parser`` and ``_types``, printing in ``_output``, the history's recording in
+``_recording``; ``_background`` is the refresh ``status`` starts behind a prompt. Only the
+command that runs is
 imported, and only argparse up front: ``--help`` and ``--version`` never import httpx2 or the
 client, and ``status`` reads its usual arguments without argparse and loads the client only to
 refresh in the foreground. Exit statuses: 0
 success, 1 API or network failure (or output that cannot be written), 2 usage or configuration
-error, 3 a balance below ``--min-credits`` (or one that does not cover ``estimate``'s plan),
-130 interrupted (Ctrl-C).
+error, 3 a balance below ``--min-credits`` (or one that does not cover ``estimate``'s plan,
+or ``measure --budget`` passed), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ too. A balance that cannot be read before: the command is not started (1). Below
 ``--min-credits`` (plus the ``--expect``ed cost, when given), or a ``--json`` file that could not
 be written: not started either (3, 2). A balance that cannot be read after: the command's status
 stands and the spend is unknown. ``--expect "100 ultra 20 core"`` adds what the plan should
-cost, from the price catalogue, and how far the spend is from it, in percent.
+cost, from the price catalogue, and how far the spend is from it, in percent; the job's ledger
+entry keeps it, and a ``--budget`` counts it before the command starts.
 """
 
 from __future__ import annotations
@@ -19,9 +20,17 @@ import signal
 import sys
 from contextlib import suppress
 
-from ._arguments import client_options, endpoint_arguments, minimum_arguments, timeout_arguments
+from ._arguments import (
+    as_type,
+    client_options,
+    credits,
+    endpoint_arguments,
+    minimum_arguments,
+    timeout_arguments,
+)
 from ._output import EXIT_API_ERROR, EXIT_BELOW_MIN, EXIT_USAGE, PROG, Output, credits_text
-from ._recording import history_argument
+from ._recording import history_argument, recording
+from ._types import label
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,6 +38,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .._budget import Spend
+    from .._exceptions import BudgetExceededError
+    from ..history._recorder import JobRecorder
     from ..prices import Estimate
 
 __all__ = ["add_parser", "run"]
@@ -42,26 +53,50 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = commands.add_parser(
         "measure",
         help="run a command and say how many credits it spent",
-        usage=f"{PROG} measure [--org ORG | --all] [--expect PLAN] [--min-credits N] "
-        "[--json FILE] [options] -- COMMAND [ARG...]",
+        usage=f"{PROG} measure [--org ORG | --all] [--label NAME [--budget N [--per PERIOD]]] "
+        "[--note TEXT] [--expect PLAN] [--min-credits N] [--json FILE] [options] "
+        "-- COMMAND [ARG...]",
         description=(
             "Read the balance, run COMMAND (stdin, stdout and stderr are its own), read the "
             "balance again, and print on stderr what it spent, the balances either side and how "
             "long it ran. Exits with COMMAND's status. The spend is the organization's change "
-            "over the run: other jobs spending from it meanwhile are counted too."
+            "over the run: other jobs spending from it meanwhile are counted too. Each run is "
+            f"recorded as a job in the local history: see `{PROG} jobs`."
         ),
     )
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("--org", metavar="ORG", help="organization id (default: the default one)")
     scope.add_argument("--all", action="store_true", help="every organization, each and in total")
-    minimum_arguments(parser)
+    parser.add_argument(
+        "--label",
+        type=as_type(label),
+        metavar="NAME",
+        help="record the job under NAME (1 to 64 of A-Z a-z 0-9 _ . : / -, e.g. client/acme)",
+    )
+    parser.add_argument(
+        "--note", metavar="TEXT", help="record TEXT with the job (the command line is not kept)"
+    )
+    parser.add_argument(
+        "--budget",
+        type=credits,
+        metavar="N",
+        help=f"do not start COMMAND (status {EXIT_BELOW_MIN}) when the label's spend in the "
+        "period would pass N credits",
+    )
+    parser.add_argument(
+        "--per",
+        choices=("day", "week", "month"),
+        help="the budget's period: a calendar day, week or month, local time (default: month)",
+    )
     parser.add_argument(
         "--expect",
         metavar="PLAN",
         help="what the command should spend, as COUNT NAME pairs ('100 ultra 20 core', from "
         "`stability-user prices`): the report adds it and the difference in percent; with "
-        "--min-credits N, the command starts only when the balance covers it plus N",
+        "--min-credits N, the command starts only when the balance covers it plus N; with "
+        "--budget, it counts against the budget before the command starts",
     )
+    minimum_arguments(parser)
     parser.add_argument(
         "--json",
         metavar="FILE",
@@ -92,38 +127,45 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
     if problem:  # found before the command spends anything, not after
         err.print(f"{PROG} measure: error: --json {args.json_file}: {problem}")
         return EXIT_USAGE
-    expected = _expected(args.expect) if args.expect is not None else None
-    with (
-        StabilityUser(**client_options(args, err)) as client,
-        client.track_spend(args.org, all_organizations=args.all) as spend,
-    ):
-        minimum = args.min_credits
-        if minimum is not None and expected is not None:
-            from .._credits import credits_total
+    if args.per is not None and args.budget is None:
+        err.print(f"{PROG} measure: error: --per is the period of --budget: give both")
+        return EXIT_USAGE
+    from .._exceptions import BudgetExceededError
+    from .._job import plan_job
 
-            minimum = credits_total((minimum, expected.total))
-        low = _below_minimum(spend, minimum)
-        if low:
-            plus = (
-                ""
-                if expected is None
-                else f" plus the expected {credits_text(expected.total)} ({expected.plan})"
-            )
-            err.print(
-                f"{PROG}: below --min-credits {credits_text(args.min_credits)}{plus}: {low}; "
-                "the command was not started"
-            )
-            return EXIT_BELOW_MIN
+    expected = _expected(args.expect) if args.expect is not None else None
+    plan = plan_job(
+        label=args.label,
+        budget=args.budget,
+        per=args.per or "month",
+        note=args.note,
+        expected=None if expected is None else expected.total,
+        program=command[0],
+    )
+    with StabilityUser(**client_options(args, err)) as client:
+        job = client._job(plan, record=recording(args))
         try:
-            status = _run_command(command)
-        except OSError as error:  # nothing ran: nothing to report
-            err.print(f"{PROG}: error: cannot run {command[0]!r}: {error.strerror or error}")
-            return _EXIT_NOT_FOUND if isinstance(error, FileNotFoundError) else _EXIT_NOT_EXECUTABLE
+            with client._tracking(args.org, args.all, job) as spend:
+                status = _run(command, spend, job, err, minimum=args.min_credits, expected=expected)
+        except BudgetExceededError as refused:
+            err.print(f"{PROG}: {_over_budget(refused)}; the command was not started")
+            return EXIT_BELOW_MIN
+    if status in _NOT_RUN:
+        return _NOT_RUN[status]
     err.print(f"{PROG}: {_summary(spend, status, expected)}")
-    if args.json_file and not _write_record(
-        args.json_file, spend, command, status, err, expected=expected
-    ):
-        return status or EXIT_API_ERROR
+    if args.json_file:
+        record = {
+            **spend.to_dict(),
+            "command": command,
+            "exit_status": status,
+            "label": plan.label,
+            "note": plan.note,
+            "jobs": [] if job is None else job.ids,  # its ids in the ledger (`jobs --json`)
+        }
+        if expected is not None:
+            record["expected"] = _against(spend, expected)
+        if not _write_record(args.json_file, record, err):
+            return status or EXIT_API_ERROR
     return status
 
 
@@ -145,6 +187,68 @@ def _against(spend: Spend, expected: Estimate) -> dict[str, Any]:
         if expected.total:
             percent = round(difference / expected.total * 100, 2)
     return {**expected.to_dict(), "difference": difference, "difference_percent": percent}
+
+
+# What _run answers when the command did not run, and the status measure then exits with.
+_BELOW_MIN, _CANNOT_RUN, _NOT_FOUND = -1, -2, -3
+_NOT_RUN = {
+    _BELOW_MIN: EXIT_BELOW_MIN,
+    _CANNOT_RUN: _EXIT_NOT_EXECUTABLE,
+    _NOT_FOUND: _EXIT_NOT_FOUND,
+}
+
+
+def _run(
+    command: list[str],
+    spend: Spend,
+    job: JobRecorder | None,
+    err: Output,
+    *,
+    minimum: float | None,
+    expected: Estimate | None,
+) -> int:
+    """Run ``command`` unless the balance is below ``minimum`` (plus the ``expected`` cost);
+    its status, or one of ``_NOT_RUN``'s when it did not run (the job is then not recorded)."""
+    needed = minimum
+    if minimum is not None and expected is not None:
+        from .._credits import credits_total
+
+        needed = credits_total((minimum, expected.total))
+    low = _below_minimum(spend, needed)
+    if low:
+        plus = (
+            ""
+            if expected is None
+            else f" plus the expected {credits_text(expected.total)} ({expected.plan})"
+        )
+        err.print(
+            f"{PROG}: below --min-credits {credits_text(minimum or 0.0)}{plus}: {low}; "
+            "the command was not started"
+        )
+        status = _BELOW_MIN
+    else:
+        try:
+            status = _run_command(command)
+        except OSError as error:  # nothing ran: nothing to report
+            err.print(f"{PROG}: error: cannot run {command[0]!r}: {error.strerror or error}")
+            status = _NOT_FOUND if isinstance(error, FileNotFoundError) else _CANNOT_RUN
+    if job is not None and status in _NOT_RUN:
+        job.discard()
+    elif job is not None:
+        job.exit_status = status
+    return status
+
+
+def _over_budget(refused: BudgetExceededError) -> str:
+    """The line that says why a budget kept the command from starting."""
+    from .._job import THIS_PERIOD
+
+    this = THIS_PERIOD[refused.per]
+    expected = "" if refused.expected is None else f" + {credits_text(refused.expected)} expected"
+    return (
+        f"label {refused.label}: {credits_text(refused.spent)} credits spent {this}{expected}, "
+        f"over its --budget {credits_text(refused.budget)} a {refused.per}"
+    )
 
 
 def _below_minimum(spend: Spend, minimum: float | None) -> str:
@@ -280,23 +384,12 @@ def _unwritable(path: str) -> str | None:
     return None
 
 
-def _write_record(
-    path: str,
-    spend: Spend,
-    command: list[str],
-    status: int,
-    err: Output,
-    *,
-    expected: Estimate | None = None,
-) -> bool:
-    """Write the record to a temporary file beside ``path``, then rename it over ``path``: a
+def _write_record(path: str, record: dict[str, object], err: Output) -> bool:
+    """Write ``record`` to a temporary file beside ``path``, then rename it over ``path``: a
     reader never sees half a record, and a failure leaves an older one whole."""
     import json
     import tempfile
 
-    record = {**spend.to_dict(), "command": command, "exit_status": status}
-    if expected is not None:
-        record["expected"] = _against(spend, expected)
     folder = os.path.dirname(path) or os.curdir
     temporary = None
     try:

@@ -34,6 +34,8 @@ examples:
   {PROG} measure --min-credits 50 -- ./batch.sh   # what a job spent
   {PROG} prices                        # what each call costs, from Stability's document
   {PROG} estimate 100 ultra 20 core    # what a batch costs, against the balance
+  {PROG} measure --label nightly --budget 300 -- ./batch.sh   # a label's monthly budget
+  {PROG} jobs --by label,month --csv   # who spent it, for finance
   {PROG} exporter --port 9464 --interval 60   # Prometheus metrics
   {PROG} mcp                           # the credits for agents (MCP, over stdio)
 
@@ -41,8 +43,8 @@ exit status:
   0  success (watch --once: all is well)
   1  API or network failure (one line on stderr)
   2  usage or configuration error, including a missing {API_KEY_ENV}
-  3  a balance is below --min-credits (watch --once: a condition holds; estimate: the
-     balance does not cover the plan)
+  3  a balance is below --min-credits, or measure --budget would be passed (watch --once: a
+     condition holds; estimate: the balance does not cover the plan)
   measure exits with its command's status
   130  interrupted (Ctrl-C)
 """
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         _estimate,
         _exporter,
         _history,
+        _jobs,
         _mcp,
         _measure,
         _prices,
@@ -82,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         _measure,
         _prices,
         _estimate,
+        _jobs,
         _exporter,
         _mcp,
     ):

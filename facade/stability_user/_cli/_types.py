@@ -8,20 +8,27 @@ from __future__ import annotations
 
 from .._constants import MAX_SECONDS
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from datetime import date as date_type
+
 __all__ = [
     "FIELDS",
     "MAX_DURATION",
     "CallsField",
     "credits",
+    "date",
     "days",
     "duration",
     "interval_duration",
+    "label",
     "non_negative_seconds",
     "port",
     "seconds",
     "service",
     "shard",
     "template",
+    "totals",
 ]
 
 # What a ``status --format`` template may name; ``{calls:NAME}`` takes a service's name.
@@ -90,11 +97,11 @@ def non_negative_seconds(text: str) -> float:
 
 def credits(text: str) -> float:
     """A number of credits (``--min-credits``): the rule ``require_credits()`` applies."""
-    from .._budget import check_minimum
+    from .._credits import check_credits
     from .._exceptions import ConfigurationError
 
     try:
-        return check_minimum(_number(text))
+        return check_credits(_number(text))
     except ConfigurationError:
         raise ValueError(f"must be a finite number of credits >= 0, not {text!r}") from None
 
@@ -129,6 +136,36 @@ class CallsField:
         from ..prices import calls_for
 
         return format(calls_for(self.credits, service(name)), number)
+def label(text: str) -> str:
+    """A job's label (``measure --label``, ``jobs --label``): the ledger's rule."""
+    from .._job import check_label
+
+    try:
+        return str(check_label(text))
+    except ValueError:  # ConfigurationError
+        raise ValueError(
+            f"must be 1 to 64 of A-Z a-z 0-9 _ . : / - (such as client/acme), not {text!r}"
+        ) from None
+
+
+def date(text: str) -> date_type:
+    """A day, ``YYYY-MM-DD`` (``jobs --since``, ``--until``)."""
+    from datetime import date as day
+
+    try:
+        if len(text) != 10 or text[4] != "-" or text[7] != "-":
+            raise ValueError(text)
+        return day.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"must be a date such as 2026-12-01, not {text!r}") from None
+
+
+def totals(text: str) -> str:
+    """What ``jobs --by`` totals by: ``label``, ``month`` or ``label,month``."""
+    spelled = text.replace(" ", "")
+    if spelled not in {"label", "month", "label,month", "month,label"}:
+        raise ValueError(f"must be label, month or label,month, not {text!r}")
+    return "label,month" if "," in spelled else spelled  # the columns' order
 
 
 def port(text: str) -> int:

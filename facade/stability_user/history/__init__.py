@@ -19,6 +19,15 @@ recording off everywhere. How the figures are made:
 - The burn rate is what was spent over the readings of the last 7 days, top-ups left out, per
   day those readings span; given only when at least 3 readings span at least a day.
 - The runway is the latest balance over the burn rate, counted from the latest reading.
+
+The same store keeps the ledger: one *job* per ``stability-user measure`` run and per
+``track_spend()`` block that asks for it, with its label, what it spent and how it ended.
+``read_jobs()`` lists them and ``job_totals()`` adds them up by label and month::
+
+    from stability_user.history import job_totals, read_jobs
+
+    for total in job_totals(read_jobs(all_organizations=True), by="label,month"):
+        print(total.label, total.month, total.spent)
 """
 
 from __future__ import annotations
@@ -29,8 +38,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .._constants import API_KEY_ENV, BASE_URL_ENV, BASE_URL_FALLBACK_ENV, DEFAULT_BASE_URL
 from .._exceptions import ConfigurationError
+from .._job import check_scope
+from ._ledger import Job, JobTotal, job_totals, read_jobs
 from ._math import (
     BURN_WINDOW_DAYS,
     MIN_READINGS,
@@ -44,13 +54,13 @@ from ._math import (
     runway,
 )
 from ._store import (
-    STORE_NAME,
     HistoryError,
     HistoryStore,
     SeriesGroup,
     account_of,
     default_state_dir,
     groups,
+    reader_place,
 )
 
 __all__ = [
@@ -58,9 +68,13 @@ __all__ = [
     "BurnRate",
     "Day",
     "HistoryError",
+    "Job",
+    "JobTotal",
     "OrganizationHistory",
     "Runway",
+    "job_totals",
     "read_history",
+    "read_jobs",
     "state_directory",
 ]
 
@@ -147,30 +161,14 @@ def read_history(
         ConfigurationError: Conflicting or out-of-range arguments.
         HistoryError: The store cannot be read, or a newer stability-user wrote it.
     """
-    from .._cache._canonical import bare_key
-    from .._cache._canonical import base_url as canonical_base_url
-
-    if organization is not None and all_organizations:
-        raise ConfigurationError(
-            "Pass an organization or all_organizations=True, not both.",
-            cli_message="--org and --all exclude each other.",
-        )
+    check_scope(organization, all_organizations)
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
         raise ConfigurationError(
             f"days must be a whole number from 1 to {MAX_DAYS}, not {days!r}.",
             cli_message=f"--days must be a whole number from 1 to {MAX_DAYS}.",
         )
-    environ = os.environ
-    host = canonical_base_url(
-        base_url
-        or environ.get(BASE_URL_ENV)
-        or environ.get(BASE_URL_FALLBACK_ENV)
-        or DEFAULT_BASE_URL
-    )
-    key = bare_key(api_key or environ.get(API_KEY_ENV) or "")
-    directory = os.fspath(state_dir) if state_dir is not None else state_directory()
+    host, key, path = reader_place(api_key, base_url, state_dir)
     when = time.time() if now is None else float(now)
-    path = os.path.join(directory, STORE_NAME)
     if not os.path.exists(path):
         return []
     try:
