@@ -794,3 +794,44 @@ def test_read_jobs_refuses_bad_arguments_and_unreadable_stores(tmp_path: Path) -
 )
 def test_a_programs_name_is_its_last_part_only(argv0: str, name: str) -> None:
     assert program_name(argv0) == name
+
+
+def test_the_table_of_blocks_unknown_spends_and_estimated_parts(tmp_path: Path) -> None:
+    stored_jobs(
+        tmp_path,
+        job_row(0, 100, 100.0, 94.0, expected=2.0, exit_status=None, raised=False),
+        job_row(50, 90, 99.0, 96.0, expected=1.0, exit_status=None, raised=True, label="b"),
+        job_row(200, 300, 94.0, None, label="c"),  # the reading after it failed
+    )
+    env = {**os.environ, "STABILITY_STATE_DIR": str(tmp_path), "TZ": "UTC", "NO_COLOR": "1"}
+
+    def jobs(*argv: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "stability_user", "jobs", "--base-url", HOST, *argv],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=50,
+            check=True,
+        )
+        return done.stdout
+
+    assert jobs("--all").splitlines() == [
+        "JOB  STARTED           LABEL  PROGRAM    SPENT  STATUS  OVERLAPPED",
+        "3    2026-11-30 00:56  c      render   unknown  0",
+        "2    2026-11-30 00:54  b      render     ~2.00  raised  1",
+        "1    2026-11-30 00:53  a      render     ~4.00  ok      2",
+        "Overlapping jobs of one organization share their spend: each counts the "
+        "organization's whole change over its run.",
+        "~ an estimated part of the overlap's spend, in proportion to expected costs.",
+    ]
+    assert jobs("--all", "--by", "label").splitlines() == [
+        "LABEL  JOBS  SPENT  UNKNOWN  OVERLAPPING",
+        "a         1   4.00        0         4.00",
+        "b         1   2.00        0         2.00",
+        "c         1   0.00        1         0.00",
+    ]
+    assert jobs("--all", "--by", "month", "--label", "nope").startswith("No jobs in the history")
+    assert jobs("--all", "--by", "month,label", "--csv", "--label", "nope") == (
+        "label,month,jobs,spent,unknown,overlapping,estimated\n"
+    )
