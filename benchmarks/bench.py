@@ -31,6 +31,8 @@ from _server import API_KEY, ORGANIZATIONS  # noqa: E402
 
 BALANCE_PATH = "/v1/user/balance"
 HEADERS = {"Authorization": f"Bearer {API_KEY}", "Accept": "application/json"}
+# How a job spends on the stand-in (its own route, SPEND_PATH), as a generation would.
+SPENDER = {"Authorization": f"Bearer {API_KEY}"}
 TARGETS = {
     "warm_sync": 1.10,
     "module_level": 1.15,
@@ -79,6 +81,9 @@ TARGETS = {
     # `stability-user estimate` (the price catalogue read, a plan priced, the balance read)
     # against `stability-user balance`, cold processes of the runtime-only environment.
     "estimate": 1.10,
+    # `stability-user measure --label` recording its readings and its job in the ledger,
+    # against the same command with STABILITY_HISTORY=off.
+    "ledger_recording": 1.05,
 }
 
 # 15: the plan `estimate` prices (within the bench account's default balance of 100 credits).
@@ -387,10 +392,24 @@ def bench_balances(url: str, rounds: int = 9) -> dict[str, list[float]]:
         return interleaved({"get_balances": concurrent, "one_by_one": one_by_one}, rounds=rounds)
 
 
-def wall_ms(command: list[str], env: dict[str, str] | None = None) -> float:
+def wall_ms(command: list[str], env: dict[str, str] | None = None, *, quiet: bool = False) -> float:
+    """``command``'s wall time in ms, its stdout (and with ``quiet``, its stderr) discarded."""
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
+    stderr = subprocess.DEVNULL if quiet else None
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
     return (time.perf_counter() - start) * 1e3
+
+
+def history_on_and_off(url: str, folder: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The environment of a command line on the stand-in at ``url`` with its history in
+    ``folder``, and the same with the history off."""
+    env = {
+        **os.environ,
+        "STABILITY_API_KEY": API_KEY,
+        "STABILITY_BASE_URL": url,
+        "STABILITY_STATE_DIR": str(Path(folder) / "state"),
+    }
+    return env, {**env, "STABILITY_HISTORY": "off"}
 
 
 def runtime() -> tuple[str, str]:
@@ -563,21 +582,11 @@ def bench_history(url: str) -> dict[str, list[float]]:
     _, command = runtime()
 
     def spend_a_little() -> None:
-        answer = httpx2.post(
-            url + SPEND_PATH,
-            params={"credits": "0.01"},
-            headers={"Authorization": f"Bearer {API_KEY}"},
-        )
+        answer = httpx2.post(url + SPEND_PATH, params={"credits": "0.01"}, headers=SPENDER)
         answer.raise_for_status()
 
     with tempfile.TemporaryDirectory() as folder:
-        env = {
-            **os.environ,
-            "STABILITY_API_KEY": API_KEY,
-            "STABILITY_BASE_URL": url,
-            "STABILITY_STATE_DIR": str(Path(folder) / "state"),
-        }
-        off = {**env, "STABILITY_HISTORY": "off"}
+        env, off = history_on_and_off(url, folder)
 
         def balance(environment: dict[str, str]) -> float:
             spend_a_little()
@@ -616,6 +625,39 @@ def bench_history(url: str) -> dict[str, list[float]]:
             rounds=15,
         )
     return {**recording, **reading, "budget": [HISTORY_BUDGET_MS]}
+
+
+def bench_ledger(url: str) -> dict[str, list[float]]:
+    """Target 15: ``stability-user measure --label bench -- JOB`` recording its readings and its
+    job in the history, against the same command with ``STABILITY_HISTORY=off``; cold processes
+    of the runtime-only environment, wall time in ms. The job spends a hundredth of a credit
+    through the stand-in (a bare interpreter, ``-S``, posting to it), so that both readings
+    differ from the last and are stored, as for a job that spends, and the ledger keeps growing
+    (one job a run)."""
+    import tempfile
+
+    from stability_user.testing._api import SPEND_PATH
+
+    python, command = runtime()
+    spender = (
+        "import http.client, sys; "
+        "host, port = sys.argv[1].rsplit(':', 1); "
+        "c = http.client.HTTPConnection(host, int(port)); "
+        f"c.request('POST', {SPEND_PATH + '?credits=0.01'!r}, headers={SPENDER!r}); "
+        "assert c.getresponse().status == 200"
+    )
+    job = [python, "-S", "-c", spender, url.removeprefix("http://")]
+    argv = [command, "measure", "--label", "bench", "--", *job]
+    with tempfile.TemporaryDirectory() as folder:
+        env, off = history_on_and_off(url, folder)
+        wall_ms(argv, env, quiet=True)  # the store, made untimed
+        return interleaved(
+            {
+                "measure, ledger on": lambda: wall_ms(argv, env, quiet=True),
+                "measure, history off": lambda: wall_ms(argv, off, quiet=True),
+            },
+            rounds=30,
+        )
 
 
 def bench_watch_soak(url: str) -> dict[str, list[float]]:
@@ -876,6 +918,7 @@ def main() -> int:
         status = bench_status(url)
         history = bench_history(url)
         estimate = bench_estimate(url)
+        ledger = bench_ledger(url)
         soak = bench_watch_soak(url)
         mcp = bench_mcp(url)
         many_keys = bench_many_keys()
@@ -907,6 +950,7 @@ def main() -> int:
             "mcp_initialize_ms": mcp,
             "history_ms": history,
             "estimate_ms": estimate,
+            "ledger_ms": ledger,
             "watch_soak": soak,
             "many_keys": many_keys,
         }
@@ -1120,6 +1164,14 @@ def add_rows(samples: dict[str, dict[str, list[float]]], row: Callable[..., None
         estimate["stability-user balance"],
         "ms",
         "estimate",
+    )
+    ledger = samples["ledger_ms"]
+    row(
+        "16 measure --label, ledger on vs history off",
+        ledger["measure, ledger on"],
+        ledger["measure, history off"],
+        "ms",
+        "ledger_recording",
     )
 
 
