@@ -835,3 +835,33 @@ def test_the_table_of_blocks_unknown_spends_and_estimated_parts(tmp_path: Path) 
     assert jobs("--all", "--by", "month,label", "--csv", "--label", "nope") == (
         "label,month,jobs,spent,unknown,overlapping,estimated\n"
     )
+
+
+# --expect (issue 38's plans) in the ledger and the budget
+
+
+def test_an_expected_cost_is_kept_with_the_job_and_counted_by_the_budget(
+    shell: Shell, tmp_path: Path
+) -> None:
+    shell.spend(3, "--label", "render", "--expect", "1 core")
+    (job,) = shell.jobs("--label", "render")
+    assert (job["spent"], job["expected"]) == (3.0, 3.0)  # core: 3 credits a result
+    started = tmp_path / "started"
+    # 3 spent so far and 30 expected pass a budget of 25 that the spend alone would not.
+    done = shell.run(
+        "measure", "--label", "render", "--budget", "25", "--expect", "10 core",
+        "--", "touch", str(started),
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (3, "")
+    assert done.stderr == (
+        "stability-user: label render: 3.00 credits spent this month + 30.00 expected, over its "
+        "--budget 25.00 a month; the command was not started\n"
+    )
+    assert not started.exists()
+    done = shell.run(
+        "measure", "--label", "render", "--budget", "35", "--expect", "10 core",
+        "--", "touch", str(started),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert started.exists()
+    assert [job["expected"] for job in shell.jobs("--label", "render")] == [30.0, 3.0]
