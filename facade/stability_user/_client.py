@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from ._budget import Spend
     from ._http._ratelimit import RateLimit
     from ._models import Account, Balance, Organization, OrganizationBalance
-    from .prices import Estimate
     from .history._recorder import JobRecorder
+    from .prices import Estimate
 
 __all__ = ["StabilityUser"]
 
