@@ -136,6 +136,8 @@ class CallsField:
         from ..prices import calls_for
 
         return format(calls_for(self.credits, service(name)), number)
+
+
 def label(text: str) -> str:
     """A job's label (``measure --label``, ``jobs --label``): the ledger's rule."""
     from .._job import check_label
