@@ -1,19 +1,21 @@
 """`make spec-watch`: has Stability changed the API documents it publishes since we copied them?
 
 For each document vendored in ``spec/upstream/`` (``sources.json`` there records where it was
-published, the ``v1/user``-style tag this SDK wraps in it, when it was copied and the copy's
-SHA-256), download the published one (a total deadline, a size limit, redirects to https only),
-read it as the copy is written (JSON as JSON; YAML only where the copy is YAML), compare it
+published, the ``v1/user``-style tag this SDK wraps in it or ``null``, when it was copied and the
+copy's SHA-256), download the published one (a total deadline, a size limit, redirects to https
+only), read it as the copy is written (JSON as JSON; YAML only where the copy is YAML), compare it
 with the copy by content (key order, whitespace and the way numbers are written aside) and
 report:
 
 - exit 0: unchanged;
 - exit 1: changed; a Markdown summary (stdout, and ``--summary FILE``) says the verdict for the
-  operations this SDK wraps, then each change to them in plain words and how grave it is for a
-  client, then what moved in the whole document (``spec_checks`` holds the checks);
-- exit 2: a document could not be had, is not an OpenAPI document, could not be compared, or
-  the summary or a copy could not be written; or anything unexpected. One line on stderr says
-  which; nothing is written unless it says otherwise.
+  operations this SDK wraps, and that a release is needed where a price moved; then each change
+  to them in plain words and how grave it is for a client, each price that moved, then what
+  moved in the whole document (``spec_checks`` holds the checks);
+- exit 2: a document could not be had, is not an OpenAPI document, could not be compared (a
+  price ``make generate`` could not read either: the line names its operation), or the summary
+  or a copy could not be written; or anything unexpected. One line on stderr says which;
+  nothing is written unless it says otherwise.
 
 ``make spec-watch`` reports any failure of a recipe as its own status 2: whoever branches on the
 status (the scheduled workflow) runs this script, not make.
@@ -207,7 +209,7 @@ def _watch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             parser.error(f"--source {given!r}: FILE=URL, FILE one of {', '.join(sorted(sources))}")
         overrides[name] = url
     fetched = _fetch_all(sources, overrides, args.timeout)
-    results: dict[str, tuple[str, str, Comparison]] = {}
+    results: dict[str, tuple[str, str | None, Comparison]] = {}
     for name, (url, _, document) in fetched.items():
         vendored = upstream / name
         try:
@@ -216,7 +218,7 @@ def _watch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                 print(f"{name}: unchanged ({url})", file=sys.stderr)
                 continue
             tag = sources[name]["tag"]
-            results[name] = (url, tag, compare(Documents(copy, document, tag), CHECKS))
+            results[name] = (url, tag, compare(Documents(copy, document, tag, name), CHECKS))
         except (WatchError, CheckError) as error:
             raise WatchError(f"{name}: {error}; nothing written") from error
         except RecursionError as error:

@@ -221,8 +221,15 @@ SCRIPT = [sys.executable, str(ROOT / "scripts" / "spec_watch.py")]
 
 
 def watch(
-    upstream: Path, path: str, site: str, *options: str, wrapper: list[str] | None = None
+    upstream: Path,
+    path: str,
+    site: str,
+    *options: str,
+    wrapper: list[str] | None = None,
+    v2beta: str = V2BETA_COPY,
 ) -> subprocess.CompletedProcess[str]:
+    """The watch, the v1 document fetched from ``path`` on the loopback site, the v2beta one
+    from ``v2beta`` (unchanged unless it says)."""
     return subprocess.run(
         [
             *(wrapper or []),
@@ -232,7 +239,7 @@ def watch(
             "--source",
             f"{V1}={site}{path}",
             "--source",
-            f"{V2BETA}={site}{V2BETA_COPY}",
+            f"{V2BETA}={site}{v2beta}",
             *options,
         ],
         capture_output=True,
@@ -245,7 +252,7 @@ def watch(
 def untouched(upstream: Path) -> bool:
     return all(
         (upstream / name).read_bytes() == (UPSTREAM / name).read_bytes()
-        for name in ("sources.json", V1)
+        for name in ("sources.json", V1, V2BETA)
     )
 
 
@@ -456,13 +463,20 @@ def test_each_change_is_named_in_plain_words_with_its_verdict(
 
 
 def test_the_regenerating_page_shows_lines_the_watch_writes(upstream: Path, site: str) -> None:
-    (example,) = [b for b in blocks(ROOT / "docs" / "regenerating.md") if b.language == "markdown"]
+    examples = [b for b in blocks(ROOT / "docs" / "regenerating.md") if b.language == "markdown"]
+    user_api, prices = examples  # the v1/user operations' changes, then the prices'
     region = {"name": "Stability-Region", "in": "header", "required": True, "schema": {}}
     changes = (_descriptions, _credits_removed, _balance_parameter(**region), _optional_field)
-    done = watch(upstream, serve("/as-documented", variant(*changes)), site)
+    moved = v2beta_variant(_ultra_at_9, _remove_text_priced, _fast_3d_retired)
+    done = watch(
+        upstream,
+        serve("/as-documented", variant(*changes)),
+        site,
+        v2beta=serve("/prices-as-documented", moved),
+    )
     assert done.returncode == 1, done.stderr
     written = done.stdout.splitlines()
-    for line in example.text.splitlines():
+    for line in [*user_api.text.splitlines(), *prices.text.splitlines()]:
         assert line in written
 
 
@@ -510,6 +524,189 @@ def test_changes_to_what_the_copy_already_holds(
     assert done.returncode == 1, done.stderr
     assert VERDICTS[verdict] in done.stdout
     assert f"\n{line}\n" in done.stdout
+
+
+# Stability's prices, in the v2beta document (which this SDK wraps no operation of): each that
+# moves is named in plain words, and needs a release whatever the v1 verdict.
+
+V2BETA_PUBLISHED: dict[str, Any] = json.loads((UPSTREAM / V2BETA).read_text())
+ULTRA = "/v2beta/stable-image/generate/ultra"
+CORE = "/v2beta/stable-image/generate/core"
+PRICES_MOVED = (
+    "**Stability's prices changed** (below): `make generate` moves the price catalogue with "
+    "them, and a release carries it to users"
+)
+
+
+def v2beta_variant(*changes: Change) -> bytes:
+    """The v2beta document as published, with ``changes`` made to it."""
+    document = copy.deepcopy(V2BETA_PUBLISHED)
+    for change in changes:
+        change(document)
+    return json.dumps(document, indent=2).encode()
+
+
+def _described(path: str, old: str, new: str) -> Change:
+    def change(document: dict[str, Any]) -> None:
+        operation = document["paths"][path]["post"]
+        assert old in operation["description"]
+        operation["description"] = operation["description"].replace(old, new)
+
+    return change
+
+
+_ultra_at_9 = _described(ULTRA, "uses 8 credits", "uses 9 credits")
+
+
+def _remove_text_priced(document: dict[str, Any]) -> None:
+    document["paths"]["/v2beta/stable-image/edit/remove-text"] = {
+        "post": {
+            "description": "Removes the text from an image.\n\n### Credits\n"
+            "Flat rate of 4 credits per successful generation.",
+            "responses": {"200": {"description": "An image."}},
+        }
+    }
+
+
+def _fast_3d_retired(document: dict[str, Any]) -> None:
+    del document["paths"]["/v2beta/3d/stable-fast-3d"]
+
+
+def test_a_price_that_moved_is_named_and_needs_a_release(upstream: Path, site: str) -> None:
+    done = watch(
+        upstream,
+        "/reformatted.json",
+        site,
+        v2beta=serve("/ultra-at-9", v2beta_variant(_ultra_at_9)),
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == (
+        "# Stability's published API documents changed\n\n"
+        f"{PRICES_MOVED}; the user API this SDK wraps is unchanged.\n\n"
+        f"## `{V2BETA}`\n\n"
+        f"From <{site}/ultra-at-9>.\n\n"
+        "This SDK wraps none of this document's operations.\n\n"
+        "Prices, as `make generate` reads them into the catalogue:\n\n"
+        "- generate/ultra: 8 to 9 credits per successful result\n\n"
+        "In the whole document:\n\n"
+        f"- Operations changed: `POST {ULTRA}`\n"
+    )
+    assert untouched(upstream)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "lines"),
+    [
+        (
+            "newly-priced",
+            _remove_text_priced,
+            [
+                "- newly priced: edit/remove-text, 4 credits per successful result",
+                "- Operations added: `POST /v2beta/stable-image/edit/remove-text`",
+            ],
+        ),
+        (
+            "no-longer-priced",
+            _fast_3d_retired,
+            [
+                "- no longer priced: 3d/stable-fast-3d",
+                "- Operations removed: `POST /v2beta/3d/stable-fast-3d`",
+            ],
+        ),
+    ],
+    ids=["newly-priced", "no-longer-priced"],
+)
+def test_a_price_that_came_or_went_is_named_and_needs_a_release(
+    upstream: Path, site: str, name: str, change: Change, lines: list[str]
+) -> None:
+    done = watch(
+        upstream, "/reformatted.json", site, v2beta=serve(f"/{name}", v2beta_variant(change))
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith(
+        f"# Stability's published API documents changed\n\n{PRICES_MOVED}; the user API this "
+        "SDK wraps is unchanged.\n"
+    )
+    prices = done.stdout.split("Prices, as `make generate` reads them into the catalogue:\n\n")[1]
+    assert prices.startswith(f"{lines[0]}\n\nIn the whole document:\n")
+    for line in lines:
+        assert f"\n{line}\n" in done.stdout
+
+
+def test_descriptions_that_move_no_price_need_no_release(upstream: Path, site: str) -> None:
+    changes = (
+        _described(ULTRA, "Our most advanced text to image", "Our finest text to image"),
+        # The Credits sentence reworded, its price the same.
+        _described(
+            CORE,
+            "Flat rate of 3 credits per successful generation.",
+            "Flat rate of 3 credits per successful result.",
+        ),
+    )
+    done = watch(
+        upstream, "/reformatted.json", site, v2beta=serve("/reworded", v2beta_variant(*changes))
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith(
+        f"# Stability's published API documents changed\n\n{VERDICTS['unchanged']} only the "
+        f"copies move.\n\n## `{V2BETA}`\n"
+    )
+    assert "\nThis SDK wraps none of this document's operations.\n" in done.stdout
+    assert f"\n- Operations changed: `POST {CORE}`, `POST {ULTRA}`\n" in done.stdout
+    assert "price" not in done.stdout.lower()
+    assert "None" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("v1_change", "verdict"),
+    [
+        (
+            _optional_field,
+            f"{VERDICTS['compatible']}: regenerate, let `openapi.yaml` follow, release.\n\n"
+            f"{PRICES_MOVED}.\n",
+        ),
+        (
+            _descriptions,
+            f"{PRICES_MOVED}; the user API this SDK wraps is unchanged for clients (only what a "
+            "reader sees changed).\n",
+        ),
+    ],
+    ids=["beside-a-compatible-change", "beside-descriptions"],
+)
+def test_the_prices_verdict_stands_apart_from_the_user_api_s(
+    upstream: Path, site: str, v1_change: Change, verdict: str
+) -> None:
+    done = watch(
+        upstream,
+        serve(f"/v1-{v1_change.__name__}", variant(v1_change)),
+        site,
+        v2beta=serve("/ultra-at-9", v2beta_variant(_ultra_at_9)),
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith(f"# Stability's published API documents changed\n\n{verdict}")
+    assert "\n- generate/ultra: 8 to 9 credits per successful result\n" in done.stdout
+    assert "\nIn the `v1/user` operations this SDK wraps:\n" in done.stdout
+
+
+def test_a_price_make_generate_cannot_read_is_exit_2_naming_the_operation(
+    upstream: Path, site: str
+) -> None:
+    unreadable = _described(
+        ULTRA,
+        "The Ultra service uses 8 credits per successful result.",
+        "The Ultra service costs about 9 credits, give or take.",
+    )
+    served = serve("/unreadable-price", v2beta_variant(unreadable))
+    done = watch(upstream, "/reformatted.json", site, "--write", v2beta=served)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.endswith(
+        f"spec watch: {V2BETA}: the published document's prices cannot be read: POST {ULTRA}: "
+        "its Credits section: no price statements where one is read (make generate stops on it "
+        "too: scripts/price_catalogue.py must learn the wording first); nothing written\n"
+    )
+    assert "Traceback" not in done.stderr
+    assert untouched(upstream)
 
 
 def test_write_replaces_the_copy_and_its_digest_and_the_contract_tests_say_why(
@@ -687,14 +884,15 @@ STEPS: list[dict[str, Any]] = yaml.safe_load(WORKFLOW.read_text())["jobs"]["watc
 WATCH_STEP = next(i for i, step in enumerate(STEPS) if step.get("id") == "watch")
 
 
-def checkout(tmp_path: Path, url: str, venv: Path) -> Path:
-    """What the Watch step finds in the runner's checkout: the watch's scripts (copies, so that
-    the spec/upstream/ they follow is this one's), spec/upstream/ with the v1 document's URL
-    ``url`` (and the v2beta one's on the same site, unchanged), openapi-diff, and the virtual
-    environment ``venv`` as ``.venv``."""
+def checkout(tmp_path: Path, url: str, venv: Path, v2beta: str = V2BETA_COPY) -> Path:
+    """What the Watch step finds in the runner's checkout: the watch's scripts and the price
+    catalogue's (copies, so that the spec/upstream/ they follow is this one's), spec/upstream/
+    with the v1 document's URL ``url`` (and the v2beta one's at ``v2beta`` on the same site),
+    openapi-diff, and the virtual environment ``venv`` as ``.venv``."""
     root = tmp_path / "checkout"
     (root / "scripts").mkdir(parents=True)
-    shutil.copy2(ROOT / "scripts" / "spec_watch.py", root / "scripts")
+    for script in ("spec_watch.py", "price_catalogue.py"):
+        shutil.copy2(ROOT / "scripts" / script, root / "scripts")
     shutil.copytree(
         ROOT / "scripts" / "spec_checks",
         root / "scripts" / "spec_checks",
@@ -703,7 +901,7 @@ def checkout(tmp_path: Path, url: str, venv: Path) -> Path:
     shutil.copytree(UPSTREAM, root / "spec" / "upstream")
     sources = json.loads((UPSTREAM / "sources.json").read_text())
     sources[V1]["url"] = url
-    sources[V2BETA]["url"] = url[: url.index("/", len("http://"))] + V2BETA_COPY
+    sources[V2BETA]["url"] = url[: url.index("/", len("http://"))] + v2beta
     (root / "spec" / "upstream" / "sources.json").write_text(json.dumps(sources, indent=2) + "\n")
     (root / "tools").mkdir()
     (root / "tools" / "openapi-diff").symlink_to(ROOT / "tools" / "openapi-diff")

@@ -32,13 +32,16 @@ class CheckError(Exception):
 
 
 class Impact(enum.Enum):
-    """What a change means for a client of the wrapped operations, the gravest first."""
+    """What a change means for a client of the wrapped operations, the gravest first; then a
+    note, and a price that moved (a verdict of its own: it needs a release whatever the
+    wrapped operations did)."""
 
     BREAKING = "Breaking"
     REVIEW = "Not classified"
     COMPATIBLE = "Compatible"
     READERS = "For readers only"
     NOTE = "Note"
+    PRICE = "Price"
 
     @property
     def rank(self) -> int:
@@ -47,12 +50,14 @@ class Impact(enum.Enum):
 
 @dataclass(frozen=True)
 class Documents:
-    """The vendored copy (``old``) and the published document (``new``), and the tag of them
-    this SDK wraps (``v1/user``)."""
+    """The vendored copy (``old``) and the published document (``new``), the tag of them this
+    SDK wraps (``v1/user``; ``None`` in a document vendored for something else, its prices),
+    and the copy's file name in ``spec/upstream/``."""
 
     old: dict[str, Any]
     new: dict[str, Any]
-    tag: str
+    tag: str | None
+    name: str
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,8 @@ def operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def tagged(documents: Documents) -> list[str]:
     """The operations the tag holds in either document, by ``METHOD /path``."""
+    if documents.tag is None:
+        return []
     names: set[str] = set()
     for document in (documents.old, documents.new):
         for name, operation in operations(document).items():

@@ -1,6 +1,7 @@
 """One document's ``Comparison`` (what moved, by name, and every check's findings), and the
-``summary`` a pull request carries: the verdict for the wrapped operations first, then each
-change to them in plain words, the gravest first, then what moved in the whole document."""
+``summary`` a pull request carries: the verdict for the wrapped operations first, and the
+prices' own where one moved; then for each document each change to the wrapped operations in
+plain words, the gravest first, each price that moved, and what moved in the whole document."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from spec_checks.base import Check, Documents, Finding, Impact, normalized, operations
 
-__all__ = ["VERDICTS", "Comparison", "compare", "summary"]
+__all__ = ["PRICES_MOVED", "VERDICTS", "Comparison", "compare", "summary"]
 
 VERDICTS = {
     Impact.BREAKING: (
@@ -33,6 +34,17 @@ VERDICTS = {
     ),
     None: "**The user API this SDK wraps is unchanged**: only the copies move.",
 }
+# A price that moved needs a release whatever the wrapped operations did.
+PRICES_MOVED = (
+    "**Stability's prices changed** (below): `make generate` moves the price catalogue with "
+    "them, and a release carries it to users"
+)
+# The verdicts that call for no release: with a price moved, they follow the prices' verdict.
+UNRELEASED = {
+    Impact.READERS: "the user API this SDK wraps is unchanged for clients (only what a reader "
+    "sees changed)",
+    None: "the user API this SDK wraps is unchanged",
+}
 
 
 @dataclass
@@ -48,6 +60,10 @@ class Comparison:
         """The gravest impact on the tag's operations, ``None`` when they did not change."""
         impacts = [f.impact for f in self.findings if f.in_tag and f.impact is not Impact.NOTE]
         return min(impacts, key=lambda impact: impact.rank, default=None)
+
+    def prices(self) -> list[Finding]:
+        """The prices that moved."""
+        return [finding for finding in self.findings if finding.impact is Impact.PRICE]
 
 
 def _by_name(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[str]]:
@@ -85,21 +101,36 @@ def _bullet(impact: Impact, source: str, texts: list[str]) -> str:
     return f"- **{impact.value}**{by}: " + "; ".join(texts)
 
 
-def summary(results: dict[str, tuple[str, str, Comparison]]) -> str:
-    """The Markdown a pull request carries, from each changed document's name, URL, tag and
-    comparison."""
+def _verdict(gravest: Impact | None, prices_moved: bool) -> list[str]:
+    if not prices_moved:
+        return [VERDICTS[gravest]]
+    if gravest in UNRELEASED:
+        return [f"{PRICES_MOVED}; {UNRELEASED[gravest]}."]
+    return [VERDICTS[gravest], "", f"{PRICES_MOVED}."]
+
+
+def summary(results: dict[str, tuple[str, str | None, Comparison]]) -> str:
+    """The Markdown a pull request carries, from each changed document's name, URL, tag (``None``
+    where this SDK wraps none of its operations) and comparison."""
     gravest = min(
         (impact for _, _, c in results.values() if (impact := c.gravest()) is not None),
         key=lambda impact: impact.rank,
         default=None,
     )
-    lines = ["# Stability's published API documents changed", "", VERDICTS[gravest]]
+    prices_moved = any(c.prices() for _, _, c in results.values())
+    lines = ["# Stability's published API documents changed", "", *_verdict(gravest, prices_moved)]
     for name, (url, tag, comparison) in results.items():
         lines += ["", f"## `{name}`", "", f"From <{url}>.", ""]
-        lines += [f"In the `{tag}` operations this SDK wraps:", ""]
         ranked = sorted(comparison.findings, key=lambda f: (f.impact.rank, f.source))
-        in_tag = [_bullet(f.impact, f.source, [str(f)]) for f in ranked if f.in_tag]
-        lines += in_tag or ["- Nothing changed."]
+        if tag is None:
+            lines += ["This SDK wraps none of this document's operations."]
+        else:
+            lines += [f"In the `{tag}` operations this SDK wraps:", ""]
+            in_tag = [_bullet(f.impact, f.source, [str(f)]) for f in ranked if f.in_tag]
+            lines += in_tag or ["- Nothing changed."]
+        if prices := comparison.prices():
+            lines += ["", "Prices, as `make generate` reads them into the catalogue:", ""]
+            lines += [f"- {finding}" for finding in prices]
         lines += ["", "In the whole document:", ""]
         for kind, names in comparison.operations.items():
             lines += _names(f"Operations {kind}", names)
@@ -108,7 +139,7 @@ def summary(results: dict[str, tuple[str, str, Comparison]]) -> str:
                 lines += _names(f"Components: {component} {kind}", names)
         elsewhere: dict[tuple[Impact, str], list[str]] = {}
         for finding in ranked:
-            if not finding.in_tag:
+            if not finding.in_tag and finding.impact is not Impact.PRICE:
                 elsewhere.setdefault((finding.impact, finding.source), []).append(str(finding))
         lines += [_bullet(impact, source, texts) for (impact, source), texts in elsewhere.items()]
     return "\n".join(lines) + "\n"
