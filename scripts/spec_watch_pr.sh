@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The spec watch's pull request (.github/workflows/spec-watch.yml): commit what `make spec-watch
-# ARGS=--write` and `make generate` changed to the branch spec-watch/update and open one pull
-# request for it, or update the one open, with the watch's summary (spec-watch.md) as its body.
-# The same change proposed twice is left as it is: no push, no second pull request.
+# ARGS=--write` and `make generate` changed (the copies, generated/ and the price catalogue) to
+# the branch spec-watch/update and open one pull request for it, or update the one open, with the
+# watch's summary (spec-watch.md) as its body. The catalogue goes with the copy it is read from:
+# the pull request is then whole as opened, its tests those the job ran, and a price the summary
+# names is in its diff. The same change proposed twice is left as it is: no push, no second pull
+# request.
 #
 # Needs GH_TOKEN (a token whose pull requests trigger the repository's checks) and REPOSITORY
 # (owner/name); TESTS is the status of `make pytest` on the change.
@@ -29,7 +32,7 @@ fi
 git config user.name "stability-user spec watch"
 git config user.email "spec-watch@users.noreply.github.com"
 git switch -c "$branch"
-git add spec/upstream generated openapi.yaml
+git add spec/upstream generated facade/stability_user/prices/catalogue.json openapi.yaml
 git commit -q -m "Follow Stability's published API documents (spec watch)"
 
 remote="https://x-access-token:${GH_TOKEN}@github.com/${REPOSITORY}.git"

@@ -891,7 +891,7 @@ def checkout(tmp_path: Path, url: str, venv: Path, v2beta: str = V2BETA_COPY) ->
     openapi-diff, and the virtual environment ``venv`` as ``.venv``."""
     root = tmp_path / "checkout"
     (root / "scripts").mkdir(parents=True)
-    for script in ("spec_watch.py", "price_catalogue.py"):
+    for script in ("spec_watch.py", "price_catalogue.py", "spec_watch_pr.sh"):
         shutil.copy2(ROOT / "scripts" / script, root / "scripts")
     shutil.copytree(
         ROOT / "scripts" / "spec_checks",
@@ -909,10 +909,26 @@ def checkout(tmp_path: Path, url: str, venv: Path, v2beta: str = V2BETA_COPY) ->
     return root
 
 
+def run_step(
+    index: int, root: Path, tmp_path: Path, environment: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """The workflow's step ``index`` run as GitHub runs it: its shell in a file, by ``bash -e``
+    (GitHub's default shell on Linux), in the checkout ``root``."""
+    script = tmp_path / f"step-{index}.sh"
+    script.write_text(STEPS[index]["run"])
+    return subprocess.run(
+        ["bash", "-e", str(script)],
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+
+
 def run_watch_step(root: Path, tmp_path: Path) -> tuple[int, dict[str, str], str]:
     """The step's exit status, the outputs it set and what it wrote to the run's summary."""
-    script = tmp_path / "watch-step.sh"
-    script.write_text(STEPS[WATCH_STEP]["run"])
     outputs, step_summary = tmp_path / "github-output", tmp_path / "step-summary.md"
     outputs.touch()
     step_summary.touch()
@@ -921,15 +937,7 @@ def run_watch_step(root: Path, tmp_path: Path) -> tuple[int, dict[str, str], str
         "GITHUB_OUTPUT": str(outputs),
         "GITHUB_STEP_SUMMARY": str(step_summary),
     }
-    done = subprocess.run(
-        ["bash", "-e", str(script)],  # GitHub's default shell on Linux
-        cwd=root,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        check=False,
-    )
+    done = run_step(WATCH_STEP, root, tmp_path, environment)
     written = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
     return done.returncode, written, step_summary.read_text()
 
@@ -1001,6 +1009,86 @@ def test_the_workflow_step_fails_when_the_watch_cannot_start(site: str, tmp_path
     assert outputs == {}
     assert step_summary.startswith("The watch failed before it compared anything (status 1")
     assert later_steps_that_run(step_status, outputs) == []
+
+
+PR_STEP = next(i for i, step in enumerate(STEPS) if step.get("run") == "scripts/spec_watch_pr.sh")
+CATALOGUE = Path("facade") / "stability_user" / "prices" / "catalogue.json"
+
+
+def test_a_moved_price_reaches_the_pull_request_with_the_regenerated_catalogue(
+    site: str, tmp_path: Path, venv: Path
+) -> None:
+    """The workflow on a price change: the Watch step, the price step of `make generate` (the
+    rest of it remakes generated/ from openapi.yaml, which the watch leaves alone), then the
+    pull request's script, pushing to a local repository through git's ``insteadOf`` and
+    opening the pull request with a ``gh`` that records what it is asked."""
+    root = checkout(
+        tmp_path,
+        f"{site}/reformatted.json",
+        venv,
+        serve("/ultra-at-9", v2beta_variant(_ultra_at_9)),
+    )
+    (root / CATALOGUE).parent.mkdir(parents=True)
+    shutil.copy2(ROOT / CATALOGUE, root / CATALOGUE)
+    shutil.copytree(
+        ROOT / "generated", root / "generated", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copy2(ROOT / "openapi.yaml", root)
+    identity = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
+
+    def git(*args: str, cwd: Path = root) -> str:
+        done = subprocess.run(
+            ["git", *identity, *args], cwd=cwd, capture_output=True, text=True, check=True
+        )
+        return done.stdout
+
+    git("init", "-q", "-b", "main")
+    git("add", "scripts", "spec", "facade", "generated", "openapi.yaml")
+    git("commit", "-q", "-m", "main")
+    remote = tmp_path / "remote.git"
+    git("init", "-q", "--bare", str(remote))
+    git("push", "-q", str(remote), "main")
+
+    status, outputs, step_summary = run_watch_step(root, tmp_path)
+    assert (status, outputs) == (0, {"status": "1"})
+    assert "\n- generate/ultra: 8 to 9 credits per successful result\n" in step_summary
+    regenerate = STEPS[PR_STEP - 1]["run"]
+    assert "make generate" in regenerate
+    subprocess.run(
+        [str(root / ".venv" / "bin" / "python"), "scripts/price_catalogue.py"],
+        cwd=root,
+        check=True,
+        timeout=RUN_TIMEOUT,
+    )
+
+    bin_folder, asked = tmp_path / "bin", tmp_path / "gh-asked"
+    bin_folder.mkdir()
+    (bin_folder / "gh").write_text('#!/bin/sh\necho "$*" >> "$GH_ASKED"\n')
+    (bin_folder / "gh").chmod(0o755)
+    assert set(STEPS[PR_STEP]["env"]) == {"GH_TOKEN", "REPOSITORY", "TESTS"}
+    environment = {
+        **os.environ,
+        "GH_TOKEN": "token",
+        "REPOSITORY": "owner/name",
+        "TESTS": "0",
+        "PATH": f"{bin_folder}{os.pathsep}{os.environ['PATH']}",
+        "GH_ASKED": str(asked),
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"url.{remote}.insteadOf",
+        "GIT_CONFIG_VALUE_0": "https://x-access-token:token@github.com/owner/name.git",
+    }
+    done = run_step(PR_STEP, root, tmp_path, environment)
+    assert done.returncode == 0, done.stderr
+    proposed = git("diff", "--name-only", "main", "spec-watch/update", cwd=remote).split()
+    assert proposed == [str(CATALOGUE), "spec/upstream/sources.json", f"spec/upstream/{V2BETA}"]
+    catalogue = json.loads(git("show", f"spec-watch/update:{CATALOGUE}", cwd=remote))
+    assert [e["credits"] for e in catalogue["prices"] if e["name"] == "ultra"] == [9]
+    published = Published.pages["/ultra-at-9"][2]
+    assert catalogue["document"]["sha256"] == hashlib.sha256(published).hexdigest()
+    assert "--body-file pull-request.md" in asked.read_text().splitlines()[-1]
+    body = (root / "pull-request.md").read_text()
+    assert body.startswith(step_summary)
+    assert body.endswith("`make generate` and `make pytest` pass on this change.\n")
 
 
 def test_the_step_before_the_watch_installs_what_it_runs() -> None:
