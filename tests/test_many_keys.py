@@ -300,8 +300,8 @@ def test_a_scraper_that_leaves_before_the_answer_is_no_error(
         host, port = exporter.url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port))) as scraper:
             scraper.sendall(
-                b"GET /probe?target=hanging HTTP/1.1\r\nHost: x\r\n"
-                b"X-Prometheus-Scrape-Timeout-Seconds: 1.5\r\n\r\n"
+                f"GET /probe?target=hanging HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                "X-Prometheus-Scrape-Timeout-Seconds: 1.5\r\n\r\n".encode()
             )
             # Gone at once, with a reset (as a scraper past its timeout): the answer, a second
             # later, meets a closed connection.

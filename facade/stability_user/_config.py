@@ -6,7 +6,6 @@ Everything here is pure and runs before any request is built, so bad input is re
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import ssl
 from collections.abc import Mapping
@@ -30,6 +29,7 @@ from ._exceptions import ConfigurationError, MissingAPIKeyError
 from ._http._ratelimit import RateLimit, resolve_rate_limit
 from ._http._tls import trust_from_env
 from ._http._versions import DEFAULT_API_VERSION, APIVersion, check_api_version
+from ._loopback import is_loopback
 from ._values import (
     TimeoutTypes,
     check_header_value,
@@ -39,8 +39,6 @@ from ._values import (
 )
 
 __all__ = ["Settings", "resolve_settings"]
-
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +121,7 @@ def resolve_settings(
         ),
         rate_limit=resolve_rate_limit(rate_limit, host),
         proxy=_check_proxy(proxy) if proxy is not None else None,
-        trust_env=not _is_loopback(host),
+        trust_env=not is_loopback(host),
         verify=trust_from_env(env),
     )
 
@@ -173,15 +171,6 @@ def _check_api_key(key: object) -> str:
     return key
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_base_url(raw: object, *, allow_insecure_http: bool) -> str:
     if not isinstance(raw, str):
         raise ConfigurationError(f"base_url must be a str, not {type(raw).__name__}.")
@@ -205,7 +194,7 @@ def _check_base_url(raw: object, *, allow_insecure_http: bool) -> str:
             f"base_url {raw!r} must not hold credentials, a query or a fragment.",
             cli_message=f"{cli} must not hold credentials, a query or a fragment.",
         )
-    if url.scheme == "http" and not allow_insecure_http and not _is_loopback(url.host):
+    if url.scheme == "http" and not allow_insecure_http and not is_loopback(url.host):
         raise ConfigurationError(
             f"Refusing to send the API key over plain http:// to {url.host!r}; use https://, "
             "or pass allow_insecure_http=True if you really mean it.",

@@ -17,8 +17,12 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
     "EXPORTER_ADDRESS",
+    "EXPORTER_ANSWER_TIMEOUT",
+    "EXPORTER_DESCRIPTOR_RESERVE",
     "EXPORTER_INTERVAL",
+    "EXPORTER_MAX_CONNECTIONS",
     "EXPORTER_PORT",
+    "EXPORTER_REQUEST_TIMEOUT",
     "HTTP_BACKENDS",
     "HISTORY_ENV",
     "HISTORY_HEARTBEAT",
@@ -31,6 +35,7 @@ __all__ = [
     "MAX_RETRY_AFTER",
     "MAX_RETRY_DELAY",
     "MAX_SECONDS",
+    "MIN_REFRESH_INTERVAL",
     "ORGANIZATION_ENV",
     "PRICES_ENV",
     "RETRYABLE_STATUS_CODES",
@@ -108,6 +113,22 @@ API_KEY_PLACEHOLDER = "<STABILITY_API_KEY>"
 EXPORTER_ADDRESS = "127.0.0.1"
 EXPORTER_PORT = 9464
 EXPORTER_INTERVAL = 60.0
+# The shortest interval between refreshes anything accepts (the exporter, its --config file,
+# CreditsCollector, CreditsMeter). A refresh is at least two requests (the account, then a
+# balance per organization): at one a second, one refresher of an account with up to 13
+# organizations stays under Stability's 150 requests per 10 s by itself, leaving the rest of
+# the window to the app. Far below it, one meter sent thousands of requests a second.
+MIN_REFRESH_INTERVAL = 1.0
+# The exporters' HTTP server. A request (its head, and a body of up to 64 KiB) must arrive
+# within EXPORTER_REQUEST_TIMEOUT seconds of its connection, and an answer be taken within
+# EXPORTER_ANSWER_TIMEOUT: a scraper sends its request at once and reads at once. Open
+# connections are capped at half the descriptors left after EXPORTER_DESCRIPTOR_RESERVE (for
+# the refreshes' connections, the history store and the process itself), at most
+# EXPORTER_MAX_CONNECTIONS.
+EXPORTER_REQUEST_TIMEOUT = 5.0
+EXPORTER_ANSWER_TIMEOUT = 10.0
+EXPORTER_DESCRIPTOR_RESERVE = 64
+EXPORTER_MAX_CONNECTIONS = 1024
 
 # `stability-user status` and cached_balance(): a balance younger than this many seconds is
 # shown without calling the API; the status command's whole run is bounded by STATUS_TIMEOUT.

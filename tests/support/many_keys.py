@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from stability_user.testing import StandInAPI, StandInOrganization
@@ -63,15 +64,17 @@ def write_config(folder: Path, count: int, base_url: str, exporter: str = "") ->
 
 
 def exporter_process(
-    path: Path, env: dict[str, str], *args: str
+    path: Path, env: dict[str, str], *args: str, preexec_fn: Callable[[], None] | None = None
 ) -> tuple[subprocess.Popen[str], str]:
-    """``stability-user exporter --config path`` on a free port, and the URL it serves at."""
+    """``stability-user exporter --config path`` on a free port, and the URL it serves at
+    (``preexec_fn`` runs in the child before it starts, e.g. to lower a limit)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "stability_user", "exporter", "--port=0", f"--config={path}", *args],
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=preexec_fn,  # noqa: PLW1509 (the child's own limit, before it has threads)
     )
     assert process.stdout is not None
     line = process.stdout.readline()

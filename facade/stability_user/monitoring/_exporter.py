@@ -111,13 +111,11 @@ class ExporterServer:
             self.collector = CreditsCollector(client, interval=interval)
         self.url = self._server.url
         self._server.attach(self.collector)
-        self._thread = self._server.serve_in_thread()
+        self._server.serve_in_thread()
 
     def close(self) -> None:
         """Stop serving and refreshing."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        self._server.close()
         if self._loop is None:
             self.collector.close()
             return

@@ -40,7 +40,15 @@ from ._exporter_config import (
     shard_of,
 )
 from ._fleet import Fleet, Probe
-from ._http import Answer, Request, Server, handling_signals, interrupt, listening
+from ._http import (
+    DROP_REASONS,
+    Answer,
+    Request,
+    Server,
+    handling_signals,
+    interrupt,
+    listening,
+)
 from ._loop import LoopThread
 
 __all__ = ["ProbeExporter", "run_probe_exporter"]
@@ -139,9 +147,9 @@ class ProbeExporter:
             self.fleet.apply(self._mine(config))
         except BaseException:
             self._loop.close()
-            self._server.server_close()
+            self._server.close()
             raise
-        self._thread = self._server.serve_in_thread()
+        self._server.serve_in_thread()
 
     def _mine(self, config: ExporterConfig) -> ExporterConfig:
         """``config`` with only this exporter's shard of the targets."""
@@ -256,7 +264,31 @@ class ProbeExporter:
         )
         for (name, outcome), count in sorted(self.fleet.refreshes().items()):
             refreshes.add_metric([name, outcome], count)
-        return [targets, reloads, last, last_time, refreshes]
+        return [targets, reloads, last, last_time, refreshes, *self._http_families()]
+
+    def _http_families(self) -> list[Metric]:
+        server = self._server
+        connections = GaugeMetricFamily(
+            "stability_exporter_http_connections",
+            "Connections open to this exporter: requests arriving and being answered.",
+        )
+        connections.add_metric([], server.connections)
+        limit = GaugeMetricFamily(
+            "stability_exporter_http_connections_limit",
+            "The most connections it keeps open: half the descriptors its limit leaves after "
+            "a reserve for refreshes and the history.",
+        )
+        limit.add_metric([], server.limits.connections)
+        dropped = CounterMetricFamily(
+            "stability_exporter_http_connections_dropped",
+            "Connections closed without an answer, by reason: timeout (the request did not "
+            "arrive in time), evicted (its place went to a newer connection at the limit), "
+            "too_large (a request head past 64 KiB).",
+            labels=["reason"],
+        )
+        for reason in DROP_REASONS:
+            dropped.add_metric([reason], server.dropped[reason])
+        return [connections, limit, dropped]
 
     def shown_config(self, request: Request) -> Answer:
         effective = {
@@ -281,9 +313,7 @@ class ProbeExporter:
 
     def close(self) -> None:
         """Stop serving, stop every target, close their clients and the loop."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        self._server.close()
         self.fleet.close()
         self._loop.close()
 
