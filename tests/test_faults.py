@@ -21,6 +21,7 @@ from stability_user import (
 )
 from support.fault_server import (
     Close,
+    Drip,
     FaultServer,
     Reply,
     Reset,
@@ -189,6 +190,23 @@ def test_the_read_timeout_bounds_each_wait_for_bytes_not_the_whole_body(
     assert balance(path, faults, timeout=0.8) == Balance(12.5)
     assert len(faults.seen) == 1
     assert waits == []
+
+
+@pytest.mark.parametrize("dripped", ["head", "body"])
+def test_an_answer_dripped_a_byte_at_a_time_meets_the_attempts_deadline(
+    path: str, faults: FaultServer, waits: list[float], dripped: str
+) -> None:
+    # A byte every 0.1 s, each well within the 0.5 s read timeout, 200 bytes in all: every
+    # attempt ends when the connect and read timeouts together (1 s) have passed, instead of
+    # succeeding 20 s later.
+    body = b'{"credits": 12.5, "padding": "' + b"x" * 120 + b'"}'
+    reply = Reply(200, body)
+    faults.always(Drip(0.1, reply) if dripped == "head" else SlowBody(0.1, reply, len(body)))
+    with pytest.raises(APITimeoutError) as caught:
+        balance(path, faults, timeout=0.5)
+    assert len(faults.seen) == 3
+    if dripped == "body":
+        assert "the answer had not come whole within 1 s" in str(caught.value)
 
 
 def test_connection_reset(path: str, faults: FaultServer, waits: list[float]) -> None:

@@ -8,6 +8,7 @@ them through the documented relabeling is in ``test_many_keys_prometheus``.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -22,6 +23,7 @@ from stability_user.monitoring._exporter_config import load_config, shard_of
 from stability_user.monitoring._probe_exporter import ProbeExporter
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInOrganization, StandInServer
 from support.blackhole import BlackHole
+from support.fault_server import FaultServer, Reply, SlowBody
 from support.many_keys import exporter_process
 from support.prometheus import eventually, get
 
@@ -383,6 +385,57 @@ organizations = ["org-standin-lab", "org-gone"]
     assert exporter.lines == [  # type: ignore[attr-defined]
         "target lab-and-gone: refresh failed: not in the key's account: org-gone"
     ]
+
+
+def test_an_api_dripping_its_answers_ends_each_refresh_in_time(
+    waits: list[float], faults: FaultServer, tmp_path: Path, started: Started
+) -> None:
+    # Every byte within the 1 s read timeout, the answer never whole: each attempt ends at
+    # the connect and read timeouts together, so the refresh fails and /healthz has a verdict.
+    body = b'{"id": "u", "email": "e", "organizations": []' + b" " * 400 + b"}"
+    faults.always(SlowBody(0.1, Reply(200, body), len(body)))
+    exporter = started(
+        targets_file(
+            tmp_path,
+            f'[exporter]\ntimeout = 1\n[targets.slow]\nkey_env = "ACME_KEY"\n'
+            f'base_url = "{faults.url}"\n',
+        )
+    )
+    eventually(lambda: ("slow", "APITimeoutError") in exporter.fleet.refreshes())
+    status, body = get(f"{exporter.url}/healthz")
+    assert (status, json.loads(body)["status"]) == (200, "ok")
+    assert json.loads(body)["healthy"] == 0
+    assert samples(probe(exporter, "slow")[1])["stability_probe_success"] == 0.0
+
+
+def test_a_slow_api_holds_no_refresh_slot_of_another(
+    faults: FaultServer, standin_server: StandInServer, tmp_path: Path, started: Started
+) -> None:
+    # concurrency = 1, and the first target's API drips for longer than the test: the slot it
+    # holds is its host's, so the target on the other API refreshes all the same.
+    body = b'{"id": "u", "email": "e", "organizations": []' + b" " * 4000 + b"}"
+    faults.always(SlowBody(0.5, Reply(200, body), len(body)))
+    exporter = started(
+        targets_file(
+            tmp_path,
+            f"""
+[exporter]
+concurrency = 1
+timeout = 60
+
+[targets.slow]
+key_env = "ACME_KEY"
+base_url = "{faults.url}"
+
+[targets.acme]
+key_env = "ACME_KEY"
+base_url = "{standin_server.url}"
+""",
+        )
+    )
+    eventually(lambda: samples(probe(exporter, "acme")[1])["stability_probe_success"] == 1.0)
+    assert len(faults.seen) == 1  # the slow one is still on its first attempt
+    assert "slow" not in {name for name, _ in exporter.fleet.refreshes()}
 
 
 # The rate limiter

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from stability_user import ConfigurationError, StabilityUser
+from stability_user import APITimeoutError, ConfigurationError, StabilityUser
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
-from support.fault_server import FaultServer, Reply
+from support.fault_server import FaultServer, Reply, SlowBody
 from support.paths import CLIENT_PATHS, call_via
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
@@ -75,6 +75,32 @@ def test_the_proxy_argument(proxy: FaultServer, path: str) -> None:
     (seen,) = proxy.seen
     assert seen.path == f"{REMOTE}/v1/user/balance"
     assert seen.headers["Authorization"] == "Bearer proxied-key"
+
+
+@pytest.mark.parametrize("path", CLIENT_PATHS)
+@pytest.mark.parametrize("given", ["environment", "argument"])
+def test_a_proxy_dripping_its_answer_meets_the_attempts_deadline(
+    proxy: FaultServer, monkeypatch: pytest.MonkeyPatch, path: str, given: str
+) -> None:
+    # The proxies' connections are httpx2's own as well: a byte every 0.1 s within the 0.5 s
+    # read timeout, the attempt ends at the connect and read timeouts together (1 s).
+    body = b'{"credits": 99.0, "padding": "' + b"x" * 120 + b'"}'
+    proxy.always(SlowBody(0.1, Reply(200, body), len(body)))
+    options = {"proxy": proxy.url} if given == "argument" else {}
+    if given == "environment":
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    with pytest.raises(APITimeoutError, match="the answer had not come whole within 1 s"):
+        call_via(
+            path,
+            "get_balance",
+            api_key="proxied-key",
+            base_url=REMOTE,
+            allow_insecure_http=True,
+            timeout=0.5,
+            max_retries=0,
+            **options,
+        )
+    assert len(proxy.seen) == 1
 
 
 @pytest.mark.parametrize("value", ["not a url", "ftp://proxy.example", "/just/a/path", 3128])

@@ -23,6 +23,7 @@ from ._core import (
     settled,
 )
 from ._exceptions import ClientClosedError, StabilityError
+from ._http._attempt import begin, bound, end
 from ._http._backends import Send, sender
 from ._http._flow import Flow, Wait
 from ._http._pool import PoolKeeper
@@ -133,6 +134,7 @@ class AsyncStabilityUser(ClientCore):
         # Options per pool: the aiohttp backend's transport (and session) is one per pool.
         options = self._http_options()
         http = httpx2.AsyncClient(**options)
+        bound(http, own_transport=self._transport is None)
         return _LoopPool(http, sender(self._http_backend, http, options))
 
     async def _pool(self) -> _LoopPool:
@@ -152,7 +154,7 @@ class AsyncStabilityUser(ClientCore):
                     step = flow.send(None)
                     continue
                 try:
-                    response = await self._read(await pool.send(step))
+                    response = await self._exchange(pool, step)
                 except httpx2.HTTPError as exc:
                     step = flow.throw(exc)
                 except RuntimeError as exc:  # httpx2: the pool was closed under this call
@@ -164,6 +166,14 @@ class AsyncStabilityUser(ClientCore):
             except StopIteration as done:
                 result: _Result = done.value  # the flow's return value
                 return result
+
+    async def _exchange(self, pool: _LoopPool, request: httpx2.Request) -> httpx2.Response:
+        """One attempt: ``request`` sent and its answer read, within the attempt's deadline."""
+        attempt = begin(request)
+        try:
+            return await self._read(await pool.send(request))
+        finally:
+            end(attempt)
 
     @staticmethod
     async def _read(response: httpx2.Response) -> httpx2.Response:

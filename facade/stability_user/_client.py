@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import httpx2
 
@@ -23,6 +23,7 @@ from ._core import (
     settled,
 )
 from ._exceptions import ClientClosedError, StabilityError
+from ._http._attempt import begin, bound, end
 from ._http._flow import Flow, Wait
 from ._http._pool import PoolKeeper
 from ._http._retry import effective_wait
@@ -125,9 +126,14 @@ class StabilityUser(ClientCore):
             http_backend="httpx2",  # aiohttp is async only
             history=history,
         )
-        options = self._http_options()
-        self._pools: PoolKeeper[httpx2.Client] = PoolKeeper(lambda: httpx2.Client(**options))
+        options = self._http_options()  # here: a bad setting raises before anything is sent
+        self._pools: PoolKeeper[httpx2.Client] = PoolKeeper(lambda: self._new_pool(options))
         self._executors: PoolKeeper[ThreadPoolExecutor] = PoolKeeper(self._new_executor)
+
+    def _new_pool(self, options: dict[str, Any]) -> httpx2.Client:
+        http = httpx2.Client(**options)
+        bound(http, own_transport=self._transport is None)
+        return http
 
     @staticmethod
     def _new_executor() -> ThreadPoolExecutor:
@@ -156,7 +162,7 @@ class StabilityUser(ClientCore):
                 if cancel is not None and cancel.is_set():
                     raise _Cancelled("the caller was interrupted")
                 try:
-                    response = self._read(http.send(step, stream=True))
+                    response = self._exchange(http, step)
                 except httpx2.HTTPError as exc:
                     step = flow.throw(exc)
                 except RuntimeError as exc:  # httpx2: the pool was closed under this call
@@ -168,6 +174,14 @@ class StabilityUser(ClientCore):
             except StopIteration as done:
                 result: _Result = done.value  # the flow's return value
                 return result
+
+    def _exchange(self, http: httpx2.Client, request: httpx2.Request) -> httpx2.Response:
+        """One attempt: ``request`` sent and its answer read, within the attempt's deadline."""
+        attempt = begin(request)
+        try:
+            return self._read(http.send(request, stream=True))
+        finally:
+            end(attempt)
 
     @staticmethod
     def _read(response: httpx2.Response) -> httpx2.Response:

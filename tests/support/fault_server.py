@@ -45,6 +45,15 @@ class SlowBody:
 
 
 @dataclass(frozen=True)
+class Drip:
+    """The whole answer, head and body, one byte every ``delay`` seconds: each wait for bytes
+    short, the answer as slow as its length makes it."""
+
+    delay: float
+    reply: Reply
+
+
+@dataclass(frozen=True)
 class Reset:
     """Abort the connection with a TCP RST before any reply."""
 
@@ -70,7 +79,7 @@ class Endless:
     chunk: int = 64 * 1024
 
 
-Action = Reply | SlowHeaders | SlowBody | Reset | Close | Truncated | Endless
+Action = Reply | SlowHeaders | SlowBody | Drip | Reset | Close | Truncated | Endless
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,8 @@ class _Handler(socketserver.BaseRequestHandler):
             return self._act(conn, action.then)
         if isinstance(action, SlowBody):
             return self._slow_body(conn, action)
+        if isinstance(action, Drip):
+            return self._drip(conn, action)
         if isinstance(action, Reset):
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             conn.close()
@@ -146,6 +157,17 @@ class _Handler(socketserver.BaseRequestHandler):
             if self.server.stopping.wait(action.delay):
                 return False
             conn.sendall(piece)
+        return True
+
+    def _drip(self, conn: socket.socket, action: Drip) -> bool:
+        answer = _head(action.reply, len(action.reply.body)) + action.reply.body
+        try:
+            for index in range(len(answer)):
+                if index and self.server.stopping.wait(action.delay):
+                    return False
+                conn.sendall(answer[index : index + 1])
+        except OSError:  # the client gave up: what a deadline does
+            return False
         return True
 
     def _endless(self, conn: socket.socket, action: Endless) -> bool:

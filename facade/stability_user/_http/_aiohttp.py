@@ -7,7 +7,9 @@ is the same code as on httpx2. What a transport owes httpx2 is kept here:
 - timeouts: httpx2's ``pool`` bounds the wait for one of ``max_connections`` places, ``connect``
   the TCP and TLS set-up (aiohttp's ``sock_connect``), ``read`` the wait for the answer's
   headers from the moment the connection is there, and then each wait for body bytes; a GET
-  writes no body, so ``write`` has nothing to bound. The read bound is the SDK's own
+  writes no body, so ``write`` has nothing to bound. Each of these waits is also cut to what
+  the attempt's deadline leaves (``_attempt``: the connect and read timeouts together), so an
+  answer dripped a byte at a time ends as it does on httpx2. The read bound is the SDK's own
   (``_deadlines``), not aiohttp's ``sock_read``: that one sets and cancels two loop timers per
   request (measured at about 6% of a warm call on loopback) and stops after an interim (1xx)
   answer, where this one holds until the final answer. The headers' wait is bounded as a
@@ -44,6 +46,7 @@ from aiohttp.tracing import Trace
 from multidict import CIMultiDict
 from yarl import URL
 
+from ._attempt import current, expired, left
 from ._deadlines import HeadersWait, ReadDeadlines
 
 __all__ = ["AiohttpTransport", "map_aiohttp_error"]
@@ -121,20 +124,28 @@ class _Connector(aiohttp.TCPConnector):
         connection = await super().connect(req, traces, timeout)
         wait = _SENDING.get()
         if wait is not None:
+            wait.cut_to(current())
             self._deadlines.arm(wait)
         return connection
 
 
 async def _body_chunks(content: aiohttp.StreamReader, read: float | None) -> AsyncIterator[bytes]:
     """A body's bytes as they come, each wait for more bounded by ``read`` (httpx2's read
-    timeout); what has come already is taken without waiting, and without a timer."""
+    timeout) and the attempt's deadline; what has come already is taken without waiting, and
+    without a timer."""
     while True:
         chunk = content.read_nowait()
         if not chunk:
             if content.at_eof():
                 return
-            async with asyncio.timeout(read):
-                chunk = await content.readany()
+            try:
+                async with asyncio.timeout(left(read)):
+                    chunk = await content.readany()
+            except TimeoutError:
+                late = expired(TimeoutError)
+                if late is None:
+                    raise
+                raise late from None
             if not chunk:
                 return
         yield chunk
@@ -290,6 +301,20 @@ class AiohttpTransport(httpx2.AsyncBaseTransport):
             message = "no connection was free in time"
             raise httpx2.PoolTimeout(message, request=request) from error
 
+    @staticmethod
+    def _connect_within(
+        timeout: aiohttp.ClientTimeout, request: httpx2.Request
+    ) -> aiohttp.ClientTimeout:
+        """``timeout``, its connect bound cut to what the attempt has left (a new one only
+        when it is cut: the request's own is made once and reused)."""
+        try:
+            connect = left(timeout.sock_connect)
+        except TimeoutError as late:
+            raise httpx2.ConnectTimeout(str(late), request=request) from None
+        if connect == timeout.sock_connect:
+            return timeout
+        return aiohttp.ClientTimeout(total=None, sock_connect=connect)
+
     async def _answer(self, request: httpx2.Request, prepared: _Prepared) -> aiohttp.ClientResponse:
         """Send ``request`` (its place taken) and wait for the answer's headers, at most the
         read timeout from when the connection is there; a failure is raised as httpx2's."""
@@ -312,7 +337,7 @@ class AiohttpTransport(httpx2.AsyncBaseTransport):
                 data=data or None,
                 allow_redirects=False,
                 proxy=prepared.proxy,
-                timeout=prepared.timeout,
+                timeout=self._connect_within(prepared.timeout, request),
             )
         except asyncio.CancelledError as error:
             expiry = None if wait is None else wait.end(error)
@@ -333,7 +358,11 @@ class AiohttpTransport(httpx2.AsyncBaseTransport):
         """
         prepared = self._prepare(request)
         if self._places.locked():
-            await self._wait_for_place(prepared.pool, request)
+            try:
+                pool = left(prepared.pool)
+            except TimeoutError as late:
+                raise httpx2.PoolTimeout(str(late), request=request) from None
+            await self._wait_for_place(pool, request)
         else:
             await self._places.acquire()  # free: returns at once
         try:

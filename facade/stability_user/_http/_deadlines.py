@@ -10,7 +10,12 @@ wait cancels its task, and the transport tells that cancellation from any other 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._attempt import Deadline
 
 __all__ = ["HeadersWait", "ReadDeadlines"]
 
@@ -18,17 +23,29 @@ __all__ = ["HeadersWait", "ReadDeadlines"]
 class HeadersWait:
     """One request's wait for its answer's headers, bounded by its read timeout."""
 
-    __slots__ = ("cancelling", "deadline", "done", "expired", "seconds", "task")
+    __slots__ = ("cancelling", "cut", "deadline", "done", "expired", "seconds", "task")
 
     def __init__(self, task: asyncio.Task[object], seconds: float) -> None:
         self.task = task
         self.seconds = seconds
+        self.cut: Deadline | None = None  # the attempt's deadline, when it comes first
         # Cancellations already asked of the task: an expiry is told from them as
         # asyncio.timeout tells its own.
         self.cancelling = task.cancelling()
         self.deadline = 0.0  # set when the connection is there
         self.done = False
         self.expired = False
+
+    def cut_to(self, attempt: Deadline | None) -> None:
+        """Shorten the wait to what ``attempt`` (the attempt's deadline) leaves, if less; when
+        the connection is there, before ``ReadDeadlines.arm()``. Rare: the deadline is the
+        connect and read timeouts together, so only a slow connect brings it nearer."""
+        if attempt is None:
+            return
+        remaining = attempt.at - time.monotonic()
+        if remaining < self.seconds:
+            self.seconds = max(remaining, 0.0)
+            self.cut = attempt
 
     def end(self, cancelled: asyncio.CancelledError | None = None) -> TimeoutError | None:
         """Mark the wait over, and say what a ``cancelled`` that ended it stands for.
@@ -41,7 +58,8 @@ class HeadersWait:
         self.done = True
         if not self.expired or self.task.uncancel() > self.cancelling or cancelled is None:
             return None
-        error = TimeoutError(f"no answer within the read timeout ({self.seconds:g} s)")
+        message = f"no answer within the read timeout ({self.seconds:g} s)"
+        error = TimeoutError(message if self.cut is None else self.cut.message)
         error.__cause__ = cancelled
         return error
 

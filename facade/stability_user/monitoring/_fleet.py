@@ -1,5 +1,6 @@
 """The exporter's targets (``--config``): one async client each, refreshed in the background on
-one event loop, at most ``concurrency`` at a time, sharing a rate limiter per API host.
+one event loop, at most ``concurrency`` at a time per API (scheme, host and port: one API's
+slowness holds none of another's places), sharing a rate limiter per API host.
 
 A probe never calls the API: it reads what the target's last refresh left, waiting (up to its
 budget) only for a target's first refresh. ``apply()`` swaps in a new configuration: it builds
@@ -117,7 +118,7 @@ class Fleet:
         self._targets: dict[str, TargetRun] = {}
         self._limiters: dict[tuple[str, RateLimit], RateLimiter] = {}
         self.config: ExporterConfig | None = None
-        self._slots: asyncio.Semaphore | None = None
+        self._slots: dict[str, asyncio.Semaphore] = {}  # by API origin
         self._refreshes: Counter[tuple[str, str]] = Counter()  # (target, outcome)
         self._counting = threading.Lock()  # the loop counts, scrapes read
 
@@ -153,7 +154,7 @@ class Fleet:
         # Everything built: from here on nothing can fail, so swap.
         stopping = [run for name, run in old.items() if keep.get(name) is not run]
         if not shared:
-            self._slots = asyncio.Semaphore(config.concurrency)
+            self._slots = {}
         self.config = config
         self._targets = {name: keep.get(name) or fresh[name] for name in config.targets}
         loop = asyncio.get_running_loop()
@@ -209,9 +210,17 @@ class Fleet:
 
     # -- refreshing ----------------------------------------------------------------------
 
+    def _slots_of(self, run: TargetRun, config: ExporterConfig) -> asyncio.Semaphore:
+        """The refresh places of the target's API (``concurrency`` of them)."""
+        url = httpx2.URL(run.client.base_url)
+        origin = f"{url.scheme}://{url.netloc.decode('ascii').lower()}"
+        slots = self._slots.get(origin)
+        if slots is None:
+            slots = self._slots[origin] = asyncio.Semaphore(config.concurrency)
+        return slots
+
     async def _refreshing(self, run: TargetRun, config: ExporterConfig) -> None:
-        slots = self._slots
-        assert slots is not None  # set by _apply() before any task starts
+        slots = self._slots_of(run, config)
         while True:
             async with slots:
                 await self._refresh(run)
