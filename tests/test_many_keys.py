@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -593,6 +594,71 @@ def test_a_changed_key_restarts_its_target(
     assert exporter.reload() == f"reloaded {path}: 3 targets (0 added, 0 removed, 1 changed)"
     eventually(lambda: "org-standin-lab" in probe(exporter, "globex")[1])
     assert "org-globex" not in probe(exporter, "globex")[1]
+
+
+def test_a_probe_waiting_across_a_reload_follows_the_new_run(
+    standin_server: StandInServer, tmp_path: Path, started: Started
+) -> None:
+    # The target's first refresh hangs (its API never accepts); a probe waits for it, and a
+    # reload points the target at an API that answers: the probe answers from the new run.
+    hole = BlackHole()
+    try:
+        path = targets_file(
+            tmp_path,
+            f'[exporter]\ntimeout = 60\n[targets.acme]\nkey_env = "ACME_KEY"\n'
+            f'base_url = "{hole.url}"\n',
+        )
+        exporter = started(path)
+        answers: list[tuple[int, str]] = []
+        header = {"X-Prometheus-Scrape-Timeout-Seconds": "25"}
+        waiting = threading.Thread(target=lambda: answers.append(probe(exporter, "acme", **header)))
+        waiting.start()
+        eventually(lambda: exporter.fleet.waiting == 1)
+        path.write_text(path.read_text().replace(hole.url, standin_server.url))
+        assert exporter.reload() == f"reloaded {path}: 1 targets (0 added, 0 removed, 1 changed)"
+        waiting.join(30)
+        ((status, body),) = answers
+        assert status == 200
+        values = samples(body)
+        assert values["stability_probe_success"] == 1.0
+        assert "org-standin-lab" in body
+    finally:
+        hole.close()
+
+
+def test_a_reload_that_leaves_keys_hosts_and_organizations_keeps_the_values(
+    standin_server: StandInServer, globex_key_file: Path, tmp_path: Path, started: Started
+) -> None:
+    path = targets_file(
+        tmp_path, three_targets(standin_server.url, globex_key_file, "interval = 1")
+    )
+    exporter = started(path)
+    requests = 'stability_api_requests_total{endpoint="account",outcome="ok"}'
+    eventually(lambda: samples(probe(exporter, "acme")[1]).get(requests, 0) >= 2)
+    before = samples(probe(exporter, "acme")[1])
+
+    # The interval and the concurrency: nothing restarts.
+    path.write_text(
+        three_targets(standin_server.url, globex_key_file, "interval = 60\nconcurrency = 4")
+    )
+    assert exporter.reload() == f"reloaded {path}: 3 targets (0 added, 0 removed, 0 changed)"
+    after = samples(probe(exporter, "acme")[1])
+    assert after[requests] >= before[requests]  # the counters go on from where they were
+    assert after["stability_probe_success"] == 1.0
+
+    # The request timeout: every client is made again, and the values stay.
+    path.write_text(
+        three_targets(standin_server.url, globex_key_file, "interval = 60\ntimeout = 10")
+    )
+    assert exporter.reload() == f"reloaded {path}: 3 targets (0 added, 0 removed, 3 changed)"
+    again = samples(probe(exporter, "acme")[1])
+    assert again[requests] >= after[requests]
+    assert again["stability_probe_success"] == 1.0
+    lab = (
+        'stability_credits{default="false",organization_id="org-standin-lab",'
+        'organization_name="Research Lab"}'
+    )
+    assert again[lab] == 3.25
 
 
 def test_config_shows_every_key_as_secret(

@@ -3,10 +3,14 @@ one event loop, at most ``concurrency`` at a time per API (scheme, host and port
 slowness holds none of another's places), sharing a rate limiter per API host.
 
 A probe never calls the API: it reads what the target's last refresh left, waiting (up to its
-budget) only for a target's first refresh. ``apply()`` swaps in a new configuration: it builds
-the clients of new and changed targets first, so a configuration whose client cannot be made
-is refused whole and the running one keeps going; removed and changed targets are stopped and
-their clients closed.
+budget) only for a target's first refresh, and following the target across a reload. ``apply()``
+swaps in a new configuration: it builds the clients it needs first, so a configuration whose
+client cannot be made is refused whole and the running one keeps going. A target whose key,
+API host and organizations stay keeps its values and counters: it runs on untouched when its
+client's settings stay too (an interval or a concurrency changed), and gets a new client, its
+next refresh when the last one's interval is up, when they do not (a timeout, a rate limit).
+Removed targets, and those whose key, host or organizations changed, are stopped and their
+clients closed; the latter start afresh.
 """
 
 from __future__ import annotations
@@ -40,9 +44,16 @@ class Probe:
     duration: float
 
 
-def _shared(config: ExporterConfig) -> tuple[object, ...]:
-    """The settings every target shares: a change restarts them all."""
-    return (config.interval, config.timeout, config.concurrency, config.rate_limit)
+def _client_settings(target: TargetConfig, config: ExporterConfig) -> tuple[object, ...]:
+    """What a target's client is made from: a change makes a new client."""
+    return (target.key, target.base_url, target.api_version, config.timeout, config.rate_limit)
+
+
+def _subject(target: TargetConfig, client: AsyncStabilityUser) -> tuple[object, ...]:
+    """What a target's values are of (its key, API host, organizations): a change starts
+    them afresh."""
+    url = httpx2.URL(client.base_url)
+    return (target.key, url.scheme, url.netloc, target.organizations)
 
 
 class TargetRun:
@@ -121,6 +132,9 @@ class Fleet:
         self._slots: dict[str, asyncio.Semaphore] = {}  # by API origin
         self._refreshes: Counter[tuple[str, str]] = Counter()  # (target, outcome)
         self._counting = threading.Lock()  # the loop counts, scrapes read
+        # Told of every first refresh and every swap: what a waiting probe waits on.
+        self._changed = threading.Condition()
+        self.waiting = 0  # probes waiting for a first refresh now
 
     # -- configuration -------------------------------------------------------------------
 
@@ -134,41 +148,62 @@ class Fleet:
             return self._loop.run(self._apply(config))
 
     async def _apply(self, config: ExporterConfig) -> tuple[int, int, int]:
-        old = self._targets
-        # A target runs on unless its table changed (its key included) or a setting every
-        # target shares did.
-        shared = self.config is not None and _shared(self.config) == _shared(config)
-        keep = {
-            name: run
-            for name, run in old.items()
-            if shared and config.targets.get(name) == run.config
-        }
-        fresh: dict[str, TargetRun] = {}
+        old, previous = self._targets, self.config
+        kept: dict[str, TargetRun] = {}  # run on as they are
+        remade: dict[str, tuple[TargetRun, AsyncStabilityUser]] = {}  # the same values, anew
+        fresh: dict[str, TargetRun] = {}  # start afresh
+        made: list[AsyncStabilityUser] = []
         try:
             for name, target in config.targets.items():
-                if name not in keep:
-                    fresh[name] = TargetRun(target, self._client(target, config))
+                run = old.get(name)
+                if (
+                    run is not None
+                    and previous is not None
+                    and _client_settings(run.config, previous) == _client_settings(target, config)
+                ):
+                    kept[name] = run
+                    continue
+                client = self._client(target, config)
+                made.append(client)
+                if run is not None and _subject(run.config, run.client) == _subject(target, client):
+                    remade[name] = (run, client)
+                else:
+                    fresh[name] = TargetRun(target, client)
         except ExporterConfigError:
-            await asyncio.gather(*(run.client.aclose() for run in fresh.values()))
+            await asyncio.gather(*(client.aclose() for client in made))
             raise
         # Everything built: from here on nothing can fail, so swap.
-        stopping = [run for name, run in old.items() if keep.get(name) is not run]
-        if not shared:
+        retiring = [
+            (run.task, run.client)
+            for name, run in old.items()
+            if name not in kept and name not in remade
+        ]
+        for run, client in remade.values():
+            retiring.append((run.task, run.client))
+            run.client, run.task = client, None
+        if previous is None or previous.concurrency != config.concurrency:
             self._slots = {}
         self.config = config
-        self._targets = {name: keep.get(name) or fresh[name] for name in config.targets}
+        targets = {**fresh, **kept, **{name: run for name, (run, _) in remade.items()}}
+        for name, run in targets.items():
+            run.config = config.targets[name]
+        self._targets = {name: targets[name] for name in config.targets}
+        # The old tasks end before the new ones start: a remade target never refreshes twice.
+        await asyncio.gather(*(self._cancel(task) for task, _ in retiring))
         loop = asyncio.get_running_loop()
-        for run in fresh.values():
+        for run in (*fresh.values(), *(run for run, _ in remade.values())):
             run.task = loop.create_task(
-                self._refreshing(run, config), name=f"stability-user-target-{run.name}"
+                self._refreshing(run), name=f"stability-user-target-{run.name}"
             )
-        await asyncio.gather(*(self._stop(run) for run in stopping))
+        with self._changed:  # a probe waiting on a replaced target follows it
+            self._changed.notify_all()
+        await asyncio.gather(*(client.aclose() for _, client in retiring))
         with self._counting:  # a removed target's series go with it
             for gone in [key for key in self._refreshes if key[0] not in config.targets]:
                 del self._refreshes[gone]
         added = len(config.targets.keys() - old.keys())
         removed = len(old.keys() - config.targets.keys())
-        return added, removed, len(fresh) - added
+        return added, removed, len(fresh) + len(remade) - added
 
     def _client(self, target: TargetConfig, config: ExporterConfig) -> AsyncStabilityUser:
         scope, limit = config.rate_limit.scope, config.rate_limit.limit
@@ -192,11 +227,15 @@ class Fleet:
             client._share_rate_limiter(self._limiters[key])
         return client
 
-    async def _stop(self, run: TargetRun) -> None:
-        task, run.task = run.task, None
+    @staticmethod
+    async def _cancel(task: asyncio.Task[None] | None) -> None:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+    async def _stop(self, run: TargetRun) -> None:
+        task, run.task = run.task, None
+        await self._cancel(task)
         await run.client.aclose()
 
     def close(self) -> None:
@@ -204,27 +243,37 @@ class Fleet:
         with self._lock:
             targets, self._targets = list(self._targets.values()), {}
             self._loop.run(self._stop_all(targets))
+        with self._changed:  # probes still waiting answer now
+            self._changed.notify_all()
 
     async def _stop_all(self, targets: Sequence[TargetRun]) -> None:
         await asyncio.gather(*(self._stop(run) for run in targets))
 
     # -- refreshing ----------------------------------------------------------------------
 
-    def _slots_of(self, run: TargetRun, config: ExporterConfig) -> asyncio.Semaphore:
+    def _running(self) -> ExporterConfig:
+        assert self.config is not None  # set by _apply() before any task starts
+        return self.config
+
+    def _slots_of(self, run: TargetRun) -> asyncio.Semaphore:
         """The refresh places of the target's API (``concurrency`` of them)."""
         url = httpx2.URL(run.client.base_url)
         origin = f"{url.scheme}://{url.netloc.decode('ascii').lower()}"
         slots = self._slots.get(origin)
         if slots is None:
-            slots = self._slots[origin] = asyncio.Semaphore(config.concurrency)
+            slots = self._slots[origin] = asyncio.Semaphore(self._running().concurrency)
         return slots
 
-    async def _refreshing(self, run: TargetRun, config: ExporterConfig) -> None:
-        slots = self._slots_of(run, config)
+    async def _refreshing(self, run: TargetRun) -> None:
+        # The running configuration's interval and places, read each time: a reload that
+        # changes them changes them for the targets running on.
+        last = run.cache.snapshot().last_refresh
+        if last is not None:  # a target with a new client: its round goes on as it was
+            await asyncio.sleep(max(0.0, last + self._running().interval - time.time()))
         while True:
-            async with slots:
+            async with self._slots_of(run):
                 await self._refresh(run)
-            await asyncio.sleep(config.interval)
+            await asyncio.sleep(self._running().interval)
 
     async def _refresh(self, run: TargetRun) -> None:
         # Not cut at the interval: a refresh waiting its turn at a shared rate limiter is
@@ -257,17 +306,37 @@ class Fleet:
         if kind != run.last_problem and (kind or run.last_problem is not None):
             self._log(f"target {run.name}: " + (f"refresh failed: {line}" if kind else line))
         run.last_problem = kind
-        run.refreshed_once.set()
+        if not run.refreshed_once.is_set():
+            run.refreshed_once.set()
+            with self._changed:
+                self._changed.notify_all()
 
     # -- probing -------------------------------------------------------------------------
 
     def target(self, name: str) -> TargetRun | None:
         return self._targets.get(name)
 
-    def probe(self, run: TargetRun, budget: float) -> Probe:
-        """The target's last values; waits up to ``budget`` seconds for its first refresh."""
+    def probe(self, name: str, budget: float) -> Probe | None:
+        """Target ``name``'s last values (``None`` if there is no such target); waits up to
+        ``budget`` seconds for its first refresh, following it across reloads (a removed
+        target answers from its last run)."""
         started = time.perf_counter()
-        run.refreshed_once.wait(max(budget, 0.0))
+        deadline = started + max(budget, 0.0)
+        with self._changed:
+            run = self._targets.get(name)
+            if run is None:
+                return None
+            if not run.refreshed_once.is_set():
+                self.waiting += 1
+                try:
+                    while not run.refreshed_once.is_set():
+                        left = deadline - time.perf_counter()
+                        if left <= 0:
+                            break
+                        self._changed.wait(left)
+                        run = self._targets.get(name, run)
+                finally:
+                    self.waiting -= 1
         return Probe(run, run.healthy(), time.perf_counter() - started)
 
     def refreshes(self) -> dict[tuple[str, str], int]:

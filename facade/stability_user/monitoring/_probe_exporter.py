@@ -224,8 +224,11 @@ class ProbeExporter:
                 return Answer.text(400, f"{TIMEOUT_HEADER} must be a positive number of seconds")
             # Capped at a day: a wait past what the platform's clock holds would raise.
             budget = min(scrape_timeout, MAX_SECONDS) - self.config.timeout_offset
+        found = self.fleet.probe(name, budget)
+        if found is None:  # removed by a reload meanwhile
+            return Answer.text(404, f"unknown target {name!r}: not in {self.config.path}")
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Families(probe_metrics(self.fleet.probe(run, budget))))
+        registry.register(_Families(probe_metrics(found)))
         return Answer(200, generate_latest(registry), CONTENT_TYPE_LATEST)
 
     def own_metrics(self, request: Request) -> Answer:
