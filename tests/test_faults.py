@@ -322,6 +322,23 @@ def test_account_with_unknown_fields_and_no_picture(path: str, faults: FaultServ
     assert account.to_dict() == json.loads(ACCOUNT.body)
 
 
+def test_a_lone_surrogate_in_any_string_becomes_the_replacement_character(
+    path: str, faults: FaultServer
+) -> None:
+    # Valid JSON, but no UTF-8 text can hold "\\ud800": whatever wrote the name (a metric, a
+    # log line, the history) failed on it. A pair, one character once decoded, is kept.
+    body = json.loads(ACCOUNT.body)
+    body["email"] = "a\udfff@example.com"
+    body["profile_picture"] = "https://example.com/\ud800.png"
+    body["organizations"][0].update(id="o\ud800", name="Lab \ud83d\ude80 \ud800")
+    faults.always(Reply(200, json.dumps(body).encode()))
+    account = call_via(path, "get_account", api_key=KEY, base_url=faults.url)
+    assert account.email == "a\ufffd@example.com"
+    assert account.profile_picture == "https://example.com/\ufffd.png"
+    (organization,) = account.organizations
+    assert (organization.id, organization.name) == ("o\ufffd", "Lab \U0001f680 \ufffd")
+
+
 def test_a_401_is_authentication_error_with_the_api_message(path: str, faults: FaultServer) -> None:
     faults.always(Reply(401, error_body("unauthorized", "invalid api key")))
     with pytest.raises(AuthenticationError, match="invalid api key"):

@@ -439,6 +439,41 @@ base_url = "{standin_server.url}"
     assert "slow" not in {name for name, _ in exporter.fleet.refreshes()}
 
 
+def test_names_that_cannot_be_encoded_and_ids_with_line_breaks(
+    tmp_path: Path, started: Started, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A lone surrogate in a name or id broke every probe of the target; an id with CR/LF went
+    # raw into the exporter's log, where it could forge a line of its own.
+    forged = "org-1\r\nstability-user: target acme: refreshed"
+    api = StandInAPI()
+    api.add_account(
+        "sk-ODDNAMES-test-key-0123456789",
+        email="odd@example.com",
+        organizations=[
+            StandInOrganization("org-odd", "Lab \ud800", "OWNER", True, 5.0),
+            StandInOrganization(forged, "Forger", "MEMBER", False, 1.0),
+        ],
+    )
+    monkeypatch.setenv("ODD_KEY", "sk-ODDNAMES-test-key-0123456789")
+    with api.serve() as served:
+        exporter = started(
+            targets_file(
+                tmp_path, f'[targets.odd]\nkey_env = "ODD_KEY"\nbase_url = "{served.url}"\n'
+            )
+        )
+        eventually(exporter.fleet.refreshes)
+        status, text = probe(exporter, "odd")
+    assert status == 200
+    assert 'organization_id="org-odd",organization_name="Lab \ufffd"} 5.0' in text
+    (line,) = exporter.lines  # type: ignore[attr-defined]
+    assert line.startswith(
+        "target odd: refresh failed: organization org-1\\r\\nstability-user: target acme: "
+        "refreshed: ConfigurationError: "
+    )
+    assert "\r" not in line
+    assert "\n" not in line
+
+
 # The rate limiter
 
 

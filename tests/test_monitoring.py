@@ -28,7 +28,12 @@ from stability_user import (
 )
 from stability_user.monitoring import CreditsCache, CreditsCollector
 from stability_user.monitoring._exporter import ExporterServer
-from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
+from stability_user.testing import (
+    SAMPLE_API_KEY,
+    StandInAPI,
+    StandInOrganization,
+    StandInServer,
+)
 from support.prometheus import Prometheus, eventually, get, running_prometheus, tool
 from support.tools import without
 
@@ -72,6 +77,16 @@ def test_the_cache_keeps_the_last_good_credits_of_a_failed_organization() -> Non
         ("balance", "InternalServerError"): 1,
     }
     assert (after.refreshes, after.last_refresh, after.last_success) == (3, 300.0, 200.0)
+
+
+def test_a_failed_refresh_is_logged_on_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    from stability_user import StabilityError
+
+    CreditsCache().settle(StabilityError("down\r\n[stability_user ERROR] forged"))
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "credits refresh failed: StabilityError: down\\r\\n[stability_user ERROR] forged"
+    )
 
 
 def test_the_collector_in_an_apps_registry(
@@ -178,6 +193,29 @@ def test_healthz_fails_while_the_account_cannot_be_fetched(
     finally:
         server.close()
         client.close()
+
+
+def test_names_that_cannot_be_encoded_are_replaced_and_metrics_still_answer() -> None:
+    # The API's JSON may escape a lone surrogate ("\\ud800"), which no UTF-8 text can hold:
+    # every scrape failed on it. It is replaced by U+FFFD when the answer is read.
+    api = StandInAPI()
+    api.add_account(
+        SAMPLE_API_KEY,
+        email="odd@example.com",
+        organizations=[
+            StandInOrganization("org-odd", "Lab \ud800", "OWNER", True, 5.0),
+            StandInOrganization("org-\udfff", "Odd id", "MEMBER", False, 1.0),
+        ],
+    )
+    with api.serve() as served, StabilityUser(SAMPLE_API_KEY, base_url=served.url) as client:
+        server = ExporterServer(client, address="127.0.0.1", port=0, interval=3600)
+        try:
+            eventually(lambda: server.collector.cache.snapshot().refreshes)
+            text = scrape(server.url)
+        finally:
+            server.close()
+    assert 'organization_id="org-odd",organization_name="Lab \ufffd"} 5.0' in text
+    assert 'stability_credits_refresh_success{organization_id="org-\ufffd"} 0.0' in text
 
 
 def test_promtool_accepts_the_metrics(exporter: ExporterServer) -> None:

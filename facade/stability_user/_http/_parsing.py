@@ -3,6 +3,10 @@
 The generated client's ``from_dict`` trusts the body (a missing field is a ``KeyError``, a
 string passes for a number), so the facade checks every field once here and builds its own
 models directly; nothing else on the call path looks at the body again.
+
+Every string the models hold can be written as UTF-8: JSON may escape a lone surrogate
+(``"\\ud800"``), which no UTF-8 text can hold and on which every exporter's scrape, log line
+and history write would fail; it becomes U+FFFD, as a UTF-8 decoder's replacement does.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["decode_json", "parse_account", "parse_balance"]
 
 _Model = TypeVar("_Model")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # alone: a pair is one code point once decoded
 
 
 class _Invalid(Exception):
@@ -54,7 +60,12 @@ def _field(obj: dict[str, Any], name: str, kind: type, where: str) -> Any:
         raise _Invalid(f"{where} lacks the required field {name!r}") from None
     if type(value) is not kind:
         raise _Invalid(f"{where}.{name} should be {kind.__name__}, got {type(value).__name__}")
-    return value
+    return _text(value) if isinstance(value, str) else value
+
+
+def _text(value: str) -> str:
+    """``value`` with each lone surrogate replaced by U+FFFD (ASCII, the usual case, as is)."""
+    return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
 
 
 def _object(value: Any, where: str) -> dict[str, Any]:
@@ -79,6 +90,8 @@ def _account(data: Any) -> Account:
     picture = obj.get("profile_picture")
     if picture is not None and type(picture) is not str:
         raise _Invalid(f"account.profile_picture should be str, got {type(picture).__name__}")
+    if picture is not None:
+        picture = _text(picture)
     return _models()[0](
         id=_field(obj, "id", str, "account"),
         email=_field(obj, "email", str, "account"),

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .._exceptions import StabilityError
-from .._logging import logger
+from .._logging import logger, one_line
 from .._models import Organization, OrganizationBalance
 
 __all__ = ["CreditsCache", "CreditsSnapshot", "OrganizationCredits"]
@@ -71,7 +71,10 @@ class CreditsCache:
     def settle(self, outcome: Sequence[OrganizationBalance] | StabilityError) -> None:
         """A refresh's outcome: ``get_balances()``'s results, or the error it raised."""
         if isinstance(outcome, StabilityError):
-            logger.warning("credits refresh failed: %s: %s", type(outcome).__name__, outcome)
+            # The message may quote the API: escaped, it stays one line of the log.
+            logger.warning(
+                "credits refresh failed: %s: %s", type(outcome).__name__, one_line(str(outcome))
+            )
             self.record_failure(outcome)
         else:
             self.record(outcome)

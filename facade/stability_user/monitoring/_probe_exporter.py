@@ -31,6 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.process_collector import ProcessCollector
 
 from .._constants import MAX_SECONDS
+from .._logging import one_line
 from ._collector import metrics
 from ._exporter_config import (
     ExporterConfig,
@@ -133,13 +134,15 @@ class ProbeExporter:
         shard: tuple[int, int] | None = None,
         log: Callable[[str], None] = print,
     ) -> None:
-        self._log = log
+        # What a target's API or the file said goes in escaped: a line break in an id or a
+        # message can neither break a line of the log nor forge one.
+        self._log: Callable[[str], None] = lambda line: log(one_line(line))
         self.shard = shard
         self.file_config = config
         self._server = listening(partial(_Server, exporter=self), address, port)
         self.url = self._server.url
         self._loop = LoopThread()
-        self.fleet = Fleet(self._loop, http_backend=http_backend, history=history, log=log)
+        self.fleet = Fleet(self._loop, http_backend=http_backend, history=history, log=self._log)
         self.reloads: Counter[str] = Counter()
         self.last_reload: tuple[bool, float] = (True, time.time())
         self._reloading = threading.Lock()
