@@ -20,7 +20,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoi
 
 from stability_user import AsyncStabilityUser, StabilityUser
 from stability_user.monitoring import CreditsMeter
-from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
+from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInOrganization, StandInServer
 
 EXPECTED = {
     ("org-standin-personal", "Ada's studio", True): 125.5,
@@ -56,6 +56,22 @@ def points(reader: InMemoryMetricReader) -> tuple[str, dict[tuple[Any, ...], flo
         )
         found[key] = float(point.value)
     return f"{metric.name} {metric.unit}", found
+
+
+def all_points(reader: InMemoryMetricReader) -> dict[tuple[Any, ...], float]:
+    """Every point of every metric the reader has now ({} for none at all)."""
+    data = reader.get_metrics_data()
+    if data is None:
+        return {}
+    found = {}
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    assert isinstance(point, NumberDataPoint)
+                    attributes = dict(point.attributes or {})
+                    found[tuple(attributes.values())] = float(point.value)
+    return found
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -156,6 +172,137 @@ with StabilityUser() as client, CreditsMeter(client) as meter:
         ["org-standin-lumen", 42.0],
         ["org-standin-personal", 125.5],
     ]
+
+
+OTHER_KEY = "sk-OTHER-test-key-0123456789abcdef"
+OTHER = {("org-other", "Other", True): 7.0}
+
+
+@pytest.fixture
+def two_keys(standin: StandInAPI) -> StandInAPI:
+    standin.add_account(
+        OTHER_KEY,
+        email="other@example.com",
+        organizations=[StandInOrganization("org-other", "Other", "OWNER", True, 7.0)],
+    )
+    return standin
+
+
+def test_two_meters_on_one_provider_both_export(
+    two_keys: StandInAPI, provider: tuple[MeterProvider, InMemoryMetricReader]
+) -> None:
+    meter_provider, reader = provider
+    with (
+        StabilityUser(SAMPLE_API_KEY, transport=two_keys.transport) as first_client,
+        StabilityUser(OTHER_KEY, transport=two_keys.transport) as second_client,
+        CreditsMeter(first_client, meter_provider=meter_provider) as first,
+        CreditsMeter(second_client, meter_provider=meter_provider) as second,
+    ):
+        eventually(lambda: first.cache.snapshot().refreshes >= 1)
+        eventually(lambda: second.cache.snapshot().refreshes >= 1)
+        assert points(reader) == ("stability.credit.balance {credit}", {**EXPECTED, **OTHER})
+
+
+def test_a_rotated_key_exports_the_new_meters_values_only(
+    two_keys: StandInAPI, provider: tuple[MeterProvider, InMemoryMetricReader]
+) -> None:
+    # Rotation: the old key's meter closed, a new one made on the same provider.
+    meter_provider, reader = provider
+    with StabilityUser(SAMPLE_API_KEY, transport=two_keys.transport) as old_client:
+        old = CreditsMeter(old_client, meter_provider=meter_provider)
+        eventually(lambda: old.cache.snapshot().refreshes >= 1)
+        assert points(reader)[1] == EXPECTED
+        old.close()
+    assert all_points(reader) == {}  # closed: nothing more is said of it
+    with (
+        StabilityUser(OTHER_KEY, transport=two_keys.transport) as new_client,
+        CreditsMeter(new_client, meter_provider=meter_provider) as new,
+    ):
+        eventually(lambda: new.cache.snapshot().refreshes >= 1)
+        assert points(reader)[1] == OTHER
+
+
+def test_what_the_last_refresh_could_not_read_is_not_reported(
+    waits: list[float], standin: StandInAPI, provider: tuple[MeterProvider, InMemoryMetricReader]
+) -> None:
+    meter_provider, reader = provider
+    with (
+        StabilityUser(SAMPLE_API_KEY, transport=standin.transport) as client,
+        CreditsMeter(client, meter_provider=meter_provider, interval=1) as meter,
+    ):
+        eventually(lambda: meter.cache.snapshot().refreshes >= 1)
+        assert points(reader)[1] == EXPECTED
+
+        # One organization's balance fails: its last value is no longer reported as current.
+        standin.inject_error(500, organization="org-standin-lumen", times=None)
+        done = meter.cache.snapshot().refreshes
+        eventually(lambda: meter.cache.snapshot().refreshes >= done + 1)
+        assert points(reader)[1] == {
+            key: value for key, value in EXPECTED.items() if key[0] != "org-standin-lumen"
+        }
+
+        # The key is refused: every refresh fails, and nothing is reported.
+        standin.inject_error(401, endpoint="account", times=None)
+        done = meter.cache.snapshot().refreshes
+        eventually(lambda: meter.cache.snapshot().refreshes >= done + 1)
+        assert all_points(reader) == {}
+
+
+def test_a_forked_childs_meter_refreshes(standin_server: StandInServer) -> None:
+    code = """
+import json, os, time
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from stability_user import StabilityUser
+from stability_user.monitoring import CreditsMeter
+
+reader = InMemoryMetricReader()
+provider = MeterProvider(metric_readers=[reader])
+meter = CreditsMeter(StabilityUser(), meter_provider=provider, interval=1)
+while meter.cache.snapshot().refreshes < 1:
+    time.sleep(0.02)
+pid = os.fork()
+if pid == 0:
+    seen = meter.cache.snapshot().refreshes
+    deadline = time.monotonic() + 20
+    while meter.cache.snapshot().refreshes < seen + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    data = reader.get_metrics_data()
+    print(json.dumps({
+        "refreshes": meter.cache.snapshot().refreshes - seen,
+        "points": len([p for r in data.resource_metrics for s in r.scope_metrics
+                       for m in s.metrics for p in m.data.data_points]),
+    }), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+meter.close()
+"""
+    done = run_python(code, STABILITY_API_KEY=SAMPLE_API_KEY, STABILITY_BASE_URL=standin_server.url)
+    assert done.returncode == 0, done.stderr
+    child = json.loads(done.stdout)
+    assert child["refreshes"] >= 2  # on a thread of its own: the parent's did not come along
+    assert child["points"] == 3
+
+
+def test_with_an_async_client_the_blocks_end_stops_the_task(
+    standin_server: StandInServer, provider: tuple[MeterProvider, InMemoryMetricReader]
+) -> None:
+    meter_provider, reader = provider
+
+    async def main() -> bool:
+        async with AsyncStabilityUser(SAMPLE_API_KEY, base_url=standin_server.url) as client:
+            with CreditsMeter(client, meter_provider=meter_provider) as meter:
+                while meter.cache.snapshot().refreshes < 1:
+                    await asyncio.sleep(0.02)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if not [t for t in asyncio.all_tasks() if t.get_name() == "stability-user-credits"]:
+                    return True
+                await asyncio.sleep(0.02)
+            return False
+
+    assert asyncio.run(main()), "the refresher's task still ran after the block"
+    assert all_points(reader) == {}
 
 
 class OTLPReceiver:

@@ -120,6 +120,10 @@ class CreditsCache:
             self._refreshes += 1
             self._last_refresh = now
 
+    def _after_fork(self) -> None:
+        """In a forked child: a lock the parent's refresher held at the fork stays held."""
+        self._lock = threading.Lock()
+
     def snapshot(self) -> CreditsSnapshot:
         """What the cache holds now."""
         with self._lock:

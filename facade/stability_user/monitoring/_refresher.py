@@ -1,14 +1,18 @@
 """Keep a ``CreditsCache`` current: a background thread (sync client) or task (async client).
 
 Each refresh is one ``get_balances()``, so it goes through the client's rate limiter, bounded
-fan-out and retries; refreshes happen every ``interval`` seconds, never on a scrape.
+fan-out and retries; refreshes happen every ``interval`` seconds, never on a scrape. A thread
+refresher goes on in a child after ``os.fork()`` (the parent's thread does not come along: the
+child gets one of its own, as OpenTelemetry's periodic reader does).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
+import weakref
 from typing import TYPE_CHECKING, Self
 
 from .._exceptions import StabilityError
@@ -20,11 +24,24 @@ if TYPE_CHECKING:
     from .._async_client import AsyncStabilityUser
     from .._client import StabilityUser
 
-__all__ = ["AsyncRefresher", "Refreshed", "ThreadRefresher"]
+__all__ = ["AsyncRefresher", "Refreshed", "ThreadRefresher", "check_interval"]
 
 
-def _check_interval(interval: float) -> float:
-    return check_seconds(interval, "interval", cli_name="--interval")
+def check_interval(interval: object, what: str = "interval", cli_name: str = "--interval") -> float:
+    """``interval`` as seconds between refreshes."""
+    return check_seconds(interval, what, cli_name=cli_name)
+
+
+# The thread refreshers running in this process, for a forked child to go on with.
+_RUNNING: weakref.WeakSet[ThreadRefresher] = weakref.WeakSet()
+
+
+def _go_on_in_child() -> None:
+    for refresher in list(_RUNNING):
+        refresher._go_on_after_fork()
+
+
+os.register_at_fork(after_in_child=_go_on_in_child)
 
 
 class ThreadRefresher:
@@ -33,14 +50,24 @@ class ThreadRefresher:
     def __init__(self, client: StabilityUser, cache: CreditsCache, interval: float) -> None:
         self._client = client
         self._cache = cache
-        self._interval = _check_interval(interval)
+        self._interval = check_interval(interval)
         self._stopping = threading.Event()
-        self._thread = threading.Thread(
-            target=self._loop, name="stability-user-credits", daemon=True
-        )
+        self._thread = self._new_thread()
+
+    def _new_thread(self) -> threading.Thread:
+        return threading.Thread(target=self._loop, name="stability-user-credits", daemon=True)
 
     def start(self) -> None:
         """Refresh now, then every ``interval`` seconds."""
+        _RUNNING.add(self)
+        self._thread.start()
+
+    def _go_on_after_fork(self) -> None:
+        # In a child: the parent's thread is not here, and a lock it held at the fork would
+        # stay held. Fresh ones, and a thread of the child's own, refreshing now.
+        self._cache._after_fork()
+        self._stopping = threading.Event()
+        self._thread = self._new_thread()
         self._thread.start()
 
     def refresh(self) -> None:
@@ -59,6 +86,7 @@ class ThreadRefresher:
 
     def stop(self) -> None:
         """Stop refreshing; a refresh under way finishes first."""
+        _RUNNING.discard(self)
         self._stopping.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join()
@@ -70,7 +98,7 @@ class AsyncRefresher:
     def __init__(self, client: AsyncStabilityUser, cache: CreditsCache, interval: float) -> None:
         self._client = client
         self._cache = cache
-        self._interval = _check_interval(interval)
+        self._interval = check_interval(interval)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -101,6 +129,23 @@ class AsyncRefresher:
             with contextlib.suppress(asyncio.CancelledError):  # the cancellation we asked for
                 await task
 
+    def cancel(self) -> None:
+        """Cancel the task without waiting for it (its loop's thread or any other): it ends at
+        its next step."""
+        task = self._task
+        if task is None or task.done():
+            return
+        loop = task.get_loop()
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is loop:
+            task.cancel()
+        else:
+            with contextlib.suppress(RuntimeError):  # its loop is closed: nothing runs it
+                loop.call_soon_threadsafe(task.cancel)
+
 
 class Refreshed:
     """What ``CreditsCollector`` and ``CreditsMeter`` share: a ``cache`` kept current in the
@@ -125,9 +170,12 @@ class Refreshed:
             self._refresher.start()
 
     def close(self) -> None:
-        """Stop a thread refresher (for the async client, ``await aclose()``)."""
+        """Stop refreshing: a thread ends after a refresh under way; a task is cancelled
+        (``await aclose()`` to wait for it to end)."""
         if isinstance(self._refresher, ThreadRefresher):
             self._refresher.stop()
+        else:
+            self._refresher.cancel()
 
     async def aclose(self) -> None:
         """Stop the refresher, thread or task."""
