@@ -207,6 +207,11 @@ def test_usage_errors_are_exit_2(
         (["measure", "--timeout", "1e10", "--", "true"], "up to 86400 (a day), not '1e10'"),
         (["status", "--timeout", "1e10", "--max-age", "0"], "up to 86400 (a day), not '1e10'"),
         (["exporter", "--interval", "inf"], "up to 86400 (a day), not 'inf'"),
+        (
+            ["exporter", "--interval", "0.5"],
+            "argument --interval: must be at least 1 s between refreshes (each one spends API "
+            "requests, of Stability's 150 per 10 s), not '0.5'",
+        ),
         (["mcp", "--timeout", "86401"], "up to 86400 (a day), not '86401'"),
         (
             ["balance", "--base-url", "ftp://x"],

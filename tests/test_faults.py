@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -127,6 +128,28 @@ def test_rate_limit_exhausted(path: str, faults: FaultServer, waits: list[float]
     with pytest.raises(RateLimitError, match="slow down"):
         balance(path, faults)
     assert waits == [1.0, 1.0]
+
+
+def test_a_retry_after_beyond_the_cap_is_honoured_up_to_it_and_said(
+    path: str, faults: FaultServer, waits: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    # 999999999 s was ignored for the usual backoff: the API was asked again within a second.
+    faults.always(
+        Reply(429, error_body("rate_limit_exceeded", "slow"), {"Retry-After": "999999999"})
+    )
+    with caplog.at_level(logging.WARNING, logger="stability_user"), pytest.raises(RateLimitError):
+        balance(path, faults)
+    assert waits == [60.0, 60.0]
+    assert len(faults.seen) == 3
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert (
+        said
+        == [
+            "GET /v1/user/balance: Retry-After asks for 999999999 s; waiting 60 s, the most a "
+            "retry waits"
+        ]
+        * 2
+    )
 
 
 def test_max_retries_zero_turns_retries_off(faults: FaultServer, waits: list[float]) -> None:

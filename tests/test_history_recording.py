@@ -409,7 +409,7 @@ def test_account_names_the_default_organization_of_earlier_readings(
 
 def exporter(server: StandInServer, state: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "stability_user", "exporter", "--port", "0", "--interval", "0.2"],
+        [sys.executable, "-m", "stability_user", "exporter", "--port", "0", "--interval", "1"],
         env=environment(server.url, STABILITY_STATE_DIR=str(state)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -15,6 +15,7 @@ import socket
 import struct
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -328,7 +329,7 @@ def test_a_failing_target_serves_its_last_good_values(
     started: Started,
 ) -> None:
     exporter = started(
-        targets_file(tmp_path, three_targets(standin_server.url, globex_key_file, "interval = 0.2"))
+        targets_file(tmp_path, three_targets(standin_server.url, globex_key_file, "interval = 1"))
     )
     eventually(lambda: samples(probe(exporter, "acme")[1])["stability_probe_success"] == 1.0)
     standin.inject_error(503, endpoint="account", times=None)
@@ -490,10 +491,11 @@ def one_org_targets(api: StandInAPI, server: StandInServer, monkeypatch: pytest.
     return "\n".join(targets)
 
 
-def every_fifth_second(scope: str, per_second: int | None = None) -> str:
-    """The [exporter] tables: a refresh every 0.2 s, under ``scope`` (and ``per_second``)."""
+def every_second(scope: str, per_second: int | None = None) -> str:
+    """The [exporter] tables: a refresh every second (the least an interval may be), under
+    ``scope`` (and ``per_second``)."""
     limit = "" if per_second is None else f"requests = {per_second}\nper_seconds = 1\n"
-    return f'[exporter]\ninterval = 0.2\n[exporter.rate_limit]\nscope = "{scope}"\n{limit}'
+    return f'[exporter]\ninterval = 1\n[exporter.rate_limit]\nscope = "{scope}"\n{limit}'
 
 
 @pytest.mark.parametrize(("scope", "sent"), [("host", 4), ("target", 6)])
@@ -529,13 +531,13 @@ def test_a_shared_limiter_keeps_every_target_clear_of_the_lockout(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The stand-in enforces the API's kind of limit (6 a second here, then a 60 s lockout for
-    # everyone); three targets refreshing every 0.2 s under one limiter of 3 a second stay
-    # clear of it (half the limit: arrivals jitter where sends do not).
+    # everyone); three targets refreshing every second (6 requests) under one limiter of 3 a
+    # second stay clear of it (half the limit: arrivals jitter where sends do not).
     standin.limit_rate(6, per_seconds=1, lockout=60)
     exporter = started(
         targets_file(
             tmp_path,
-            every_fifth_second("host", 3) + one_org_targets(standin, standin_server, monkeypatch),
+            every_second("host", 3) + one_org_targets(standin, standin_server, monkeypatch),
         )
     )
     eventually(lambda: len(standin.requests) >= 12)  # two seconds' worth of the stand-in's limit
@@ -552,11 +554,12 @@ def test_without_a_limiter_the_lockout_blinds_every_target(
     started: Started,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    standin.limit_rate(6, per_seconds=1, lockout=60)
+    # Three targets' first round is 6 requests at once, past a limit of 4 a second.
+    standin.limit_rate(4, per_seconds=1, lockout=60)
     exporter = started(
         targets_file(
             tmp_path,
-            every_fifth_second("off") + one_org_targets(standin, standin_server, monkeypatch),
+            every_second("off") + one_org_targets(standin, standin_server, monkeypatch),
         )
     )
 
@@ -711,6 +714,22 @@ def test_config_shows_every_key_as_secret(
     assert not any(key in text for key in KEYS)
     assert "<secret>" in repr(exporter.config.targets["acme"])
     assert SAMPLE_API_KEY not in repr(exporter.config)
+
+
+def test_config_quotes_a_target_name_toml_would_read_as_a_path(
+    standin_server: StandInServer, tmp_path: Path, started: Started
+) -> None:
+    # [targets.a.b] is the table b inside a: /config read back would name another target.
+    path = targets_file(
+        tmp_path,
+        f'[targets."a.b"]\nkey_env = "ACME_KEY"\nbase_url = "{standin_server.url}"\n'
+        f'[targets.plain-name_1]\nkey_env = "ACME_KEY"\nbase_url = "{standin_server.url}"\n',
+    )
+    exporter = started(path)
+    text = get(f"{exporter.url}/config")[1].decode()
+    assert '[targets."a.b"]' in text
+    assert "[targets.plain-name_1]" in text
+    assert sorted(tomllib.loads(text)["targets"]) == ["a.b", "plain-name_1"]
 
 
 def test_a_shard_serves_its_own_targets_only(
@@ -885,6 +904,12 @@ def mistakes(folder: Path) -> list[tuple[str, str, str]]:
             "bad interval",
             '[exporter]\ninterval = 0\n[targets.a]\nkey_env = "ACME_KEY"\n',
             "exporter.interval must be a positive number of seconds up to 86400 (a day), not 0",
+        ),
+        (
+            "interval below a second",
+            '[exporter]\ninterval = 0.5\n[targets.a]\nkey_env = "ACME_KEY"\n',
+            "exporter.interval must be at least 1 s between refreshes (each one spends API "
+            "requests, of Stability's 150 per 10 s), not 0.5",
         ),
         (
             "bad concurrency",

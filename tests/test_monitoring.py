@@ -113,7 +113,7 @@ def test_the_collector_refreshes_an_async_client_in_a_task(
 ) -> None:
     async def main() -> str:
         async with AsyncStabilityUser(SAMPLE_API_KEY, base_url=standin_server.url) as client:
-            collector = CreditsCollector(client, interval=0.05)
+            collector = CreditsCollector(client, interval=1)
             registry = CollectorRegistry()
             registry.register(collector)
             while collector.cache.snapshot().refreshes < 3:
@@ -131,6 +131,10 @@ def test_a_bad_interval_is_refused(standin_server: StandInServer) -> None:
     client = StabilityUser(SAMPLE_API_KEY, base_url=standin_server.url)
     for interval in (0, -1, float("nan"), float("inf"), 86400.5):
         with pytest.raises(ConfigurationError, match="interval"):
+            CreditsCollector(client, interval=interval)
+    # Below a second: 1e-9 sent thousands of requests a second.
+    for interval in (0.5, 1e-9):
+        with pytest.raises(ConfigurationError, match="interval must be at least 1 s between"):
             CreditsCollector(client, interval=interval)
     client.close()
 

@@ -408,7 +408,7 @@ def test_each_name_loads_only_its_own_library() -> None:
     assert done.stdout.splitlines() == ["False False", "True"]
 
 
-@pytest.mark.parametrize("interval", [0, -1, float("nan"), 86401])
+@pytest.mark.parametrize("interval", [0, -1, float("nan"), 86401, 0.5, 1e-9])
 def test_a_bad_interval_raises_before_anything_is_registered(
     standin: StandInAPI, provider: tuple[MeterProvider, InMemoryMetricReader], interval: float
 ) -> None:

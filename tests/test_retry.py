@@ -22,6 +22,7 @@ from stability_user._http._retry import (
     is_retryable_error,
     is_retryable_status,
     retry_delay,
+    retry_wait,
 )
 
 # Quick tests: a tight ceiling, so a loop that never ends fails fast.
@@ -116,11 +117,12 @@ def test_no_retry_after() -> None:
     assert retry_after_seconds(httpx2.Headers()) is None
 
 
-def test_retry_delay_honours_retry_after_within_the_cap() -> None:
+def test_retry_delay_honours_retry_after_up_to_the_cap() -> None:
     assert retry_delay(0, httpx2.Response(429, headers={"Retry-After": "12"})) == 12.0
     assert retry_delay(0, httpx2.Response(429, headers={"Retry-After": "60"})) == 60.0
-    beyond = retry_delay(0, httpx2.Response(429, headers={"Retry-After": "3600"}))
-    assert beyond <= INITIAL_RETRY_DELAY
+    # Beyond the cap: the cap, not the backoff (the server asked for more than that).
+    assert retry_wait(0, httpx2.Response(429, headers={"Retry-After": "3600"})) == (60.0, 3600.0)
+    assert retry_wait(0, httpx2.Response(429, headers={"Retry-After": "60"})) == (60.0, None)
     assert retry_delay(1, httpx2.Response(503)) <= 2 * INITIAL_RETRY_DELAY
     assert retry_delay(1, None) <= 2 * INITIAL_RETRY_DELAY
 

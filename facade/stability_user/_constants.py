@@ -101,7 +101,9 @@ MAX_SECONDS = 86400.0
 DEFAULT_MAX_RETRIES = 2
 INITIAL_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 8.0
-# A Retry-After beyond this many seconds is not honoured; the usual backoff is used instead.
+# The longest a retry waits for a Retry-After (Stability's lockout is 60 s): one asking for more
+# waits this long, with a warning. (Beyond it the usual backoff used to run instead, so that
+# "Retry-After: 999999999" had the API asked again within a second.)
 MAX_RETRY_AFTER = 60.0
 RETRYABLE_STATUS_CODES = frozenset({408, 409, 429})  # plus every 5xx
 

@@ -10,13 +10,21 @@ from typing import Literal
 
 import httpx2
 
-from ._constants import CLIENT_ID_ENV, CLIENT_VERSION_ENV, DEFAULT_CONNECT_TIMEOUT, MAX_SECONDS
+from ._constants import (
+    CLIENT_ID_ENV,
+    CLIENT_VERSION_ENV,
+    DEFAULT_CONNECT_TIMEOUT,
+    MAX_SECONDS,
+    MIN_REFRESH_INTERVAL,
+)
 from ._exceptions import ConfigurationError
 
 __all__ = [
+    "INTERVAL_RULE",
     "Period",
     "TimeoutTypes",
     "check_header_value",
+    "check_interval",
     "check_organization",
     "check_seconds",
     "check_transport",
@@ -96,6 +104,26 @@ def check_seconds(value: object, what: str, *, cli_name: str) -> float:
             cli_message=f"{cli_name} must be {rule}, not {_shown(value)}.",
         )
     return float(value)  # type: ignore[arg-type]  # checked by _is_seconds
+
+
+# What a refresh interval must be beyond check_seconds' rule: the exporter's --interval and
+# its file's interval, CreditsCollector's and CreditsMeter's.
+INTERVAL_RULE = (
+    f"at least {MIN_REFRESH_INTERVAL:g} s between refreshes (each one spends API requests, of "
+    "Stability's 150 per 10 s)"
+)
+
+
+def check_interval(value: object, what: str, *, cli_name: str) -> float:
+    """``value`` as seconds between refreshes: ``check_seconds``' rule, and at least
+    ``MIN_REFRESH_INTERVAL``."""
+    seconds = check_seconds(value, what, cli_name=cli_name)
+    if seconds < MIN_REFRESH_INTERVAL:
+        raise ConfigurationError(
+            f"{what} must be {INTERVAL_RULE}, not {_shown(value)}.",
+            cli_message=f"{cli_name} must be {INTERVAL_RULE}, not {_shown(value)}.",
+        )
+    return seconds
 
 
 def _shown(value: object) -> str:

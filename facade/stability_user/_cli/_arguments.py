@@ -39,6 +39,7 @@ __all__ = [
     "non_negative_seconds",
     "output_arguments",
     "port",
+    "refresh_interval",
     "seconds",
     "service",
     "shard",
@@ -75,6 +76,7 @@ def as_type(convert: Callable[[str], _Value]) -> Callable[[str], _Value]:
 credits = as_type(_types.credits)
 port = as_type(_types.port)
 seconds = as_type(_types.seconds)
+refresh_interval = as_type(_types.refresh_interval)
 shard = as_type(_types.shard)
 non_negative_seconds = as_type(_types.non_negative_seconds)
 template = as_type(_types.template)

@@ -17,7 +17,7 @@ from ._arguments import (
     client_options,
     endpoint_arguments,
     port,
-    seconds,
+    refresh_interval,
     shard,
     timeout_arguments,
 )
@@ -70,9 +70,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--interval",
-        type=seconds,
+        type=refresh_interval,
         metavar="SECONDS",
-        help=f"seconds between refreshes (default: {EXPORTER_INTERVAL:g})",
+        help=f"seconds between refreshes, at least 1 (default: {EXPORTER_INTERVAL:g})",
     )
     parser.add_argument(
         "--http-backend",

@@ -6,7 +6,7 @@ calls them directly, without argparse.
 
 from __future__ import annotations
 
-from .._constants import MAX_SECONDS
+from .._constants import MAX_SECONDS, MIN_REFRESH_INTERVAL
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ __all__ = [
     "label",
     "non_negative_seconds",
     "port",
+    "refresh_interval",
     "seconds",
     "service",
     "shard",
@@ -43,12 +44,22 @@ def _number(text: str) -> float:
 
 
 def seconds(text: str) -> float:
-    """A positive number of seconds up to a day (``--timeout``, ``--interval``)."""
+    """A positive number of seconds up to a day (``--timeout``)."""
     value = _number(text)
     if not (0 < value <= MAX_SECONDS):
         raise ValueError(
             f"must be a positive number of seconds up to {MAX_SECONDS:g} (a day), not {text!r}"
         )
+    return value
+
+
+def refresh_interval(text: str) -> float:
+    """Seconds between refreshes (``exporter --interval``): ``seconds``, and at least a second."""
+    from .._values import INTERVAL_RULE
+
+    value = seconds(text)
+    if value < MIN_REFRESH_INTERVAL:
+        raise ValueError(f"must be {INTERVAL_RULE}, not {text!r}")
     return value
 
 

@@ -17,7 +17,7 @@ import httpx2
 
 from .._logging import logger
 from ._error_mapping import connection_error, status_error
-from ._retry import is_retryable_error, is_retryable_status, retry_delay
+from ._retry import is_retryable_error, is_retryable_status, retry_wait
 
 if TYPE_CHECKING:
     from ._ratelimit import RateLimiter
@@ -87,7 +87,15 @@ def call(
             if attempt >= max_retries or not is_retryable_status(status):
                 raise status_error(response, secret=secret, notice=notice)
             outcome = f"HTTP {status}"
-        delay = retry_delay(attempt, response)
+        delay, capped = retry_wait(attempt, response)
+        if capped is not None:
+            logger.warning(
+                "%s %s: Retry-After asks for %.0f s; waiting %g s, the most a retry waits",
+                request.method,
+                request.url.path,
+                capped,
+                delay,
+            )
         logger.info(
             "%s %s: %s, retry %d of %d in %.2fs",
             request.method,

@@ -2,8 +2,9 @@
 
 Idempotent GETs are retried on connection failures, timeouts, 408, 409, 429 and 5xx, with
 exponential backoff and jitter, honouring ``Retry-After`` (seconds or an HTTP date) up to
-``MAX_RETRY_AFTER`` seconds. ``instant_waits()`` makes the waits zero for tests while still
-recording what each would have been.
+``MAX_RETRY_AFTER`` seconds: one asking for longer waits that long (the flow says so in a
+warning), never less as if it had not been asked. ``instant_waits()`` makes the waits zero for
+tests while still recording what each would have been.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "is_retryable_error",
     "is_retryable_status",
     "retry_delay",
+    "retry_wait",
 ]
 
 # Failures where the request may not have reached the server, or the answer was lost on the
@@ -54,13 +56,22 @@ def backoff_delay(attempt: int) -> float:
     return delay * (1.0 - 0.25 * random.random())
 
 
-def retry_delay(attempt: int, response: httpx2.Response | None) -> float:
-    """How long to wait before retry number ``attempt``, after ``response`` (if one came)."""
+def retry_wait(attempt: int, response: httpx2.Response | None) -> tuple[float, float | None]:
+    """How long to wait before retry number ``attempt``, after ``response`` (if one came), and
+    what its ``Retry-After`` asked for when that was more than ``MAX_RETRY_AFTER`` (else
+    ``None``)."""
     if response is not None:
         asked = retry_after_seconds(response.headers)
-        if asked is not None and asked <= MAX_RETRY_AFTER:
-            return asked
-    return backoff_delay(attempt)
+        if asked is not None:
+            if asked > MAX_RETRY_AFTER:
+                return MAX_RETRY_AFTER, asked
+            return asked, None
+    return backoff_delay(attempt), None
+
+
+def retry_delay(attempt: int, response: httpx2.Response | None) -> float:
+    """How long to wait before retry number ``attempt``, after ``response`` (if one came)."""
+    return retry_wait(attempt, response)[0]
 
 
 class _WaitMode:

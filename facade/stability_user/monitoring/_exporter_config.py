@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 from .._constants import DEFAULT_TIMEOUT, EXPORTER_INTERVAL
 from .._exceptions import ConfigurationError
 from .._http._ratelimit import RateLimit
-from .._values import check_seconds
+from .._values import check_interval, check_seconds
 
 __all__ = [
     "RATE_LIMIT_SCOPES",
@@ -112,7 +112,7 @@ class ExporterConfig:
 
     Attributes:
         path: The file it was read from.
-        interval: Seconds between a target's refreshes.
+        interval: Seconds between a target's refreshes (at least 1).
         timeout: Seconds for each request to the API.
         concurrency: How many targets refresh at once.
         probe_timeout: A probe's budget when the scrape sends no timeout header.
@@ -170,7 +170,7 @@ def _config(path: str, document: dict[str, Any], env: Mapping[str, str]) -> Expo
         raise _Invalid("no targets: add at least one [targets.NAME] table")
     return ExporterConfig(
         path=path,
-        interval=_seconds(exporter, "interval", EXPORTER_INTERVAL, "exporter."),
+        interval=_interval(exporter.get("interval", EXPORTER_INTERVAL)),
         timeout=_seconds(exporter, "timeout", DEFAULT_TIMEOUT, "exporter."),
         concurrency=_concurrency(exporter.get("concurrency", DEFAULT_CONCURRENCY)),
         probe_timeout=_seconds(exporter, "probe_timeout", DEFAULT_PROBE_TIMEOUT, "exporter."),
@@ -209,6 +209,13 @@ def _kind(value: object) -> str:
 def _seconds(table: Mapping[str, Any], key: str, default: float, where: str) -> float:
     try:
         return check_seconds(table.get(key, default), f"{where}{key}", cli_name=f"{where}{key}")
+    except ConfigurationError as error:
+        raise _Invalid(str(error).removesuffix(".")) from None
+
+
+def _interval(value: object) -> float:
+    try:
+        return check_interval(value, "exporter.interval", cli_name="exporter.interval")
     except ConfigurationError as error:
         raise _Invalid(str(error).removesuffix(".")) from None
 
@@ -397,7 +404,7 @@ def render_config(
         lines.append(f"per_seconds = {limit.limit.per_seconds!r}")
     for target in targets:
         base_url, api_version = effective.get(target.name, (target.base_url, target.api_version))
-        lines += ["", f"[targets.{target.name}]"]
+        lines += ["", f"[targets.{_key(target.name)}]"]
         if target.key_env is not None:
             lines.append(f"key_env = {_string(target.key_env)}")
         if target.key_file is not None:
@@ -410,6 +417,14 @@ def render_config(
         if target.organizations is not None:
             lines.append(f"organizations = [{', '.join(map(_string, target.organizations))}]")
     return "\n".join(lines) + "\n"
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
+
+
+def _key(name: str) -> str:
+    """``name`` as a TOML key: bare if it can be, quoted otherwise (``a.b`` bare is a path)."""
+    return name if _BARE_KEY.match(name) else _string(name)
 
 
 def _string(text: str) -> str:

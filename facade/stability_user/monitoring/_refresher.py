@@ -1,7 +1,8 @@
 """Keep a ``CreditsCache`` current: a background thread (sync client) or task (async client).
 
 Each refresh is one ``get_balances()``, so it goes through the client's rate limiter, bounded
-fan-out and retries; refreshes happen every ``interval`` seconds, never on a scrape. A thread
+fan-out and retries; refreshes happen every ``interval`` seconds (a second at the least),
+never on a scrape. A thread
 refresher goes on in a child after ``os.fork()`` (the parent's thread does not come along: the
 child gets one of its own, as OpenTelemetry's periodic reader does).
 """
@@ -17,19 +18,18 @@ from typing import TYPE_CHECKING, Self
 
 from .._exceptions import StabilityError
 from .._models import OrganizationBalance
-from .._values import check_seconds
+from .._values import check_interval
 from ._cache import CreditsCache
 
 if TYPE_CHECKING:
     from .._async_client import AsyncStabilityUser
     from .._client import StabilityUser
 
-__all__ = ["AsyncRefresher", "Refreshed", "ThreadRefresher", "check_interval"]
+__all__ = ["AsyncRefresher", "Refreshed", "ThreadRefresher"]
 
 
-def check_interval(interval: object, what: str = "interval", cli_name: str = "--interval") -> float:
-    """``interval`` as seconds between refreshes."""
-    return check_seconds(interval, what, cli_name=cli_name)
+def _check_interval(interval: object) -> float:
+    return check_interval(interval, "interval", cli_name="--interval")
 
 
 # The thread refreshers running in this process, for a forked child to go on with.
@@ -50,7 +50,7 @@ class ThreadRefresher:
     def __init__(self, client: StabilityUser, cache: CreditsCache, interval: float) -> None:
         self._client = client
         self._cache = cache
-        self._interval = check_interval(interval)
+        self._interval = _check_interval(interval)
         self._stopping = threading.Event()
         self._thread = self._new_thread()
 
@@ -98,7 +98,7 @@ class AsyncRefresher:
     def __init__(self, client: AsyncStabilityUser, cache: CreditsCache, interval: float) -> None:
         self._client = client
         self._cache = cache
-        self._interval = check_interval(interval)
+        self._interval = _check_interval(interval)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
