@@ -26,16 +26,7 @@ from support.hostile import (
     threads_of,
 )
 from support.many_keys import exporter_process
-from support.prometheus import eventually, get
-
-
-def samples(text: str) -> dict[str, float]:
-    found = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            found[name] = float(value)
-    return found
+from support.prometheus import eventually, get, samples
 
 
 def two_targets(folder: Path, url: str, exporter: str = "") -> Path:

@@ -27,7 +27,7 @@ from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInOrganizati
 from support.blackhole import BlackHole
 from support.fault_server import FaultServer, Reply, SlowBody
 from support.many_keys import exporter_process
-from support.prometheus import eventually, get
+from support.prometheus import eventually, get, samples
 
 GLOBEX_KEY = "sk-GLOBEX-test-key-0123456789abcdef"
 REVOKED_KEY = "sk-REVOKED-test-key-fedcba9876543210"
@@ -110,16 +110,6 @@ def started(keys_env: None) -> Iterator[Started]:
 def probe(exporter: ProbeExporter, target: str, **headers: str) -> tuple[int, str]:
     status, body = get(f"{exporter.url}/probe?target={target}", headers=headers)
     return status, body.decode()
-
-
-def samples(text: str) -> dict[str, float]:
-    """The exposition's samples, by name and labels as written."""
-    found = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            found[name] = float(value)
-    return found
 
 
 def healthy(exporter: ProbeExporter) -> bool:
@@ -389,13 +379,20 @@ organizations = ["org-standin-lab", "org-gone"]
     ]
 
 
+def dripping(faults: FaultServer, every: float, seconds: float) -> None:
+    """Every answer of ``faults`` an account dripped a byte ``every`` seconds, ``seconds`` in
+    all: each wait for bytes short, the answer slow."""
+    body = b'{"id": "u", "email": "e", "organizations": []'
+    body += b" " * int(seconds / every - len(body)) + b"}"
+    faults.always(SlowBody(every, Reply(200, body), len(body)))
+
+
 def test_an_api_dripping_its_answers_ends_each_refresh_in_time(
     waits: list[float], faults: FaultServer, tmp_path: Path, started: Started
 ) -> None:
     # Every byte within the 1 s read timeout, the answer never whole: each attempt ends at
     # the connect and read timeouts together, so the refresh fails and /healthz has a verdict.
-    body = b'{"id": "u", "email": "e", "organizations": []' + b" " * 400 + b"}"
-    faults.always(SlowBody(0.1, Reply(200, body), len(body)))
+    dripping(faults, every=0.1, seconds=45)
     exporter = started(
         targets_file(
             tmp_path,
@@ -415,8 +412,7 @@ def test_a_slow_api_holds_no_refresh_slot_of_another(
 ) -> None:
     # concurrency = 1, and the first target's API drips for longer than the test: the slot it
     # holds is its host's, so the target on the other API refreshes all the same.
-    body = b'{"id": "u", "email": "e", "organizations": []' + b" " * 4000 + b"}"
-    faults.always(SlowBody(0.5, Reply(200, body), len(body)))
+    dripping(faults, every=0.5, seconds=2000)
     exporter = started(
         targets_file(
             tmp_path,

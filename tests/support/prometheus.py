@@ -23,7 +23,15 @@ import pytest
 
 from support.ports import free_port
 
-__all__ = ["INSTALL", "Prometheus", "eventually", "get", "running_prometheus", "tool"]
+__all__ = [
+    "INSTALL",
+    "Prometheus",
+    "eventually",
+    "get",
+    "running_prometheus",
+    "samples",
+    "tool",
+]
 
 INSTALL = "apt-get install -y prometheus"
 _T = TypeVar("_T")
@@ -59,6 +67,16 @@ def get(
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
+
+
+def samples(text: str) -> dict[str, float]:
+    """An exposition's samples, by name and labels as written."""
+    found = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            found[name] = float(value)
+    return found
 
 
 class Prometheus:

@@ -169,6 +169,9 @@ class _AsyncStream(httpcore2.AsyncNetworkStream):
 
 
 class _Backend(httpcore2.NetworkBackend):
+    """A backend whose connections cut their waits (the SDK's pools dial TCP only: a unix
+    socket is httpx2's ``uds=``, which they never set)."""
+
     def __init__(self, backend: httpcore2.NetworkBackend) -> None:
         self._backend = backend
 
@@ -183,17 +186,13 @@ class _Backend(httpcore2.NetworkBackend):
         cut = _cut(timeout, httpcore2.ConnectTimeout)
         return _Stream(self._backend.connect_tcp(host, port, cut, local_address, socket_options))
 
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore2.NetworkStream:  # pragma: no cover - the SDK never dials a unix socket
-        cut = _cut(timeout, httpcore2.ConnectTimeout)
-        return _Stream(self._backend.connect_unix_socket(path, cut, socket_options))
-
     def sleep(self, seconds: float) -> None:
         self._backend.sleep(seconds)
 
 
 class _AsyncBackend(httpcore2.AsyncNetworkBackend):
+    """The async twin of ``_Backend``."""
+
     def __init__(self, backend: httpcore2.AsyncNetworkBackend) -> None:
         self._backend = backend
 
@@ -208,12 +207,6 @@ class _AsyncBackend(httpcore2.AsyncNetworkBackend):
         cut = _cut(timeout, httpcore2.ConnectTimeout)
         stream = await self._backend.connect_tcp(host, port, cut, local_address, socket_options)
         return _AsyncStream(stream)
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore2.AsyncNetworkStream:  # pragma: no cover - the SDK never dials a unix socket
-        cut = _cut(timeout, httpcore2.ConnectTimeout)
-        return _AsyncStream(await self._backend.connect_unix_socket(path, cut, socket_options))
 
     async def sleep(self, seconds: float) -> None:
         await self._backend.sleep(seconds)
