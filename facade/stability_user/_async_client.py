@@ -23,7 +23,7 @@ from ._core import (
     settled,
 )
 from ._exceptions import ClientClosedError, StabilityError
-from ._http._attempt import begin, bound, end
+from ._http._attempt import begin, end
 from ._http._backends import Send, sender
 from ._http._flow import Flow, Wait
 from ._http._pool import PoolKeeper
@@ -134,6 +134,8 @@ class AsyncStabilityUser(ClientCore):
         # Options per pool: the aiohttp backend's transport (and session) is one per pool.
         options = self._http_options()
         http = httpx2.AsyncClient(**options)
+        from ._http._bounded import bound  # with the first pool, as httpx2 loads httpcore2
+
         bound(http, own_transport=self._transport is None)
         return _LoopPool(http, sender(self._http_backend, http, options))
 

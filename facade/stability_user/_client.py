@@ -23,7 +23,7 @@ from ._core import (
     settled,
 )
 from ._exceptions import ClientClosedError, StabilityError
-from ._http._attempt import begin, bound, end
+from ._http._attempt import begin, end
 from ._http._flow import Flow, Wait
 from ._http._pool import PoolKeeper
 from ._http._retry import effective_wait
@@ -132,6 +132,8 @@ class StabilityUser(ClientCore):
 
     def _new_pool(self, options: dict[str, Any]) -> httpx2.Client:
         http = httpx2.Client(**options)
+        from ._http._bounded import bound  # with the first pool, as httpx2 loads httpcore2
+
         bound(http, own_transport=self._transport is None)
         return http
 
