@@ -95,6 +95,20 @@ def test_importing_the_package_is_lazy() -> None:
     assert result.stdout.split() == ["False", "False"]
 
 
+def test_importing_the_clients_loads_no_http_core() -> None:
+    # httpx2 loads httpcore2 when it needs it; the attempt deadline's backends wait for that
+    # too, so that a program importing the SDK pays for neither.
+    code = (
+        "import sys; from stability_user import StabilityUser, AsyncStabilityUser;"
+        "print(sorted(m for m in ('httpcore2', 'stability_user._http._bounded')"
+        " if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout == "[]\n"
+
+
 def public_methods(cls: type) -> dict[str, inspect.Signature]:
     return {
         name: inspect.signature(member)
