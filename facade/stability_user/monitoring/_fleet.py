@@ -64,6 +64,9 @@ class TargetRun:
         self.client = client
         self.cache = CreditsCache()
         self.refreshed_once = threading.Event()
+        # Told when its first refresh is done and when a reload replaces or removes it: what a
+        # probe waiting for it waits on (its own, so a refresh wakes no other target's probes).
+        self.changed = threading.Condition()
         self.missing: tuple[str, ...] = ()  # configured organizations the account lacks
         self.last_problem: tuple[str, ...] | None = None  # None: no refresh yet
         self.task: asyncio.Task[None] | None = None
@@ -71,6 +74,10 @@ class TargetRun:
     @property
     def name(self) -> str:
         return self.config.name
+
+    def tell_waiters(self) -> None:
+        with self.changed:
+            self.changed.notify_all()
 
     def healthy(self) -> bool:
         """Whether the last refresh fetched every organization asked for."""
@@ -132,9 +139,7 @@ class Fleet:
         self._slots: dict[str, asyncio.Semaphore] = {}  # by API origin
         self._refreshes: Counter[tuple[str, str]] = Counter()  # (target, outcome)
         self._counting = threading.Lock()  # the loop counts, scrapes read
-        # Told of every first refresh and every swap: what a waiting probe waits on.
-        self._changed = threading.Condition()
-        self.waiting = 0  # probes waiting for a first refresh now
+        self.waiting = 0  # probes waiting for a first refresh now (under _counting)
 
     # -- configuration -------------------------------------------------------------------
 
@@ -195,8 +200,9 @@ class Fleet:
             run.task = loop.create_task(
                 self._refreshing(run), name=f"stability-user-target-{run.name}"
             )
-        with self._changed:  # a probe waiting on a replaced target follows it
-            self._changed.notify_all()
+        for name, run in old.items():  # a probe waiting on a replaced target follows it
+            if self._targets.get(name) is not run:
+                run.tell_waiters()
         await asyncio.gather(*(client.aclose() for _, client in retiring))
         with self._counting:  # a removed target's series go with it
             for gone in [key for key in self._refreshes if key[0] not in config.targets]:
@@ -243,8 +249,8 @@ class Fleet:
         with self._lock:
             targets, self._targets = list(self._targets.values()), {}
             self._loop.run(self._stop_all(targets))
-        with self._changed:  # probes still waiting answer now
-            self._changed.notify_all()
+        for run in targets:  # probes still waiting answer now
+            run.tell_waiters()
 
     async def _stop_all(self, targets: Sequence[TargetRun]) -> None:
         await asyncio.gather(*(self._stop(run) for run in targets))
@@ -308,8 +314,7 @@ class Fleet:
         run.last_problem = kind
         if not run.refreshed_once.is_set():
             run.refreshed_once.set()
-            with self._changed:
-                self._changed.notify_all()
+            run.tell_waiters()
 
     # -- probing -------------------------------------------------------------------------
 
@@ -322,22 +327,33 @@ class Fleet:
         target answers from its last run)."""
         started = time.perf_counter()
         deadline = started + max(budget, 0.0)
-        with self._changed:
-            run = self._targets.get(name)
-            if run is None:
-                return None
-            if not run.refreshed_once.is_set():
+        run = self._targets.get(name)
+        if run is None:
+            return None
+        if not run.refreshed_once.is_set():
+            with self._counting:
                 self.waiting += 1
-                try:
-                    while not run.refreshed_once.is_set():
-                        left = deadline - time.perf_counter()
-                        if left <= 0:
-                            break
-                        self._changed.wait(left)
-                        run = self._targets.get(name, run)
-                finally:
+            try:
+                run = self._wait(name, run, deadline)
+            finally:
+                with self._counting:
                     self.waiting -= 1
         return Probe(run, run.healthy(), time.perf_counter() - started)
+
+    def _wait(self, name: str, run: TargetRun, deadline: float) -> TargetRun:
+        """The run of target ``name`` once it has refreshed, or at ``deadline``."""
+        while not run.refreshed_once.is_set():
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                break
+            with run.changed:  # what tells it changes before it takes this lock
+                if not run.refreshed_once.is_set() and self._targets.get(name) is run:
+                    run.changed.wait(left)
+            current = self._targets.get(name)
+            if current is None:
+                break  # removed by a reload: its last run answers
+            run = current
+        return run
 
     def refreshes(self) -> dict[tuple[str, str], int]:
         """Refreshes so far by (target, outcome): ``ok`` or the error's class."""
