@@ -207,10 +207,11 @@ def test_slow_body_within_the_timeout_is_fine(
 def test_the_read_timeout_bounds_each_wait_for_bytes_not_the_whole_body(
     path: str, faults: FaultServer, waits: list[float]
 ) -> None:
-    # Four pieces 0.3 s apart: 0.9 s in all, past the 0.8 s timeout, but no wait near it.
+    # Four pieces 0.45 s apart: 1.35 s in all, past the 1.2 s read timeout, but no wait near
+    # it; and well within the attempt's deadline (the connect and read timeouts: 2.4 s).
     body = b'{"credits": 12.5, "padding": "' + b"x" * 64 + b'"}'
-    faults.always(SlowBody(0.3, Reply(200, body), pieces=4))
-    assert balance(path, faults, timeout=0.8) == Balance(12.5)
+    faults.always(SlowBody(0.45, Reply(200, body), pieces=4))
+    assert balance(path, faults, timeout=1.2) == Balance(12.5)
     assert len(faults.seen) == 1
     assert waits == []
 
