@@ -67,7 +67,6 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "_exceptions",
                 "_job",
                 "_logging",
-                "_logging",
                 "_loopback",
                 "_models",
                 "_values",
