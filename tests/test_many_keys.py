@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from stability_user.monitoring._exporter_config import load_config, shard_of
+from stability_user.monitoring._exporter_config import ExporterConfigError, load_config, shard_of
 from stability_user.monitoring._probe_exporter import ProbeExporter
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInOrganization, StandInServer
 from support.blackhole import BlackHole
@@ -726,6 +726,33 @@ def test_config_quotes_a_target_name_toml_would_read_as_a_path(
     assert '[targets."a.b"]' in text
     assert "[targets.plain-name_1]" in text
     assert sorted(tomllib.loads(text)["targets"]) == ["a.b", "plain-name_1"]
+
+
+def test_a_relative_key_file_is_read_beside_the_configuration(
+    standin_server: StandInServer,
+    globex_key_file: Path,
+    tmp_path: Path,
+    started: Started,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As a container's mounted folder or systemd's credentials hold them: the file and its keys
+    # side by side, read from wherever the exporter was started.
+    text = three_targets(standin_server.url, globex_key_file).replace(
+        f'key_file = "{globex_key_file}"', 'key_file = "globex.key"'
+    )
+    path = targets_file(tmp_path, text)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "globex.key").write_text("sk-not-this-one-0123456789\n")
+    (elsewhere / "globex.key").chmod(0o600)
+    monkeypatch.chdir(elsewhere)
+    exporter = started(Path("..") / path.name)
+    assert exporter.config.targets["globex"].key_file == str(globex_key_file)
+    eventually(lambda: 'organization_id="org-globex"' in probe(exporter, "globex")[1])
+    assert f'key_file = "{globex_key_file}"' in get(f"{exporter.url}/config")[1].decode()
+    globex_key_file.unlink()  # a reload reads it from the same folder again
+    with pytest.raises(ExporterConfigError, match=f"cannot read {globex_key_file}: No such"):
+        exporter.reload()
 
 
 def test_a_shard_serves_its_own_targets_only(

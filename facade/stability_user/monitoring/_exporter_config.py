@@ -76,7 +76,8 @@ class TargetConfig:
         name: The name ``/probe?target=`` takes.
         key: The key, read at load time from ``key_env`` or ``key_file``.
         key_env: The environment variable it came from, or ``None``.
-        key_file: The file it came from, or ``None``.
+        key_file: The file it came from (a relative ``key_file`` is the configuration file's
+            folder's), or ``None``.
         base_url: The API's base URL, or ``None`` for the client's default.
         api_version: ``v1`` or ``v1alpha``, or ``None`` for the client's default.
         organizations: The organization ids to export, or ``None`` for all of the account's.
@@ -176,7 +177,10 @@ def _config(path: str, document: dict[str, Any], env: Mapping[str, str]) -> Expo
         probe_timeout=_seconds(exporter, "probe_timeout", DEFAULT_PROBE_TIMEOUT, "exporter."),
         timeout_offset=_offset(exporter.get("timeout_offset", DEFAULT_TIMEOUT_OFFSET)),
         rate_limit=_rate_limit(exporter.get("rate_limit", {})),
-        targets={name: _target(name, table, env) for name, table in targets.items()},
+        targets={
+            name: _target(name, table, env, os.path.dirname(path))
+            for name, table in targets.items()
+        },
     )
 
 
@@ -259,7 +263,7 @@ def _rate_limit(value: object) -> RateLimitConfig:
     return RateLimitConfig(scope, RateLimit(requests=requests, per_seconds=per_seconds))
 
 
-def _target(name: str, value: object, env: Mapping[str, str]) -> TargetConfig:
+def _target(name: str, value: object, env: Mapping[str, str], folder: str) -> TargetConfig:
     where = f"targets.{name}"
     if not _TARGET_NAME.match(name):
         raise _Invalid(
@@ -275,6 +279,10 @@ def _target(name: str, value: object, env: Mapping[str, str]) -> TargetConfig:
     _only(table, _TARGET_KEYS, f"{where}.")
     key_env = _optional_text(table, "key_env", where)
     key_file = _optional_text(table, "key_file", where)
+    if key_file is not None:
+        # Beside the file that names it, wherever the exporter runs: a container's mounted
+        # folder, systemd's $CREDENTIALS_DIRECTORY, a Kubernetes volume.
+        key_file = os.path.join(folder, key_file)
     if (key_env is None) == (key_file is None):
         raise _Invalid(f"{where}: give exactly one of key_env and key_file")
     key = _key_from_env(key_env, env, where) if key_env else _key_from_file(key_file or "", where)
