@@ -140,6 +140,7 @@ def test_each_target_is_probed_with_its_own_key(
         == 3.25
     )
     assert values["stability_probe_success"] == 1.0
+    assert values["stability_api_key_refused"] == 0.0
     assert 0 <= values["stability_probe_duration_seconds"] < 10
     assert "org-globex" not in acme
     assert "# HELP stability_probe_success 1 if the target's last background refresh" in acme
@@ -156,6 +157,7 @@ def test_each_target_is_probed_with_its_own_key(
 
     revoked = samples(probe(exporter, "revoked")[1])
     assert revoked["stability_probe_success"] == 0.0
+    assert revoked["stability_api_key_refused"] == 1.0  # what StabilityKeyRefused alerts on
     assert (
         revoked['stability_api_requests_total{endpoint="account",outcome="AuthenticationError"}']
         >= 1

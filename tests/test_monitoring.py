@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -87,6 +88,74 @@ def test_a_failed_refresh_is_logged_on_one_line(caplog: pytest.LogCaptureFixture
     assert record.getMessage() == (
         "credits refresh failed: StabilityError: down\\r\\n[stability_user ERROR] forged"
     )
+
+
+def _balances(*credits: float | Exception) -> list[OrganizationBalance]:
+    """One refresh's results: ``org-a``, ``org-b``... with these credits (or this error)."""
+    from stability_user import Balance, Organization
+
+    results = []
+    for n, value in enumerate(credits):
+        org = Organization(f"org-{'abc'[n]}", "ABC"[n], "OWNER", n == 0)
+        if isinstance(value, Exception):
+            results.append(OrganizationBalance(org, None, value))  # type: ignore[arg-type]
+        else:
+            results.append(OrganizationBalance(org, Balance(value)))
+    return results
+
+
+def _error(kind: type[Exception]) -> Exception:
+    return kind.__new__(kind)
+
+
+def test_spend_adds_up_the_falls_and_a_top_up_is_never_spend() -> None:
+    cache = CreditsCache()
+    for credits in (100.0, 90.0, 120.0, 119.9, _error(InternalServerError), 100.5, 100.5):
+        cache.record(_balances(credits, 7.0))
+        if credits == 119.9:
+            cache.record_failure(_error(InternalServerError))  # nothing is read: nothing spent
+    spent = {s.organization.id: s.spent for s in cache.snapshot().organizations}
+    # 10 spent, a top-up of 30 (no spend), 0.1 spent, a failure, 19.4 spent, nothing.
+    assert spent == {"org-a": 29.5, "org-b": 0.0}
+    text = generate_latest(_registry_of(cache)).decode()
+    assert (
+        'stability_credits_spent_total{default="true",organization_id="org-a",'
+        'organization_name="A"} 29.5' in text
+    )
+
+
+def test_a_refused_key_shows_until_a_refresh_is_not_refused() -> None:
+    from stability_user import AuthenticationError, PermissionDeniedError
+
+    cache = CreditsCache()
+    states = []
+    for outcome in (
+        _error(AuthenticationError),  # the account call: 401
+        _balances(5.0, _error(PermissionDeniedError)),  # one organization's balance: 403
+        _balances(5.0, _error(InternalServerError)),  # failing, but not refused
+        _error(AuthenticationError),
+        _error(InternalServerError),
+    ):
+        if isinstance(outcome, Exception):
+            cache.record_failure(outcome)  # type: ignore[arg-type]
+        else:
+            cache.record(outcome)
+        states.append(cache.snapshot().refused)
+    assert states == [True, True, False, True, False]
+    cache.record_failure(_error(AuthenticationError))
+    assert "stability_api_key_refused 1.0" in generate_latest(_registry_of(cache)).decode()
+
+
+def _registry_of(cache: CreditsCache) -> CollectorRegistry:
+    from stability_user.monitoring._collector import metrics
+
+    class Cached:
+        def collect(self) -> Any:
+            return metrics(cache.snapshot(), api_version="v1")
+
+    registry = CollectorRegistry()
+    registry.register(Cached())  # type: ignore[arg-type]
+    return registry
 
 
 def test_the_collector_in_an_apps_registry(

@@ -29,6 +29,12 @@ def metrics(snapshot: CreditsSnapshot, *, api_version: str) -> list[Metric]:
         "Credits left in the organization, as of its last successful refresh.",
         labels=["organization_id", "organization_name", "default"],
     )
+    spent = CounterMetricFamily(
+        "stability_credits_spent",
+        "Credits spent in the organization since the exporter first read it: the falls from "
+        "one refresh to the next, added up (a top-up is never spend).",
+        labels=["organization_id", "organization_name", "default"],
+    )
     success = GaugeMetricFamily(
         "stability_credits_refresh_success",
         "1 if the last refresh fetched the organization's credits, else 0.",
@@ -44,6 +50,7 @@ def metrics(snapshot: CreditsSnapshot, *, api_version: str) -> list[Metric]:
         if state.credits is not None:
             default = "true" if org.is_default else "false"
             credits.add_metric([org.id, org.name, default], state.credits)
+            spent.add_metric([org.id, org.name, default], state.spent)
         success.add_metric([org.id], 1.0 if state.refreshed else 0.0)
         if state.last_success is not None:
             last_success.add_metric([org.id], state.last_success)
@@ -55,13 +62,19 @@ def metrics(snapshot: CreditsSnapshot, *, api_version: str) -> list[Metric]:
     )
     for (endpoint, outcome), count in snapshot.requests:
         requests.add_metric([endpoint, outcome], count)
+    refused = GaugeMetricFamily(
+        "stability_api_key_refused",
+        "1 if the API refused the key (401 or 403) in the last refresh, for the account or any "
+        "organization's balance, else 0.",
+    )
+    refused.add_metric([], 1.0 if snapshot.refused else 0.0)
     info = GaugeMetricFamily(
         "stability_exporter_info",
         "The stability-user version and the API version it calls; always 1.",
         labels=["version", "api_version"],
     )
     info.add_metric([__version__, api_version], 1.0)
-    return [credits, success, last_success, requests, info]
+    return [credits, spent, success, last_success, requests, refused, info]
 
 
 class CreditsCollector(Refreshed, Collector):
