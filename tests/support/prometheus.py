@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 import subprocess
 import time
 import urllib.error
@@ -19,31 +17,17 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
-
 from support.ports import free_port
+from support.tools import machine_tool
 
-__all__ = [
-    "INSTALL",
-    "Prometheus",
-    "eventually",
-    "get",
-    "running_prometheus",
-    "samples",
-    "tool",
-]
+__all__ = ["Prometheus", "eventually", "get", "running_prometheus", "samples", "tool"]
 
-INSTALL = "apt-get install -y prometheus"
 _T = TypeVar("_T")
 
 
 def tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is missing on CI: .ci/run installs it ({INSTALL})")
-        pytest.skip(f"{name} is not installed: {INSTALL}")
-    return found
+    """Prometheus' ``prometheus`` or ``promtool``."""
+    return machine_tool(name, "prometheus")
 
 
 def eventually(probe: Callable[[], _T | None], *, timeout: float = 30.0) -> _T:

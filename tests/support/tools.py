@@ -1,5 +1,5 @@
-"""The machine's tools the tests run for real (faketime), and the command line run as if an
-optional package were not installed."""
+"""The machine's tools the tests run for real (faketime, Prometheus, podman, systemd-analyze...),
+and the command line run as if an optional package were not installed."""
 
 from __future__ import annotations
 
@@ -10,18 +10,24 @@ import sys
 
 import pytest
 
-__all__ = ["faketime", "without"]
+__all__ = ["faketime", "machine_tool", "without"]
+
+
+def machine_tool(name: str, package: str | None = None) -> str:
+    """``name``'s path. Skipped where it is missing, saying which Debian package brings it,
+    except on CI (``CI`` set), where ``.ci/run`` installs it and a missing one fails."""
+    found = shutil.which(name)
+    if found is None:
+        install = f"apt-get install {package or name}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is missing on CI: .ci/run installs it ({install})")
+        pytest.skip(f"{name} is not installed: {install}")
+    return found
 
 
 def faketime() -> str:
-    """faketime's path: a history or watch test runs the command line at the time it sets.
-    Skipped where it is missing, except on CI (``.ci/run`` installs it)."""
-    found = shutil.which("faketime")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("faketime is missing on CI: .ci/run installs it (apt-get install faketime)")
-        pytest.skip("faketime is not installed: apt-get install faketime")
-    return found
+    """faketime's path: a history or watch test runs the command line at the time it sets."""
+    return machine_tool("faketime")
 
 
 def without(module: str, argv: list[str]) -> subprocess.CompletedProcess[str]:
