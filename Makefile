@@ -164,12 +164,20 @@ $(BASE_TAR):
 
 image: $(STAMP) $(if $(BASE),,$(BASE_TAR)) ## Build the container image $(IMAGE) (BASE=IMAGE for your own base)
 	rm -rf build/image/wheels
-	$(PY) -m build --wheel --outdir build/image/wheels
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || echo 315532800) \
+		$(PY) -m build --wheel --outdir build/image/wheels
 	$(PIP) download --quiet --dest build/image/wheels --only-binary=:all: --python-version 3.11 \
 		-c $(CONSTRAINTS) "$$(ls build/image/wheels/stability_user-*.whl)[exporter]"
-	$(if $(BASE),,$(PODMAN) import --quiet $(BASE_TAR) $(BASE_IMAGE))
+	@# The base is imported once per tarball (its tag names the tarball's digest), so that the
+	@# image's build finds its layers cached when the wheels did not change.
+	base="$(BASE)"; \
+	if [ -z "$$base" ]; then \
+		base="$(BASE_IMAGE)-$$(sha256sum $(BASE_TAR) | cut -c1-12)"; \
+		$(PODMAN) image exists "$$base" || $(PODMAN) import --quiet $(BASE_TAR) "$$base"; \
+	fi; \
+	echo "==> Building $(IMAGE) on $$base"; \
 	$(PODMAN) build --quiet --format docker --network none --pull=never \
-		--build-arg BASE=$(or $(BASE),$(BASE_IMAGE)) --file Containerfile --tag $(IMAGE) build/image
+		--build-arg BASE="$$base" --file Containerfile --tag $(IMAGE) build/image
 	$(PODMAN) image inspect --format 'Built {{.RepoTags}}: {{.Size}} bytes' $(IMAGE)
 
 deploy-manifests: $(STAMP) ## Remake deploy/'s generated files: the Grafana dashboard, the PrometheusRule
