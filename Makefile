@@ -145,7 +145,9 @@ IMAGE ?= localhost/stability-user:dev
 PODMAN ?= podman
 DEBIAN_SUITE := bookworm
 BASE_IMAGE := localhost/stability-user-base:$(DEBIAN_SUITE)
-BASE_TAR := build/image/base-$(DEBIAN_SUITE).tar
+# IMAGE_ARCH=arm64 (say) builds for another architecture, through qemu-user-static.
+IMAGE_ARCH ?=
+BASE_TAR := build/image/base-$(DEBIAN_SUITE)$(if $(IMAGE_ARCH),-$(IMAGE_ARCH)).tar
 BASE ?=
 DEBIAN_MIRROR := http://deb.debian.org/debian
 
@@ -153,6 +155,7 @@ $(BASE_TAR):
 	@echo "==> Making the image's base with mmdebstrap: Debian $(DEBIAN_SUITE), python3, CA certificates"
 	mkdir -p $(@D)
 	mmdebstrap --quiet --variant=essential --include=python3,python3-venv,ca-certificates \
+		$(if $(IMAGE_ARCH),--architectures=$(IMAGE_ARCH)) \
 		--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
 		--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
 		--dpkgopt='path-exclude=/usr/share/info/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
@@ -173,11 +176,13 @@ image: $(STAMP) $(if $(BASE),,$(BASE_TAR)) ## Build the container image $(IMAGE)
 	base="$(BASE)"; \
 	if [ -z "$$base" ]; then \
 		base="$(BASE_IMAGE)-$$(sha256sum $(BASE_TAR) | cut -c1-12)"; \
-		$(PODMAN) image exists "$$base" || $(PODMAN) import --quiet $(BASE_TAR) "$$base"; \
+		$(PODMAN) image exists "$$base" || \
+			$(PODMAN) import --quiet $(if $(IMAGE_ARCH),--arch $(IMAGE_ARCH)) $(BASE_TAR) "$$base"; \
 	fi; \
 	echo "==> Building $(IMAGE) on $$base"; \
 	$(PODMAN) build --quiet --format docker --network none --pull=never \
-		--build-arg BASE="$$base" --file Containerfile --tag $(IMAGE) build/image
+		$(if $(IMAGE_ARCH),--platform linux/$(IMAGE_ARCH)) --build-arg BASE="$$base" \
+		--file Containerfile --tag $(IMAGE) build/image
 	$(PODMAN) image inspect --format 'Built {{.RepoTags}}: {{.Size}} bytes' $(IMAGE)
 
 deploy-manifests: $(STAMP) ## Remake deploy/'s generated files: the Grafana dashboard, the PrometheusRule
