@@ -26,7 +26,7 @@ from stability_user.monitoring._probe_exporter import ProbeExporter
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInOrganization, StandInServer
 from support.blackhole import BlackHole
 from support.fault_server import FaultServer, Reply, SlowBody
-from support.many_keys import exporter_process
+from support.many_keys import exporter_process, sample_and_globex
 from support.prometheus import eventually, get, samples
 
 GLOBEX_KEY = "sk-GLOBEX-test-key-0123456789abcdef"
@@ -36,13 +36,7 @@ KEYS = (SAMPLE_API_KEY, GLOBEX_KEY, REVOKED_KEY)
 
 @pytest.fixture
 def standin() -> StandInAPI:
-    api = StandInAPI.sample()
-    api.add_account(
-        GLOBEX_KEY,
-        email="globex@example.com",
-        organizations=[StandInOrganization("org-globex", "Globex", "OWNER", True, 7.5)],
-    )
-    return api
+    return sample_and_globex(GLOBEX_KEY)
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ import pytest
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInOrganization, StandInServer
-from support.many_keys import exporter_process
+from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
+from support.many_keys import exporter_process, sample_and_globex
 from support.prometheus import Prometheus, eventually, get, running_prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,13 +90,7 @@ def grafana_sends(expr: str) -> str:
 
 @pytest.fixture
 def standin() -> StandInAPI:
-    api = StandInAPI.sample()
-    api.add_account(
-        GLOBEX_KEY,
-        email="globex@example.com",
-        organizations=[StandInOrganization("org-globex", "Globex", "OWNER", True, 75.0)],
-    )
-    return api
+    return sample_and_globex(GLOBEX_KEY)
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInOrganization, StandInServer
+from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
+from support.many_keys import sample_and_globex
 from support.podman import Podman
 from support.ports import free_port
 from support.prometheus import eventually, get
@@ -58,13 +59,7 @@ def image(podman: Podman) -> str:
 
 @pytest.fixture
 def standin() -> StandInAPI:
-    api = StandInAPI.sample()
-    api.add_account(
-        GLOBEX_KEY,
-        email="globex@example.com",
-        organizations=[StandInOrganization("org-globex", "Globex", "OWNER", True, 7.5)],
-    )
-    return api
+    return sample_and_globex(GLOBEX_KEY)
 
 
 def key_file(folder: Path, name: str, key: str, *, mode: int = 0o600, owner: int = USER) -> None:
@@ -113,24 +108,14 @@ def test_the_exporter_serves_both_targets_reloads_on_hup_and_is_not_root(
                 return False
 
         eventually(healthy, timeout=60)
-        acme = samples(get(f"{url}/probe?target=acme")[1].decode())
-        assert acme["stability_probe_success"] == 1.0
-        assert (
-            acme[
-                'stability_credits{default="false",organization_id="org-standin-lab",'
-                'organization_name="Research Lab"}'
-            ]
-            == 3.25
-        )
-        globex = samples(get(f"{url}/probe?target=globex")[1].decode())
-        assert globex["stability_probe_success"] == 1.0
-        assert (
-            globex[
-                'stability_credits{default="true",organization_id="org-globex",'
-                'organization_name="Globex"}'
-            ]
-            == 7.5
-        )
+        for target, series, credits in (
+            ("acme", 'organization_id="org-standin-lab",organization_name="Research Lab"', 3.25),
+            ("globex", 'organization_id="org-globex",organization_name="Globex"', 7.5),
+        ):
+            found = samples(get(f"{url}/probe?target={target}")[1].decode())
+            assert found["stability_probe_success"] == 1.0
+            default = "true" if target == "globex" else "false"
+            assert found[f'stability_credits{{default="{default}",{series}}}'] == credits
 
         # The process: not root, on a read-only root.
         pid = podman("inspect", "--format", "{{.State.Pid}}", name).stdout.strip()

@@ -20,6 +20,7 @@ from stability_user.testing import StandInAPI, StandInOrganization
 
 __all__ = [
     "credits_of",
+    "sample_and_globex",
     "exporter_process",
     "key_of",
     "keys_environment",
@@ -38,6 +39,18 @@ def credits_of(n: int) -> float:
 
 def keys_environment(count: int) -> dict[str, str]:
     return {f"MANY_KEY_{n}": key_of(n) for n in range(count)}
+
+
+def sample_and_globex(globex_key: str) -> StandInAPI:
+    """The stand-in's sample account, and a second account, ``globex_key``'s, with one
+    organization: Globex (``org-globex``), 7.5 credits."""
+    api = StandInAPI.sample()
+    api.add_account(
+        globex_key,
+        email="globex@example.com",
+        organizations=[StandInOrganization("org-globex", "Globex", "OWNER", True, 7.5)],
+    )
+    return api
 
 
 def many_keys_api(count: int) -> StandInAPI:
