@@ -28,6 +28,7 @@ from support.blackhole import BlackHole
 from support.fault_server import FaultServer, Reply, SlowBody
 from support.many_keys import exporter_process, sample_and_globex
 from support.prometheus import eventually, get, samples
+from support.threads import signal_other_thread
 
 GLOBEX_KEY = "sk-GLOBEX-test-key-0123456789abcdef"
 REVOKED_KEY = "sk-REVOKED-test-key-fedcba9876543210"
@@ -772,6 +773,32 @@ def test_a_shard_serves_its_own_targets_only(
 
 
 # The command
+
+
+def test_signals_another_thread_receives_are_handled(
+    standin_server: StandInServer, globex_key_file: Path, tmp_path: Path
+) -> None:
+    # Linux may hand a SIGHUP or SIGTERM to any thread of the process (under load it does): the
+    # reload and the stop happen all the same.
+    path = targets_file(tmp_path, three_targets(standin_server.url, globex_key_file))
+    process, url = exporter_process(path, {"ACME_KEY": SAMPLE_API_KEY, "REVOKED_KEY": REVOKED_KEY})
+    try:
+        eventually(lambda: get(f"{url}/healthz")[0] == 200)
+        path.write_text(path.read_text() + "\n[exporter.oops]\n")
+        signal_other_thread(process.pid, signal.SIGHUP)
+        eventually(
+            lambda: (
+                samples(get(f"{url}/metrics")[1].decode()).get(
+                    'stability_exporter_config_reloads_total{outcome="failure"}'
+                )
+                == 1
+            )
+        )
+    finally:
+        signal_other_thread(process.pid, signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert (process.returncode, out.splitlines()[-1]) == (0, "stopped")
+    assert "reload failed, the running configuration stays" in err
 
 
 def test_the_command_reloads_on_sighup_and_no_key_shows_anywhere(

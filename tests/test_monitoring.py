@@ -37,6 +37,7 @@ from stability_user.testing import (
     StandInServer,
 )
 from support.prometheus import Prometheus, eventually, get, running_prometheus, tool
+from support.threads import signal_other_thread
 from support.tools import without
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -338,6 +339,21 @@ def test_the_exporter_command_stops_cleanly(
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0
     assert out == "stopped\n"
+    assert "Traceback" not in err
+
+
+def test_a_sigterm_another_thread_receives_still_stops_the_exporter(
+    standin_server: StandInServer,
+) -> None:
+    # Linux may hand the signal to any thread; the main thread must not wait past it.
+    process = exporter_process(standin_server.url, "--interval", "1")
+    try:
+        url = exporter_url(process)
+        eventually(lambda: "stability_credits{" in scrape(url))
+    finally:
+        signal_other_thread(process.pid, signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert (process.returncode, out) == (0, "stopped\n")
     assert "Traceback" not in err
 
 

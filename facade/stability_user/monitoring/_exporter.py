@@ -10,8 +10,8 @@ Ctrl-C stops it cleanly.
 from __future__ import annotations
 
 import json
+import queue
 import signal
-import threading
 import time
 from functools import partial
 from typing import TYPE_CHECKING, TextIO
@@ -20,7 +20,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from .._constants import EXPORTER_ADDRESS, EXPORTER_PORT
 from ._collector import CreditsCollector
-from ._http import Answer, Request, Server, handling_signals, interrupt, listening
+from ._http import (
+    Answer,
+    Request,
+    Server,
+    handling_signals,
+    interrupt,
+    listening,
+    next_signal,
+)
 from ._loop import LoopThread
 
 if TYPE_CHECKING:
@@ -143,7 +151,7 @@ def run_exporter(
             flush=True,
         )
         try:
-            threading.Event().wait()
+            next_signal(queue.SimpleQueue())  # until SIGTERM's or Ctrl-C's KeyboardInterrupt
         except KeyboardInterrupt:
             print("stopped", file=out, flush=True)
         finally:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import queue
 import re
 import resource
 import selectors
@@ -65,6 +66,7 @@ __all__ = [
     "handling_signals",
     "interrupt",
     "listening",
+    "next_signal",
 ]
 
 _S = TypeVar("_S", bound="Server")
@@ -499,6 +501,22 @@ def listening(make: Callable[[tuple[str, int]], _S], address: str, port: int) ->
 def interrupt(signum: int, frame: FrameType | None) -> None:
     """A signal handler that stops the process as Ctrl-C does (for SIGTERM)."""
     raise KeyboardInterrupt
+
+
+# The longest the main thread waits before it runs the handler of a signal another thread took.
+# Linux may hand a process's signal to any of its threads; CPython runs the handler in the main
+# thread only when that thread next runs Python code, which a wait without a timeout never does
+# (under load, a SIGHUP or SIGTERM went unhandled until the next signal came).
+_SIGNAL_WAKE = 0.5
+
+
+def next_signal(received: queue.SimpleQueue[int]) -> int:
+    """The next signal number a handler put in ``received``, however long it takes."""
+    while True:
+        try:
+            return received.get(timeout=_SIGNAL_WAKE)
+        except queue.Empty:
+            continue
 
 
 @contextlib.contextmanager

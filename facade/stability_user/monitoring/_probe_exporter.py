@@ -49,6 +49,7 @@ from ._http import (
     handling_signals,
     interrupt,
     listening,
+    next_signal,
 )
 from ._loop import LoopThread
 
@@ -359,7 +360,7 @@ def run_probe_exporter(
         )
         try:
             while True:
-                hangups.get()
+                next_signal(hangups)
                 with contextlib.suppress(ExporterConfigError):  # reload() logged it
                     exporter.reload()
         except KeyboardInterrupt:
