@@ -130,6 +130,9 @@ def scraped(standin_server: StandInServer, tmp_path: Path) -> Iterator[tuple[Pro
         process.communicate(timeout=30)
 
 
+# Five waits in a row, each bounded by eventually()'s 30 s, on a machine that also runs
+# Prometheus, the exporter and the stand-in: past pytest-timeout's 60 s only when loaded.
+@pytest.mark.timeout(180)
 def test_every_panel_query_returns_data_from_a_real_prometheus(
     scraped: tuple[Prometheus, str], standin: StandInAPI
 ) -> None:
