@@ -140,9 +140,10 @@ def test_many_threads_calling_get_balances_share_8_workers(
         assert len(many.requests) == 12 * 61
 
 
-def test_ctrl_c_during_get_balances_reaches_the_caller_at_once() -> None:
+@pytest.mark.parametrize("target", ["process", "worker"])
+def test_ctrl_c_during_get_balances_reaches_the_caller_at_once(target: str) -> None:
     result = subprocess.run(
-        [sys.executable, str(SUPPORT / "interrupt_scenario.py")],
+        [sys.executable, str(SUPPORT / "interrupt_scenario.py"), target],
         capture_output=True,
         text=True,
         timeout=60,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import httpx2
 
-from ._constants import DEFAULT_MAX_RETRIES
+from ._constants import DEFAULT_MAX_RETRIES, SIGNAL_WAKE
 from ._core import (
     DEFAULT_HTTPX2_TIMEOUT,
     MAX_CONCURRENT_BALANCES,
@@ -391,6 +391,12 @@ class StabilityUser(ClientCore):
                 raise ClientClosedError(f"{type(self).__name__} is closed.") from None
             return [self._balance_or_error(org, timeout) for org in organizations]
         try:
+            from concurrent.futures import wait
+
+            # In steps, so that a Ctrl-C a worker thread took runs its handler here at once.
+            pending: set[Future[OrganizationBalance]] = set(futures)
+            while pending:
+                pending = wait(pending, timeout=SIGNAL_WAKE).not_done
             return [future.result() for future in futures]
         except BaseException:
             # KeyboardInterrupt or the like: let it through now, and stop the workers from

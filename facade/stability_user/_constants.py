@@ -141,3 +141,9 @@ STATUS_TIMEOUT = 2.0
 # process per period, not one per prompt.
 STATUS_BACKOFF = 30.0
 STATUS_BACKOFF_MAX = 600.0
+# The longest a main thread that waits (on workers, a command, a queue) goes without running the
+# handler of a signal another of its threads took. Linux may hand a process's signal to any of
+# its threads; CPython runs the handler in the main thread only when that thread next runs
+# Python code, which a wait without a timeout never does (under load, a Ctrl-C during
+# get_balances() or a SIGHUP to measure went unhandled until the wait ended by itself).
+SIGNAL_WAKE = 0.25

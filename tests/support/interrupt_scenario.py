@@ -1,5 +1,9 @@
 """Run as a script: Ctrl-C (SIGINT) arrives during get_balances() while every worker is busy.
 
+``interrupt_scenario.py process`` sends it to the process, as a terminal does (Linux gives it to
+a thread of its choosing); ``interrupt_scenario.py worker`` to one of get_balances()' worker
+threads, the case where the main thread must notice a signal another thread took.
+
 The server holds each balance request until the script lets them go. Once all of
 get_balances()' workers have a request held there (so none can start another), SIGINT is sent;
 once the caller has caught it, the held requests are answered with a 503, which each worker
@@ -31,7 +35,7 @@ LATENCY = 0.05
 WATCH = 1.5
 
 
-def main() -> int:
+def main(target: str) -> int:
     api = StandInAPI()
     api.add_account(
         KEY,
@@ -53,7 +57,14 @@ def main() -> int:
             while gate.arrived < workers and time.monotonic() < deadline:
                 time.sleep(0.005)
             sent_at = time.monotonic()
-            os.kill(os.getpid(), signal.SIGINT)
+            if target == "worker":
+                worker = next(
+                    t for t in threading.enumerate() if t.name.startswith("stability-user")
+                )
+                assert worker.ident is not None
+                signal.pthread_kill(worker.ident, signal.SIGINT)
+            else:
+                os.kill(os.getpid(), signal.SIGINT)
 
         threading.Thread(target=interrupt, daemon=True).start()
         try:
@@ -74,4 +85,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1]))

@@ -52,6 +52,7 @@ from .._constants import (
     EXPORTER_DESCRIPTOR_RESERVE,
     EXPORTER_MAX_CONNECTIONS,
     EXPORTER_REQUEST_TIMEOUT,
+    SIGNAL_WAKE,
 )
 from .._loopback import is_loopback, loopback_authorities
 
@@ -503,18 +504,11 @@ def interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-# The longest the main thread waits before it runs the handler of a signal another thread took.
-# Linux may hand a process's signal to any of its threads; CPython runs the handler in the main
-# thread only when that thread next runs Python code, which a wait without a timeout never does
-# (under load, a SIGHUP or SIGTERM went unhandled until the next signal came).
-_SIGNAL_WAKE = 0.5
-
-
 def next_signal(received: queue.SimpleQueue[int]) -> int:
     """The next signal number a handler put in ``received``, however long it takes."""
     while True:
         try:
-            return received.get(timeout=_SIGNAL_WAKE)
+            return received.get(timeout=SIGNAL_WAKE)
         except queue.Empty:
             continue
 
