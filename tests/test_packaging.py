@@ -17,6 +17,8 @@ import stability_user
 ROOT = Path(__file__).resolve().parent.parent
 CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
 
+pytestmark = pytest.mark.tooling  # the build is the same on each Python: once per run
+
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -26,10 +26,13 @@ import yaml
 from support.doc_blocks import ROOT, blocks
 from support.unwritable import HOW, unwritable
 
-pytestmark = pytest.mark.skipif(
-    not (ROOT / "tools" / "openapi-diff" / "node_modules").is_dir(),
-    reason="make spec-watch installs tools/openapi-diff (npm ci)",
-)
+pytestmark = [
+    pytest.mark.tooling,
+    pytest.mark.skipif(
+        not (ROOT / "tools" / "openapi-diff" / "node_modules").is_dir(),
+        reason="make spec-watch installs tools/openapi-diff (npm ci)",
+    ),
+]
 
 V1 = "stability-rest-v1.openapi.json"
 # The other published document, served unchanged from the loopback site: the watch fetches
