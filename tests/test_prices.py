@@ -294,6 +294,10 @@ def test_calls_for_says_how_many_whole_calls_a_balance_pays_for(rates: Path) -> 
     assert calls_for(46, price("stable-audio-2", steps=100)) == 2
     write(rates, "[prices]\nerase = 0.1\n")
     assert calls_for(0.3, "erase") == 3  # 0.3 / 0.1 is 2.9999999999999996 in floats
+    # Exact however large: 10**30 credits is 1.25 * 10**29 Ultra calls (the default decimal
+    # context's 28 digits raised DivisionImpossible).
+    assert calls_for(1e30, "ultra") == 125_000_000_000_000_000_000_000_000_000
+    assert calls_for(1.7e308, "erase") == 17 * 10**308  # 0.1 credits each
 
 
 @pytest.mark.parametrize("credits", [math.inf, math.nan, "10", None, True, 10**400])
@@ -340,29 +344,31 @@ def test_an_empty_variable_means_no_rates_of_your_own(monkeypatch: pytest.Monkey
         ("[prices]\nultr = 7\n", "names no service 'ultr': did you mean ultra?."),
         (
             "[prices]\nultra = -1\n",
-            "ultra = -1: a price must be a positive, finite number of credits.",
+            "ultra = -1: a price must be a number of credits from 0.0001 to 1,000,000.",
         ),
         (
             "[prices]\nultra = 0\n",
-            "ultra = 0: a price must be a positive, finite number of credits.",
+            "ultra = 0: a price must be a number of credits from 0.0001 to 1,000,000.",
         ),
         (
             "[prices]\nultra = inf\n",
-            "ultra = inf: a price must be a positive, finite number of credits.",
+            "ultra = inf: a price must be a number of credits from 0.0001 to 1,000,000.",
         ),
         (
             "[prices]\nultra = nan\n",
-            "ultra = nan: a price must be a positive, finite number of credits.",
+            "ultra = nan: a price must be a number of credits from 0.0001 to 1,000,000.",
         ),
         (
             "[prices]\nultra = true\n",
-            "ultra = True: a price must be a positive, finite number of credits.",
+            "ultra = True: a price must be a number of credits from 0.0001 to 1,000,000.",
         ),
         (
             "[prices]\nultra = '8'\n",
-            "ultra = '8': a price must be a positive, finite number of credits.",
+            "ultra = '8': a price must be a number of credits from 0.0001 to 1,000,000.",
         ),
-        (f"[prices]\nultra = {'9' * 400}\n", f"ultra = {'9' * 400}: a price must be a positive"),
+        (f"[prices]\nultra = {'9' * 400}\n", f"ultra = {'9' * 400}: a price must be a number"),
+        ("[prices]\nultra = 1e-300\n", "ultra = 1e-300: a price must be a number of credits from"),
+        ("[prices]\nultra = 1e308\n", "ultra = 1e+308: a price must be a number of credits from"),
         ("ultra = 8\n", "holds ultra: only a [prices] table of name = credits."),
         ("prices = 8\n", "has no [prices] table of name = credits."),
         ("", "has no [prices] table of name = credits."),

@@ -248,7 +248,7 @@ def test_your_own_prices_change_the_total_and_say_so(env: dict[str, str], tmp_pa
         (None, "cannot be read: No such file or directory."),
         ("[prices\n", "is not TOML ("),
         ("[prices]\nultr = 7\n", "names no service 'ultr': did you mean ultra?."),
-        ("[prices]\nultra = -7\n", "ultra = -7: a price must be a positive, finite number"),
+        ("[prices]\nultra = -7\n", "ultra = -7: a price must be a number of credits from 0.0001"),
     ],
 )
 def test_a_rates_file_it_cannot_use_is_exit_2(

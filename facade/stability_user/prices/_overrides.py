@@ -2,9 +2,9 @@
 ``name = credits`` over the catalogue's (negotiated rates, a price that moved before a release).
 
 Read when a price is asked for, again only when the file changed. Anything wrong with it (missing,
-unreadable, not TOML, a name the catalogue does not have, a price that is not a positive finite
-number) is a ``ConfigurationError`` naming the file: a rate silently ignored would make every
-estimate wrong.
+unreadable, not TOML, a name the catalogue does not have, a price that is not a number from
+``MIN_RATE`` to ``MAX_RATE``) is a ``ConfigurationError`` naming the file: a rate silently
+ignored would make every estimate wrong.
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ from .._constants import PRICES_ENV
 from .._exceptions import ConfigurationError
 
 __all__ = ["Overrides", "read_overrides"]
+
+# The range of a rate: a price below a ten-thousandth of a credit or above a million credits is
+# a mistake (1e-300 and 1e308 made every estimate and count of calls meaningless).
+MIN_RATE = 0.0001
+MAX_RATE = 1_000_000
 
 # The file's path and its rates.
 Overrides = tuple[str, Mapping[str, float]]
@@ -74,9 +79,11 @@ def _rates(
             credits = float(value) if isinstance(value, int | float) else math.nan
         except OverflowError:  # an integer beyond any float
             credits = math.inf
-        if isinstance(value, bool) or not (0 < credits < math.inf):
+        if isinstance(value, bool) or not (MIN_RATE <= credits <= MAX_RATE):
             raise _error(
-                path, f"{name} = {value!r}: a price must be a positive, finite number of credits"
+                path,
+                f"{name} = {value!r}: a price must be a number of credits from {MIN_RATE} to "
+                f"{MAX_RATE:,}",
             )
         rates[name] = credits
     return rates

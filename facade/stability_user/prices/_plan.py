@@ -135,6 +135,10 @@ def calls_for(credits: float, name: str | Price, /, **parameters: str | int) -> 
         each = lookup(name, parameters).credits
     if balance <= 0:
         return 0
-    from decimal import Decimal
+    from decimal import Decimal, localcontext
 
-    return int(Decimal(repr(balance)) // Decimal(repr(each)))
+    # Exact whatever the magnitudes: a float has at most 17 significant digits and exponents
+    # within 10**±324, so no quotient of two of them has more than about 650 digits (the
+    # default context's 28 raised DivisionImpossible for calls_for(1e30, "ultra")).
+    with localcontext(prec=700):
+        return int(Decimal(repr(balance)) // Decimal(repr(each)))
