@@ -106,9 +106,17 @@ CASES: list[tuple[dict[str, Any], str, str | None]] = [
     ),
     (
         {"base_url": "https://u:p@api.example.com"},
-        "base_url 'https://u:p@api.example.com' must not hold credentials, a query or a fragment.",
-        "--base-url (or STABILITY_BASE_URL) 'https://u:p@api.example.com' must not hold "
+        "base_url 'https://<credentials>@api.example.com/' must not hold credentials, a query "
+        "or a fragment.",
+        "--base-url (or STABILITY_BASE_URL) 'https://<credentials>@api.example.com/' must not "
+        "hold credentials, a query or a fragment.",
+    ),
+    (
+        {"base_url": "http://user:pa55word@127.0.0.1:9/v?token=sk-SECRET#frag"},
+        "base_url 'http://<credentials>@127.0.0.1:9/v?<query>#<fragment>' must not hold "
         "credentials, a query or a fragment.",
+        "--base-url (or STABILITY_BASE_URL) 'http://<credentials>@127.0.0.1:9/v?<query>"
+        "#<fragment>' must not hold credentials, a query or a fragment.",
     ),
     (
         {"base_url": "http://api.example.com"},

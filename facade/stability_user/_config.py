@@ -190,9 +190,12 @@ def _check_base_url(raw: object, *, allow_insecure_http: bool) -> str:
             cli_message=f"{cli} must be an absolute https:// URL, {example}.",
         )
     if url.userinfo or url.query or url.fragment:
+        # Said without them: a password or token there would reach the terminal and the logs.
+        shown = repr(_without_secrets(url))
         raise ConfigurationError(
-            f"base_url {raw!r} must not hold credentials, a query or a fragment.",
-            cli_message=f"{cli} must not hold credentials, a query or a fragment.",
+            f"base_url {shown} must not hold credentials, a query or a fragment.",
+            cli_message=f"--base-url (or {BASE_URL_ENV}) {shown} must not hold credentials, "
+            "a query or a fragment.",
         )
     if url.scheme == "http" and not allow_insecure_http and not is_loopback(url.host):
         raise ConfigurationError(
@@ -202,6 +205,14 @@ def _check_base_url(raw: object, *, allow_insecure_http: bool) -> str:
             f"use an https:// URL, {example}.",
         )
     return str(url).rstrip("/")
+
+
+def _without_secrets(url: httpx2.URL) -> str:
+    """``url`` with its credentials, query and fragment shown as placeholders."""
+    credentials = "<credentials>@" if url.userinfo else ""
+    query = "?<query>" if url.query else ""
+    fragment = "#<fragment>" if url.fragment else ""
+    return f"{url.scheme}://{credentials}{url.netloc.decode('ascii')}{url.path}{query}{fragment}"
 
 
 def _check_max_retries(max_retries: object) -> int:
