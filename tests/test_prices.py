@@ -341,7 +341,12 @@ def test_an_empty_variable_means_no_rates_of_your_own(monkeypatch: pytest.Monkey
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("[prices]\nultr = 7\n", "names no service 'ultr': did you mean ultra?."),
+        ("[prices]\nultr = 7\n", "names no service 'ultr': did you mean ultra?"),
+        (
+            '[prices]\n"/v2beta/stable-image/generate/ultra" = 1\n',
+            "names no service '/v2beta/stable-image/generate/ultra': a rate is given by its "
+            "service's name, not by an endpoint's path.",
+        ),
         (
             "[prices]\nultra = -1\n",
             "ultra = -1: a price must be a number of credits from 0.0001 to 1,000,000.",

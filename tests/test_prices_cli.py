@@ -247,7 +247,7 @@ def test_your_own_prices_change_the_total_and_say_so(env: dict[str, str], tmp_pa
     [
         (None, "cannot be read: No such file or directory."),
         ("[prices\n", "is not TOML ("),
-        ("[prices]\nultr = 7\n", "names no service 'ultr': did you mean ultra?."),
+        ("[prices]\nultr = 7\n", "names no service 'ultr': did you mean ultra?"),
         ("[prices]\nultra = -7\n", "ultra = -7: a price must be a number of credits from 0.0001"),
     ],
 )
@@ -461,3 +461,11 @@ def test_a_catalogue_that_cannot_be_read_is_an_error_naming_it(
         main(["balance", "--as", "ultra"])
     assert usage.value.code == 2
     assert f"The price catalogue {missing} cannot be read" in capsys.readouterr().err
+
+
+def test_one_call_is_said_in_the_singular() -> None:
+    from stability_user._cli._prices import calls_text
+
+    assert calls_text({"ultra": 1}) == "1 ultra call"
+    assert calls_text({"ultra": 0}) == "0 ultra calls"
+    assert calls_text({"ultra": 1, "core": 2}) == "1 ultra or 2 core calls"

@@ -74,8 +74,9 @@ def calls_of(credits: float, names: Sequence[str]) -> dict[str, int]:
 
 
 def calls_text(calls: dict[str, int]) -> str:
-    """``15 ultra or 41 core calls``."""
-    return " or ".join(f"{count} {name}" for name, count in calls.items()) + " calls"
+    """``15 ultra or 41 core calls`` (``1 ultra call``)."""
+    text = " or ".join(f"{count} {name}" for name, count in calls.items())
+    return text + (" call" if list(calls.values()) == [1] else " calls")
 
 
 def yours(names: Sequence[str]) -> str | None:

@@ -109,12 +109,16 @@ def _broken(problem: str) -> StabilityError:
     )
 
 
-def closest(name: str) -> str:
-    """What ``name`` may have meant, as the end of an error's sentence."""
+def closest(name: str, *, paths: bool = True) -> str:
+    """What ``name`` may have meant, as the end of an error's sentence (among the services'
+    names only when ``paths`` is false: a rate of your own is given by name)."""
     import difflib
 
     data = _data()
-    near = difflib.get_close_matches(name, [*data.by_name, *data.by_path], n=3, cutoff=0.6)
+    if not paths and name in data.by_path:
+        return ": a rate is given by its service's name, not by an endpoint's path"
+    known = [*data.by_name, *data.by_path] if paths else list(data.by_name)
+    near = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
     if near:
         return f": did you mean {' or '.join(near)}?"
     return f"; the services are {', '.join(data.by_name)}"
@@ -211,7 +215,7 @@ def _price(entry: _Entry, value: int | None, rates: Mapping[str, float], source:
 
 
 def _overrides() -> tuple[str, Mapping[str, float]]:
-    found = read_overrides(_data().by_name, closest)
+    found = read_overrides(_data().by_name, lambda name: closest(name, paths=False))
     return ("", {}) if found is None else found
 
 

@@ -53,7 +53,8 @@ def read_overrides(
 
 
 def _error(path: str, problem: str) -> ConfigurationError:
-    return ConfigurationError(f"{PRICES_ENV}={path}: {problem}.")
+    end = "" if problem.endswith("?") else "."
+    return ConfigurationError(f"{PRICES_ENV}={path}: {problem}{end}")
 
 
 def _rates(
