@@ -395,9 +395,7 @@ def test_ctrl_c_is_one_line_and_exit_130() -> None:
     with api.serve(latency=2.0) as server:
         process = cli_process(server.url, "balances", stdout=subprocess.PIPE)
         deadline = time.monotonic() + 20
-        # The call is under way: it has reached the server, which holds it for the latency
-        # (api.requests records a request only as it is answered, when the command may be done).
-        while not server.max_in_flight and time.monotonic() < deadline:
+        while not api.requests and time.monotonic() < deadline:  # the call is under way
             time.sleep(0.02)
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=20)
@@ -457,3 +455,43 @@ def test_a_port_out_of_range_is_a_usage_error(
     code, out, err = run(capsys, command, "--port", port)
     assert (code, out) == (2, "")
     assert f"argument --port: must be a port from 0 (any free one) to 65535, not {port!r}" in err
+
+
+# Text from outside (names, the API's messages), as every command shows it
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("Ada's studio", "Ada's studio"),
+        ("\x1b]0;pwned\x07Team", "\\x1b]0;pwned\\x07Team"),
+        ("Two\nLines\r", "Two\\nLines\\r"),
+        ("\u202eevil\u2028", "\\u202eevil\\u2028"),
+        ("caf\u00e9 \u00a0 \u2603", "caf\u00e9 \u00a0 \u2603"),  # printable, if not ASCII
+        ("\x9b31m", "\\x9b31m"),
+    ],
+)
+def test_printable_escapes_what_a_terminal_would_obey(text: str, shown: str) -> None:
+    from stability_user._text import printable
+
+    assert printable(text) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ('=HYPERLINK("x")', '\'=HYPERLINK("x")'),
+        ("+1", "'+1"),
+        ("-5 credits", "'-5 credits"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\\tx"),
+        ("Lumen", "Lumen"),
+        (None, ""),
+        (-2.5, -2.5),
+        (3, 3),
+    ],
+)
+def test_csv_cells_are_inert_and_numbers_stay_numbers(value: object, cell: object) -> None:
+    from stability_user._text import csv_cell
+
+    assert csv_cell(value) == cell

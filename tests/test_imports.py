@@ -65,10 +65,12 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "_constants",
                 "_credits",
                 "_exceptions",
+                "_files",
                 "_job",
                 "_logging",
                 "_loopback",
                 "_models",
+                "_text",
                 "_values",
                 "_version",
             }

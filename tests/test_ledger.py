@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from stability_user import ConfigurationError
-from stability_user._cli._output import csv_cell, terminal_text
 from stability_user._job import program_name
+from stability_user._text import csv_cell, printable
 from stability_user.history import HistoryError, Job, job_totals, read_jobs
 from stability_user.history._ledger import label_spend
 from stability_user.history._store import (
@@ -616,18 +616,20 @@ def test_spreadsheet_cells() -> None:
     for number in (0, 7, -2.5, 1e-9):
         assert csv_cell(number) == number  # numbers stay numbers, negative ones too
     assert (csv_cell(None), csv_cell(True), csv_cell(False)) == ("", "true", "false")
-    for text in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", FORMULA):
+    for text in ("=1+1", "+1", "-1", "@SUM(A1)", FORMULA):
         assert csv_cell(text) == "'" + text
+    # A tab or a carriage return is inert and, like every control character, shown escaped.
+    assert (csv_cell("\tx"), csv_cell("\rx")) == ("'\\tx", "'\\rx")
     for text in ("render", "a=b", "client/acme", "", "1e3"):
         assert csv_cell(text) == text
 
 
-def test_terminal_text() -> None:
-    assert terminal_text("Ada's studio") == "Ada's studio"
-    assert terminal_text("Lumière ✓") == "Lumière ✓"
-    assert terminal_text("\x1b]0;owned\x07name") == "\\x1b]0;owned\\x07name"
-    assert terminal_text("a\r\nb\x7f\x9b") == "a\\x0d\\x0ab\\x7f\\x9b"
-    assert terminal_text("\u202eevil\u2028") == "\\u202eevil\\u2028"
+def test_printable() -> None:
+    assert printable("Ada's studio") == "Ada's studio"
+    assert printable("Lumière ✓") == "Lumière ✓"
+    assert printable("\x1b]0;owned\x07name") == "\\x1b]0;owned\\x07name"
+    assert printable("a\r\nb\x7f\x9b") == "a\\r\\nb\\x7f\\x9b"
+    assert printable("\u202eevil\u2028") == "\\u202eevil\\u2028"
 
 
 def test_the_table_escapes_a_programs_name_and_shows_organizations(

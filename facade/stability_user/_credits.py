@@ -20,6 +20,7 @@ __all__ = [
     "credits_difference",
     "credits_text",
     "credits_total",
+    "runway_text",
 ]
 
 CREDITS_DECIMALS = 10
@@ -61,3 +62,19 @@ def check_credits(value: object, name: str = "minimum") -> float:
     if not (0 <= number < math.inf):
         raise ConfigurationError(f"{name} must be a finite number >= 0, not {value!r}.")
     return number
+
+
+def runway_text(seconds: float, *, short: bool = False) -> str:
+    """How long credits last, as every command and notice says it (``history``, ``status``'s
+    ``{runway}``, ``watch``'s notices): whole days from a day on, whole hours under a day,
+    rounded down, so that the credits last at least that long. ``short``: ``9d``, ``5h``;
+    else ``about 9 days``, ``about 5 hours``, ``less than an hour``."""
+    left = max(0.0, seconds)
+    count, unit, word = (
+        (int(left // 86400), "d", "day") if left >= 86400 else (int(left // 3600), "h", "hour")
+    )
+    if short:
+        return f"{count}{unit}"
+    if count == 0:
+        return "less than an hour"
+    return f"about {count} {word}{'s' * (count != 1)}"

@@ -305,11 +305,13 @@ class RememberedError(StabilityError):
 def describe_error(error: StabilityError) -> str:
     """An error in one line, as the command line prints it: its class, the HTTP status if any,
     and its message (``AuthenticationError (HTTP 401): Incorrect API key provided: ...``)."""
+    from ._text import printable  # the API's words: no control character reaches a terminal
+
     if isinstance(error, RememberedError):
-        return str(error)  # already that line
+        return printable(str(error))  # already that line
     if isinstance(error, APIStatusError):
-        return f"{type(error).__name__} (HTTP {error.status_code}): {error.message}"
-    return f"{type(error).__name__}: {error}"
+        return f"{type(error).__name__} (HTTP {error.status_code}): {printable(error.message)}"
+    return printable(f"{type(error).__name__}: {error}")
 
 
 def retry_after_seconds(headers: httpx2.Headers, *, now: float | None = None) -> float | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from .._text import printable
 from ._arguments import add_command, client_options
 from ._output import EXIT_OK, Output, table
 
@@ -37,13 +38,18 @@ def show_account(out: Output, account: Account, as_json: bool) -> None:
     if as_json:
         out.print(json.dumps(account.to_dict(), indent=2))
         return
-    out.print(f"{out.bold('Account')}  {account.id}")
-    out.print(f"{out.bold('Email')}    {account.email}")
+    out.print(f"{out.bold('Account')}  {printable(account.id)}")
+    out.print(f"{out.bold('Email')}    {printable(account.email)}")
     if account.profile_picture:
-        out.print(f"{out.bold('Picture')}  {account.profile_picture}")
+        out.print(f"{out.bold('Picture')}  {printable(account.profile_picture)}")
     out.print()
     rows = [
-        [org.id, org.name, org.role, "yes" if org.is_default else ""]
+        [
+            printable(org.id),
+            printable(org.name),
+            printable(org.role),
+            "yes" if org.is_default else "",
+        ]
         for org in account.organizations
     ]
     table(out, ["ORGANIZATION", "NAME", "ROLE", "DEFAULT"], rows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from .._text import printable
 from ._arguments import add_command, client_options
 from ._balance import below
 from ._output import (
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
     _show_balances(out, results, args.json, args.as_services or [])
     failed = [(result.organization.id, result.error) for result in results if result.error]
     for org, error in failed:
-        err.print(f"{PROG}: {org}: {describe_error(error)}")
+        err.print(f"{PROG}: {printable(org)}: {describe_error(error)}")
     if failed:  # a failure outranks a low balance: the failed organization's credits are unknown
         return EXIT_API_ERROR
     low = [
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
         if result.balance is not None and below(args.min_credits, result.balance.credits)
     ]
     if low:
-        names = ", ".join(f"{org} ({credits_text(credits)})" for org, credits in low)
+        names = ", ".join(f"{printable(org)} ({credits_text(credits)})" for org, credits in low)
         err.print(f"{PROG}: below --min-credits {credits_text(args.min_credits)}: {names}")
         return EXIT_BELOW_MIN
     return EXIT_OK
@@ -84,9 +85,9 @@ def _show_balances(
         return
     rows = [
         [
-            result.organization.id + (" *" if result.organization.is_default else ""),
-            result.organization.name,
-            result.organization.role,
+            printable(result.organization.id) + (" *" if result.organization.is_default else ""),
+            printable(result.organization.name),
+            printable(result.organization.role),
             "error" if result.balance is None else credits_text(result.balance.credits),
             *(("" if counted is None else str(counted[name])) for name in services),
         ]

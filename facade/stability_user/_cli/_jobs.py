@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 
+from .._text import csv_cell, printable
 from ._arguments import as_type, endpoint_arguments
-from ._output import EXIT_OK, Output, credits_text, csv_cell, table, terminal_text
+from ._output import EXIT_OK, Output, credits_text, table
 from ._types import date, label, totals
 
 TYPE_CHECKING = False
@@ -179,14 +180,14 @@ def _show(out: Output, jobs: Sequence[Job]) -> None:
         row = [
             str(job.id),
             job.started_at.astimezone().strftime("%Y-%m-%d %H:%M"),
-            terminal_text(job.label or _NONE),
-            terminal_text(job.program),
+            printable(job.label or _NONE),
+            printable(job.program),
             _spent(job),
             _status(job),
             ", ".join(str(other) for other in job.overlaps),
         ]
         if several:
-            row.insert(3, terminal_text(job.organization or "default"))
+            row.insert(3, printable(job.organization or "default"))
         rows.append(row)
     spent = 5 if several else 4
     width = max(len("SPENT"), *(len(row[spent]) for row in rows))
@@ -221,7 +222,7 @@ def _show_totals(out: Output, sums: Sequence[JobTotal]) -> None:
     rows = [
         [
             *(
-                terminal_text(total.label or _NONE) if name == "label" else total.month or ""
+                printable(total.label or _NONE) if name == "label" else total.month or ""
                 for name in by
             ),
             *(cell.rjust(width) for cell, width in zip(row, widths, strict=True)),

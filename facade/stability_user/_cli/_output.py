@@ -28,13 +28,11 @@ __all__ = [
     "Output",
     "OutputError",
     "credits_text",
-    "csv_cell",
     "describe_error",
     "flush_stdout",
     "say",
     "silence_stdout",
     "table",
-    "terminal_text",
 ]
 
 EXIT_OK = 0
@@ -81,41 +79,6 @@ def table(out: Output, header: Sequence[str], rows: Sequence[Sequence[str]]) -> 
     out.print(out.bold(line(header).rstrip()))
     for row in rows:
         out.print(line(row).rstrip())
-
-
-# What a spreadsheet reads as the start of a formula (OWASP's CSV injection list): a text cell
-# starting with one is prefixed with an apostrophe, which makes it text.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> object:
-    """``value`` as a CSV cell a spreadsheet cannot run: a number as it is (an int or a float,
-    negative ones too), ``None`` empty, text that starts like a formula made inert with a
-    leading ``'``, anything else as its text."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return value
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
-def terminal_text(text: str) -> str:
-    """``text`` from outside (a name, a note, a program) safe to print on a terminal: its
-    control, format and line-breaking characters (escape sequences, carriage returns,
-    bidirectional overrides) shown as escapes (``\\x1b``, ``\\u202e``) instead of acted on."""
-    if text.isprintable():
-        return text
-    import unicodedata
-
-    return "".join(
-        (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
-        if unicodedata.category(c) in {"Cc", "Cf", "Zl", "Zp"}
-        else c
-        for c in text
-    )
 
 
 def describe_error(error: StabilityError) -> str:

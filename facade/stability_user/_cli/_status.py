@@ -32,6 +32,7 @@ from .._constants import (
     STATUS_MAX_AGE,
     STATUS_TIMEOUT,
 )
+from .._credits import runway_text
 from ._output import EXIT_API_ERROR, EXIT_OK, EXIT_USAGE, PROG, Output, credits_text, say
 from ._status_options import StatusArguments, entry_of, fetch_credits
 from ._types import CallsField
@@ -129,19 +130,16 @@ def _fields(record: CachedBalance) -> dict[str, Any]:
         "organization": record.organization or "default",
         "age": age_text(record.age),
         "stale": "~" if record.stale else "",
-        "runway": runway_text(record.runs_out_at, record.fetched_at + record.age),
+        "runway": _runway(record.runs_out_at, record.fetched_at + record.age),
         "calls": CallsField(record.credits),  # the prices load only if the template asks
     }
 
 
-def runway_text(runs_out_at: float | None, now: float) -> str:
+def _runway(runs_out_at: float | None, now: float) -> str:
     """``{runway}``: ``9d``, ``5h`` under a day, ``0h`` once past; empty without one."""
     if runs_out_at is None:
         return ""
-    left = max(0.0, runs_out_at - now)
-    if left >= 86400:
-        return f"{int(left // 86400)}d"
-    return f"{int(left // 3600)}h"
+    return runway_text(runs_out_at - now, short=True)
 
 
 def render(record: CachedBalance, *, format: str | None, as_json: bool) -> str:

@@ -17,10 +17,11 @@ import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any
 
 from .._constants import DEFAULT_TIMEOUT, EXPORTER_INTERVAL
 from .._exceptions import ConfigurationError
+from .._files import regular_file
 from .._http._ratelimit import RateLimit
 from .._values import check_interval, check_seconds
 
@@ -141,7 +142,7 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> Exporter
     env = os.environ if environ is None else environ
     path = os.path.abspath(path)  # a reload reads the same file wherever the process is
     try:
-        file = _regular_file(path)
+        file = regular_file(path)
         if file is None:
             raise ExporterConfigError(f"{path} is not a regular file")
         with file:
@@ -326,23 +327,9 @@ def _key_from_env(name: str, env: Mapping[str, str], where: str) -> Secret:
     return Secret(value)
 
 
-def _regular_file(path: str) -> BinaryIO | None:
-    """``path`` opened for reading; ``None`` when it is not a regular file (opened without
-    waiting, so that a FIFO named by mistake is refused, never waited on)."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        if stat.S_ISREG(os.fstat(descriptor).st_mode):
-            return os.fdopen(descriptor, "rb")
-    except BaseException:
-        os.close(descriptor)
-        raise
-    os.close(descriptor)
-    return None
-
-
 def _key_from_file(path: str, where: str) -> Secret:
     try:
-        file = _regular_file(path)
+        file = regular_file(path)
         if file is None:
             raise _Invalid(f"{where}.key_file {path} is not a regular file")
         with file:
