@@ -12,9 +12,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stability_user import ConfigurationError
+from stability_user._credits import runway_text
 from stability_user.history import HistoryError, read_history
-from stability_user.history._math import burn_rate, day_rows, runway
-from stability_user.history._store import Observation, account_of, open_store
+from stability_user.history._math import burn_rate, day_rows, runway, spent_since
+from stability_user.history._store import (
+    DefaultRun,
+    Observation,
+    account_of,
+    default_spans,
+    open_store,
+)
 
 HOST = "https://api.stability.ai"
 DAY = 86400.0
@@ -151,7 +158,11 @@ def test_an_overdrawn_balance_has_run_out() -> None:
 # read_history(): whose readings
 
 
-def test_a_keys_default_readings_join_the_organization_once_it_is_named(tmp_path: Path) -> None:
+def test_a_keys_default_readings_join_the_organization_that_was_the_default_then(
+    tmp_path: Path,
+) -> None:
+    # Changed with issue 41 (item 5): the reading taken before any answer named the default
+    # stays apart (whose it was is not known); those after join the organization named.
     record(
         tmp_path,
         "key-a",
@@ -161,14 +172,32 @@ def test_a_keys_default_readings_join_the_organization_once_it_is_named(tmp_path
             ("2026-12-03T09:00:00", Observation(None, 80.0)),
         ],
     )
-    (history,) = read_history(
-        api_key="key-a", state_dir=tmp_path, days=3, now=at("2026-12-03T10:00:00")
-    )
+    now = at("2026-12-03T10:00:00")
+    (history,) = read_history(api_key="key-a", state_dir=tmp_path, days=3, now=now)
     assert (history.organization, history.name) == ("org-1", "Studio")
-    assert [day.closing for day in history.days] == [100.0, 90.0, 80.0]
-    assert read_history("org-1", state_dir=tmp_path, days=3, now=at("2026-12-03T10:00:00")) == [
-        history
-    ]
+    assert [day.closing for day in history.days] == [90.0, 80.0]
+    assert read_history("org-1", state_dir=tmp_path, days=3, now=now) == [history]
+    named, before = read_history(all_organizations=True, state_dir=tmp_path, days=3, now=now)
+    assert named == history
+    assert (before.organization, before.credits) == (None, 100.0)
+
+
+def test_a_changed_default_joins_no_one_between_the_two_answers(tmp_path: Path) -> None:
+    record(
+        tmp_path,
+        "key-a",
+        [
+            ("2026-12-01T09:00:00", Observation("org-1", 100.0, "One", True)),
+            ("2026-12-01T12:00:00", Observation(None, 90.0)),  # org-1's, or org-2's?
+            ("2026-12-02T09:00:00", Observation("org-2", 20.0, "Two", True)),
+            ("2026-12-02T12:00:00", Observation(None, 19.0)),
+        ],
+    )
+    now = at("2026-12-02T13:00:00")
+    one, two, unknown = read_history(all_organizations=True, state_dir=tmp_path, days=2, now=now)
+    assert (one.organization, one.credits) == ("org-1", 100.0)
+    assert (two.organization, two.credits) == ("org-2", 19.0)
+    assert (unknown.organization, unknown.credits) == (None, 90.0)
 
 
 def test_an_unnamed_default_stands_alone(tmp_path: Path) -> None:
@@ -275,3 +304,48 @@ def test_records_are_immutable_and_json_ready(tmp_path: Path) -> None:
     assert data["burn_rate"]["credits_per_day"] == 10.0
     assert data["runway"]["runs_out"] == "2026-12-10T09:00:00+00:00"
     assert [day["date"] for day in data["days"]] == ["2026-12-01", "2026-12-02", "2026-12-03"]
+
+
+# The spend across a window's edge, whose unnamed readings are, the runway's words
+
+
+def test_a_fall_across_the_windows_start_counts_for_its_share() -> None:
+    since = at("2026-12-01T09:05:00")
+    before = (at("2026-12-01T09:00:00"), 1000.0)
+    inside = [(at("2026-12-01T09:15:00"), 700.0), (at("2026-12-01T09:16:00"), 690.0)]
+    assert spent_since(inside, since, before) == 200.0 + 10.0  # 300 over 15 min, 10 of them in
+    assert spent_since(inside, since) == 10.0
+    assert spent_since(inside, since, (before[0], 600.0)) == 10.0  # a top-up: no spend
+    days_before = (at("2026-11-28T09:15:00"), 1000.0)
+    assert spent_since(inside, since, days_before) == pytest.approx(10.0 + 300 * 600 / 259200)
+
+
+def test_default_spans_tell_whose_an_unnamed_reading_is() -> None:
+    one = DefaultRun("k", "org-1", 100.0, 200.0)
+    two = DefaultRun("k", "org-2", 300.0, 300.0)
+    again = DefaultRun("k", "org-1", 400.0, 500.0)
+    assert default_spans([]) == [(None, None, None)]
+    assert default_spans([one, two, again]) == [
+        (None, None, 100.0),  # before anything named it
+        ("org-1", 100.0, 200.0),
+        (None, 200.0, 400.0),  # it changed (twice), nobody knows when
+        ("org-1", 400.0, None),  # until told otherwise
+    ]
+    assert default_spans([one, DefaultRun("k", "org-1", 300.0, 300.0)]) == [
+        (None, None, 100.0),
+        ("org-1", 100.0, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "long", "short"),
+    [
+        (1.99 * DAY, "about 1 day", "1d"),
+        (2 * DAY, "about 2 days", "2d"),
+        (23.9 * 3600, "about 23 hours", "23h"),
+        (3599, "less than an hour", "0h"),
+        (-5, "less than an hour", "0h"),
+    ],
+)
+def test_one_runway_rule(seconds: float, long: str, short: str) -> None:
+    assert (runway_text(seconds), runway_text(seconds, short=True)) == (long, short)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from stability_user.history._store import STORE_NAME
 from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer
 from support.tools import faketime
 
@@ -34,7 +35,8 @@ class Clockwork:
         }
         self.faketime = faketime()
 
-    def at(self, when: str, *argv: str) -> str:
+    def at(self, when: str, *argv: str, warns: str = "") -> str:
+        """What ``stability-user ARGV`` prints at ``when``; it warns only of ``warns``."""
         result = subprocess.run(
             [self.faketime, when, sys.executable, "-m", "stability_user", *argv],
             env=self.env,
@@ -44,6 +46,9 @@ class Clockwork:
             timeout=60,
         )
         assert result.returncode == 0, (argv, result.stderr)
+        if warns:
+            assert warns in result.stderr, result.stderr
+            return result.stdout
         assert result.stderr == "" or argv[0] == "measure", result.stderr  # it reports there
         assert "warning" not in result.stderr
         return result.stdout
@@ -160,8 +165,16 @@ def test_runway_in_the_status_line_from_the_cache(week: Clockwork) -> None:
     )
 
 
-def test_too_little_history_says_so_and_how_to_get_more(week: Clockwork) -> None:
-    text = week.at("2026-12-01 19:00:00", "history", "--days", "1")
+def test_too_little_history_says_so_and_how_to_get_more(
+    standin: StandInAPI, standin_server: StandInServer, tmp_path: Path
+) -> None:
+    # The first day of `week`, on its own (read back on it, the days after it would be
+    # readings from the future, left out with a warning).
+    clock = Clockwork(standin_server, tmp_path / "state", tmp_path / "cache")
+    clock.at("2026-12-01 09:00:00", "balances")
+    standin.spend(PERSONAL, 10.5)
+    clock.at("2026-12-01 18:00:00", "balance")
+    text = clock.at("2026-12-01 19:00:00", "history", "--days", "1")
     assert text.splitlines()[-1] == (
         "Not enough history for a burn rate: 2 readings over 9.0 h in the last 7 days; it takes "
         "3 readings over at least 1 day. Read the balance through the day to record more: "
@@ -170,13 +183,13 @@ def test_too_little_history_says_so_and_how_to_get_more(week: Clockwork) -> None
     )
     assert "Runway" not in text
     assert (
-        week.at(
+        clock.at(
             "2026-12-01 19:00:00",
             "status",
             "--max-age",
             "1e9",
             "--timeout",
-            "30",  # the entry is from the future here: refreshed in the foreground
+            "30",  # nothing cached yet: refreshed in the foreground
             "--format",
             "[{runway}]",
         )
@@ -202,6 +215,25 @@ def test_no_history_yet(standin_server: StandInServer, tmp_path: Path) -> None:
         "yet: balance, balances, measure and status record one each time they read the balance.\n"
     )
     assert clock.at("2026-12-01 09:00:00", "history", "--json") == "[]\n"
+
+
+def test_history_reads_an_empty_store_file_and_writes_nothing(tmp_path: Path) -> None:
+    # Issue 41, item 11: it made the tables and switched the file to WAL.
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / STORE_NAME).touch()
+    result = subprocess.run(
+        [sys.executable, "-m", "stability_user", "history"],
+        env={**os.environ, "STABILITY_STATE_DIR": str(state)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("No readings of this key's default organization")
+    assert (state / STORE_NAME).read_bytes() == b""
+    assert [path.name for path in state.iterdir()] == [STORE_NAME]
 
 
 @pytest.mark.parametrize(

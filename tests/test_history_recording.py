@@ -273,6 +273,22 @@ def check_one_warning(result: subprocess.CompletedProcess[str], says: str) -> No
     assert result.stdout == "125.50 credits (default organization)\n"
 
 
+def test_an_unknown_stability_history_value_is_said_with_the_values_taken(
+    standin_server: StandInServer, state: Path
+) -> None:
+    # Issue 41, item 11: STABILITY_HISTORY=disabled left recording on without a word.
+    result = cli(standin_server, "balance", STABILITY_HISTORY="disabled")
+    assert result.returncode == 0
+    check_one_warning(
+        result,
+        "STABILITY_HISTORY='disabled' is not a value it takes, so the history is recorded: off, "
+        "0, false or no turn it off; on, 1, true or yes (or leaving it unset) keep it on",
+    )
+    assert stored(state) == [("", 125.5)]
+    quiet = cli(standin_server, "balance", STABILITY_HISTORY="yes")
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+
+
 def test_a_corrupt_store_is_set_aside_and_the_reading_kept(
     standin_server: StandInServer, state: Path
 ) -> None:
@@ -389,9 +405,11 @@ def test_twenty_processes_recording_at_once(tmp_path: Path, state: Path) -> None
     assert sorted(stored(state)) == sorted((org.id, org.credits) for org in organizations)
 
 
-def test_account_names_the_default_organization_of_earlier_readings(
-    standin_server: StandInServer, state: Path
+def test_account_names_the_default_organization_of_the_readings_after_it(
+    standin: StandInAPI, standin_server: StandInServer, state: Path
 ) -> None:
+    # Changed with issue 41 (item 5): a reading taken before anything named the default stays
+    # apart (whose it was is not known); `account` names the default of the readings after it.
     from stability_user.history import read_history
 
     assert cli(standin_server, "balance").returncode == 0
@@ -399,11 +417,15 @@ def test_account_names_the_default_organization_of_earlier_readings(
     assert (unnamed.organization, unnamed.name) == (None, None)
     assert cli(standin_server, "account").returncode == 0  # no balance read: names learnt
     assert stored(state) == [("", 125.5)]
+    (still,) = read_history(api_key=SAMPLE_API_KEY, base_url=standin_server.url)
+    assert (still.organization, still.credits) == (None, 125.5)
+    standin.spend("org-standin-personal", 0.5)
+    assert cli(standin_server, "balance").returncode == 0
     (named,) = read_history(api_key=SAMPLE_API_KEY, base_url=standin_server.url)
     assert (named.organization, named.name, named.credits) == (
         "org-standin-personal",
         "Ada's studio",
-        125.5,
+        125.0,
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from stability_user.history._store import (
+    _SCHEMA,
     CLOCK_SLACK,
     SCHEMA_VERSION,
     STORE_NAME,
@@ -19,7 +20,6 @@ from stability_user.history._store import (
     Observation,
     account_of,
     default_state_dir,
-    groups,
     history_enabled,
     open_store,
 )
@@ -36,7 +36,7 @@ def opened(directory: Path) -> tuple[HistoryStore, list[str]]:
 
 
 def readings(store: HistoryStore, organization: str = "org-1") -> list[tuple[float, float]]:
-    (group,) = [g for g in groups(store.series(HOST)) if g.organization == organization]
+    (group,) = [g for g in store.groups(HOST) if g.organization == organization]
     return store.readings(group.series)
 
 
@@ -70,13 +70,65 @@ def test_a_repeat_is_stored_once_per_heartbeat(tmp_path: Path) -> None:
         assert readings(store) == [(T0, 10.0), (T0 + 900, 10.0), (T0 + 901, 9.0), (T0 + 902, 10.0)]
 
 
-def test_a_clock_set_back_keeps_the_order_readings_were_taken_in(tmp_path: Path) -> None:
-    store, _ = opened(tmp_path)
+def test_a_reading_from_a_clock_that_ran_ahead_is_set_aside(tmp_path: Path) -> None:
+    # Changed with issue 41 (item 4): a reading stamped ahead of a new one is set aside, no
+    # longer the time the new one is stored at.
+    store, warnings = opened(tmp_path)
     with store:
         store.record(HOST, ACCOUNT, [Observation("org-1", 100.0)], T0)
         store.record(HOST, ACCOUNT, [Observation("org-1", 90.0)], T0 - 3600)  # an hour back
         store.record(HOST, ACCOUNT, [Observation("org-1", 80.0)], T0 - 3500)
-        assert readings(store) == [(T0, 100.0), (T0, 90.0), (T0, 80.0)]
+        assert readings(store) == [(T0 - 3600, 90.0), (T0 - 3500, 80.0)]
+        aside = store._db.execute("SELECT at, credits FROM readings_aside").fetchall()
+        assert aside == [(T0, 100.0)]
+    assert warnings == [
+        "1 reading of the history stamped after now (the latest at 2026-11-30 00:53:20 UTC) "
+        "was set aside, kept in history.sqlite3's readings_aside table: a clock that ran "
+        "ahead when it was taken"
+    ]
+
+
+def test_a_store_of_the_previous_schema_is_read_as_it_is_and_upgraded_by_a_writer(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / STORE_NAME
+    with sqlite3.connect(path) as db:  # what the previous release made
+        db.execute("PRAGMA journal_mode=WAL")
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.execute("PRAGMA application_id=1398098003")
+        db.execute("PRAGMA user_version=1")
+        db.execute(
+            "INSERT INTO series VALUES (1, ?, ?, '', NULL, 0), (2, ?, ?, 'org-1', 'One', 1)",
+            (HOST, ACCOUNT, HOST, ACCOUNT),
+        )
+        db.execute("INSERT INTO readings VALUES (1, ?, 10.0), (2, ?, 9.0)", (T0, T0 + 60))
+    db.close()
+    before = path.read_bytes()
+    with HistoryStore(str(path), read_only=True) as reader:
+        # The unnamed readings are org-1's, as the previous release read them.
+        (group,) = [g for g in reader.groups(HOST) if reader.readings(g.series)]
+        assert (group.organization, reader.readings(group.series)) == (
+            "org-1",
+            [(T0, 10.0), (T0 + 60, 9.0)],
+        )
+    assert path.read_bytes() == before  # read, not upgraded
+    store, warnings = opened(tmp_path)
+    with store:
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        (group,) = [g for g in store.groups(HOST) if store.readings(g.series)]
+        assert store.readings(group.series) == [(T0, 10.0), (T0 + 60, 9.0)]
+    assert warnings == []
+
+
+def test_an_empty_file_is_read_as_an_empty_store_and_left_as_it_is(tmp_path: Path) -> None:
+    path = tmp_path / STORE_NAME
+    path.touch()
+    with HistoryStore(str(path), read_only=True) as reader:
+        assert reader.groups(HOST) == []
+    assert path.read_bytes() == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == [STORE_NAME]
 
 
 def test_a_concurrent_writer_that_read_first_is_sorted_into_place(tmp_path: Path) -> None:

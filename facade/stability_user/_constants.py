@@ -47,6 +47,8 @@ __all__ = [
     "STATUS_BACKOFF_MAX",
     "STATUS_MAX_AGE",
     "STATUS_TIMEOUT",
+    "WATCH_MARGIN",
+    "WATCH_NOTIFY_TIMEOUT",
 ]
 
 API_KEY_ENV = "STABILITY_API_KEY"
@@ -147,3 +149,9 @@ STATUS_BACKOFF_MAX = 600.0
 # Python code, which a wait without a timeout never does (under load, a Ctrl-C during
 # get_balances() or a SIGHUP to measure went unhandled until the wait ended by itself).
 SIGNAL_WAKE = 0.25
+
+# `stability-user watch`: how far past its threshold a condition must be before its alert is
+# resolved, as a share of the threshold (--margin: a balance hovering at it notifies once), and
+# the longest one delivery to a service may take, all of it (--notify-timeout).
+WATCH_MARGIN = 0.05
+WATCH_NOTIFY_TIMEOUT = 20.0

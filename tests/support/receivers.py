@@ -1,6 +1,7 @@
 """Real receivers on loopback for ``stability-user watch``'s notifications: an SMTP server
 (aiosmtpd) that keeps each message, and an HTTP server that keeps each POST (Apprise's
-``json://`` and ``ntfy://`` send there) and can be told to fail the next ones."""
+``json://``, ``xml://``, ``form://`` and ``ntfy://`` send there) and can be told to fail the
+next ones, or to answer a byte at a time."""
 
 from __future__ import annotations
 
@@ -59,19 +60,30 @@ class SMTPReceiver:
 
 
 class HTTPReceiver:
-    """An HTTP server on 127.0.0.1 keeping each POST; ``fail(n)`` answers the next ``n`` with
-    500."""
+    """An HTTP server on 127.0.0.1 keeping each POST (a body that is not JSON as
+    ``{"raw": text}``); ``fail(n)`` answers the next ``n`` with 500; with ``drip``, every POST
+    is answered with its headers and then a byte every ``drip`` seconds, never all of it (a
+    service that stalls), and not kept."""
 
-    def __init__(self) -> None:
+    def __init__(self, drip: float | None = None) -> None:
         self.posts: list[Post] = []
+        self.dripping = 0  # POSTs being answered a byte at a time
         self._failures = 0
         self._lock = threading.Lock()
+        self._closed = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
-                body = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                if drip is not None:
+                    self._drip(drip)
+                    return
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    body = {"raw": raw.decode(errors="replace")}
                 with receiver._lock:
                     failing = receiver._failures > 0
                     if failing:
@@ -83,6 +95,20 @@ class HTTPReceiver:
                 self.end_headers()
                 self.wfile.write(b"{}")
 
+            def _drip(self, every: float) -> None:
+                with receiver._lock:
+                    receiver.dripping += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                try:
+                    while not receiver._closed.wait(every):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                except OSError:  # the client gave up
+                    pass
+
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
@@ -92,6 +118,10 @@ class HTTPReceiver:
 
     def json_url(self, path: str = "hook") -> str:
         return f"json://127.0.0.1:{self.port}/{path}"
+
+    def url(self, scheme: str, rest: str) -> str:
+        """``scheme://127.0.0.1:PORT/rest``, for any of Apprise's HTTP services."""
+        return f"{scheme}://127.0.0.1:{self.port}/{rest}"
 
     def ntfy_url(self, topic: str = "credits") -> str:
         return f"ntfy://127.0.0.1:{self.port}/{topic}"
@@ -104,5 +134,6 @@ class HTTPReceiver:
         return [str(post.body.get("title")) for post in self.posts]
 
     def close(self) -> None:
+        self._closed.set()
         self._server.shutdown()
         self._server.server_close()

@@ -58,10 +58,12 @@ def run() -> NoReturn:
     After Ctrl-C it exits at once, skipping the interpreter's shutdown: that would wait for
     ``get_balances()``'s worker threads to finish their requests, and a KeyboardInterrupt that
     lands while the executor holds one of its locks makes that wait hang, or end by SIGINT
-    instead of status 130. So it does after ``status`` started a refresh behind the prompt.
+    instead of status 130. So it does after ``status`` started a refresh behind the prompt,
+    and after ``watch`` gave up on a delivery (a service that answers a byte at a time), whose
+    thread the shutdown would wait for.
     """
     status = main()
-    if status == EXIT_INTERRUPTED or _refresh_started():
+    if status == EXIT_INTERRUPTED or _refresh_started() or _delivery_given_up():
         try:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -77,6 +79,12 @@ def _refresh_started() -> bool:
     same CPU (a third of the run's time on one core; nothing is left to tear down)."""
     background = sys.modules.get(f"{__name__}._background")
     return background is not None and bool(background.started)
+
+
+def _delivery_given_up() -> bool:
+    """Whether ``watch`` gave up on a delivery that is still under way."""
+    notify = sys.modules.get("stability_user._alerts._notify")
+    return notify is not None and bool(notify.given_up())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,8 +8,9 @@ the runway, or what it takes to have them. ``--json`` and ``--csv`` give the sam
 from __future__ import annotations
 
 import argparse
-import math
 
+from .._credits import runway_text
+from .._text import csv_cell, printable
 from ._arguments import as_type, endpoint_arguments
 from ._output import EXIT_OK, Output, credits_text, table
 
@@ -72,7 +73,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace, out: Output, err: Output) -> int:
     from ..history import read_history, state_directory
+    from ._recording import show_warnings
 
+    show_warnings(err)  # readings left out (a clock that ran ahead), in the command's words
     histories = read_history(
         args.org, all_organizations=args.all, days=args.days, base_url=args.base_url
     )
@@ -98,10 +101,14 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
 
 def _title(history: OrganizationHistory) -> str:
     if history.organization is None:
-        return "default organization (its id not yet read: `stability-user balances` tells it)"
+        return (
+            "default organization (readings that cannot be told whose: taken before its id "
+            "was known, or while it changed; `stability-user balances` names it from now on)"
+        )
+    organization = printable(history.organization)
     if history.name:
-        return f"{history.name} ({history.organization})"
-    return history.organization
+        return f"{printable(history.name)} ({organization})"
+    return organization
 
 
 def bar(spent: float, largest: float) -> str:
@@ -151,10 +158,7 @@ def _summary(history: OrganizationHistory) -> list[str]:
         lines.append("Runway: nothing was spent in the last 7 days")
         return lines
     when = runway.runs_out.astimezone().date().isoformat()
-    if runway.days >= 1:
-        span = f"about {math.floor(runway.days)} day{'s' * (math.floor(runway.days) != 1)}"
-    else:
-        span = f"about {math.floor(runway.days * 24)} hours"
+    span = runway_text(runway.days * 86400)
     lines.append(f"Runway: {span}: around {when} ({credits_text(runway.credits)} credits left)")
     return lines
 
@@ -170,8 +174,8 @@ def _csv(out: Output, histories: Sequence[OrganizationHistory]) -> None:
         for day in history.days:
             writer.writerow(
                 [
-                    history.organization or "",
-                    history.name or "",
+                    csv_cell(history.organization),
+                    csv_cell(history.name),
                     day.date.isoformat(),
                     day.spent,
                     day.added,

@@ -23,6 +23,7 @@ __all__ = [
     "EXIT_BELOW_MIN",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_UNSAVED",
     "EXIT_USAGE",
     "PROG",
     "Output",
@@ -39,6 +40,7 @@ EXIT_OK = 0
 EXIT_API_ERROR = 1
 EXIT_USAGE = 2
 EXIT_BELOW_MIN = 3
+EXIT_UNSAVED = 4  # watch --once: the alerts' state could not be read or saved
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 PROG = "stability-user"

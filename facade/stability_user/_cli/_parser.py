@@ -45,6 +45,7 @@ exit status:
   2  usage or configuration error, including a missing {API_KEY_ENV}
   3  a balance is below --min-credits, or measure --budget would be passed (watch --once: a
      condition holds; estimate: the balance does not cover the plan)
+  4  watch --once: the alerts' state could not be saved (a notice may be sent again)
   measure exits with its command's status
   130  interrupted (Ctrl-C)
 """

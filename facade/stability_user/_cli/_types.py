@@ -16,6 +16,7 @@ __all__ = [
     "FIELDS",
     "MAX_DURATION",
     "CallsField",
+    "MIN_INTERVAL",
     "credits",
     "date",
     "days",
@@ -23,6 +24,7 @@ __all__ = [
     "interval_duration",
     "label",
     "non_negative_seconds",
+    "percent",
     "port",
     "refresh_interval",
     "seconds",
@@ -80,14 +82,26 @@ def duration(text: str) -> float:
     return value
 
 
+# The shortest interval ``watch --every`` takes: a cycle a second at most.
+MIN_INTERVAL = 1.0
+
+
 def interval_duration(text: str) -> float:
-    """A duration that is also an interval (``watch --every``): at most a day."""
+    """A duration that is also an interval (``watch --every``): from a second to a day."""
     value = duration(text)
-    if value > MAX_SECONDS:
+    if not MIN_INTERVAL <= value <= MAX_SECONDS:
         raise ValueError(
-            f"must be a positive number of seconds up to {MAX_SECONDS:g} (a day), not {text!r}"
+            f"must be a duration from 1s to 1d (a cycle a second at most), not {text!r}"
         )
     return value
+
+
+def percent(text: str) -> float:
+    """A share from 0 to 100 percent, ``5`` or ``5%`` (``watch --margin``); as a fraction."""
+    value = _number(text.removesuffix("%"))
+    if not 0 <= value <= 100:
+        raise ValueError(f"must be a percentage from 0 to 100, such as 5 or 5%, not {text!r}")
+    return value / 100
 
 
 def days(text: str) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+from .._constants import WATCH_MARGIN, WATCH_NOTIFY_TIMEOUT
 from . import _types
 from ._arguments import (
     as_type,
@@ -22,12 +23,13 @@ from ._arguments import (
     endpoint_arguments,
     timeout_arguments,
 )
-from ._output import EXIT_API_ERROR, EXIT_BELOW_MIN, EXIT_OK, PROG, Output
+from ._output import EXIT_API_ERROR, EXIT_BELOW_MIN, EXIT_OK, EXIT_UNSAVED, PROG, Output
 from ._recording import history_argument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
 
     from .._alerts._notify import Delivery
     from .._alerts._watch import Conditions, Cycle, Watcher
@@ -42,17 +44,25 @@ _EXIT_HOLDS = EXIT_BELOW_MIN
 
 _EPILOG = """\
 Notification URLs (Apprise's: https://github.com/caronc/apprise/wiki) come from --notify,
---notify-config FILE (Apprise's TEXT or YAML form; --tag picks entries by tag) and
-STABILITY_NOTIFY_URLS (space- or comma-separated). A command line is visible in `ps`: keep URLs
-with secrets in the file or the environment. URLs are shown only in Apprise's privacy form.
+--notify-config FILE (Apprise's TEXT or YAML form; --tag picks the file's entries by tag) and
+STABILITY_NOTIFY_URLS (space- or comma-separated), each always used. A command line is visible
+in `ps`: keep URLs with secrets in the file or the environment. A URL is only ever shown as its
+scheme, its host and a short digest of the rest: json://hooks.example.com (3fa9c2d1).
+
+An alert is resolved only once its condition is past its threshold by --margin (5% of it by
+default: --below 50 resolves at 52.50), so a balance hovering at a threshold notifies once.
 
 exit status with --once (and --dry-run):
   0  all is well
-  1  the balance could not be read (the API, the network, a refused key)
+  1  a balance could not be read (the API, the network, a refused key, an organization the
+     key cannot read)
   2  usage or configuration error, before anything is read or sent
   3  a condition holds
+  4  the alerts' state could not be read or saved (a full disk, a folder that cannot be
+     written): the notices are sent, but the next run may send them again; outranks 1 and 3
 --test exits 1 when a target did not take the test message. The loop exits 0 on SIGTERM or
-Ctrl-C, after a notice in flight. Durations: 90s, 30m, 6h, 1d, 2w, or seconds.
+Ctrl-C, after a notice in flight, and goes on through a state or a history that cannot be
+used (said once). Durations: 90s, 30m, 6h, 1d, 2w, or seconds.
 """
 
 
@@ -78,7 +88,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=seconds_duration,
         default=_EVERY,
         metavar="DURATION",
-        help="how often to read the balance (default: 5m; at most 1d)",
+        help="how often to read the balance (default: 5m; from 1s to 1d)",
     )
     parser.add_argument(
         "--below",
@@ -101,7 +111,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="notify when more than CREDITS were spent --within a window (a runaway loop)",
     )
     parser.add_argument(
-        "--within", type=duration, metavar="DURATION", help="--spend-above's window"
+        "--within",
+        type=duration,
+        metavar="DURATION",
+        help="--spend-above's window (at least --every); a fall across its start counts for "
+        "its share of the time in it",
     )
     parser.add_argument(
         "--unreachable-after",
@@ -118,11 +132,31 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="remind this often while a condition holds (default: 1d)",
     )
     parser.add_argument(
+        "--margin",
+        type=as_type(_types.percent),
+        default=WATCH_MARGIN,
+        metavar="PERCENT",
+        help="resolve an alert only once its condition is past its threshold by this share of "
+        f"it (default: {WATCH_MARGIN * 100:g}%%)",
+    )
+    parser.add_argument(
         "--notify", action="append", default=[], metavar="URL", help="an Apprise URL (repeatable)"
     )
     parser.add_argument("--notify-config", metavar="FILE", help="an Apprise configuration file")
     parser.add_argument(
-        "--tag", action="append", default=[], metavar="TAG", help="only the entries with TAG"
+        "--tag",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="only the configuration file's entries with TAG (--notify and "
+        "STABILITY_NOTIFY_URLS are always used)",
+    )
+    parser.add_argument(
+        "--notify-timeout",
+        type=duration,
+        default=WATCH_NOTIFY_TIMEOUT,
+        metavar="DURATION",
+        help=f"the longest one delivery may take, all of it (default: {WATCH_NOTIFY_TIMEOUT:g}s)",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="one cycle, then exit (for cron)")
@@ -143,35 +177,34 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
     from .._alerts._notify import load_targets
     from .._alerts._watch import Watcher, send_test
     from .._exceptions import ConfigurationError
-    from ..history._store import default_state_dir, history_enabled, open_store
+    from ..history._store import default_state_dir, history_enabled
+
+    def warn(text: str) -> None:
+        _warn(err, text)
 
     conditions = _conditions(args)
-    recording = not args.no_history and history_enabled(os.environ)
+    recording = not args.no_history and history_enabled(os.environ, warn)
     if (args.runway_below is not None or args.spend_above is not None) and not recording:
         raise ConfigurationError(
             "--runway-below and --spend-above read the history: leave it on",
             cli_message="--runway-below and --spend-above read the history, which "
             "--no-history or STABILITY_HISTORY=off turns off",
         )
-    targets = load_targets(args.notify, args.notify_config, os.environ, args.tag)
+    state_dir = default_state_dir(os.environ)  # a relative one: the client's recorder warns
+    targets = load_targets(args.notify, args.notify_config, os.environ, args.tag, state_dir)
     if not targets and not args.dry_run:
         message = "no notification URL: --notify URL, --notify-config FILE or STABILITY_NOTIFY_URLS"
         raise ConfigurationError(message, cli_message=message)
     if args.test:
-        deliveries = send_test(targets)
+        deliveries = send_test(targets, conditions.notify_timeout)
         _show_deliveries(out, deliveries, args.json)
         return EXIT_OK if all(delivery.ok for delivery in deliveries) else EXIT_API_ERROR
-    state_dir = default_state_dir(os.environ)  # a relative one: the client's recorder warns
-    try:
-        store = open_store(state_dir, lambda text: _warn(err, text))
-    except OSError as error:
-        message = f"watch keeps its alerts in the state folder, which cannot be used: {error}"
-        raise ConfigurationError(message, cli_message=message) from error
-    store.close()
+    _check_state(state_dir, conditions, warn)
     from .._client import StabilityUser
 
     options = client_options(args, err)
     options["history"] = recording
+    options["rate_limit"] = True  # Stability's 150 a 10 s on any host: --all's many requests
     with StabilityUser(**options) as client:
         watcher = Watcher(
             client,
@@ -179,11 +212,37 @@ def run(args: argparse.Namespace, out: Output, err: Output) -> int:
             conditions,
             state_dir=state_dir,
             say=None if args.json else out.print,
-            warn=lambda text: _warn(err, text),
+            warn=warn,
         )
         if args.once or args.dry_run:
             return _finish(watcher.cycle(send=not args.dry_run), out, args.json)
         return _loop(watcher, args, out)
+
+
+def _check_state(state_dir: str, conditions: Conditions, warn: Callable[[str], None]) -> None:
+    """Refuse a state folder that cannot be trusted, and a history a newer release wrote when
+    a condition reads it; a store that cannot be used now (locked, a full disk) is for the
+    watcher's cycles to say, once, and they go on."""
+    import sqlite3
+
+    from .._cache._store import private_directory
+    from .._exceptions import ConfigurationError
+    from ..history._store import HistoryError, open_store
+
+    try:
+        private_directory(state_dir, "state directory")
+    except OSError as error:
+        message = f"watch keeps its alerts in the state folder, which cannot be used: {error}"
+        raise ConfigurationError(message, cli_message=message) from error
+    if conditions.runway_below is None and conditions.spend_above is None:
+        return
+    try:
+        open_store(state_dir, warn).close()
+    except HistoryError as error:
+        message = f"--runway-below and --spend-above read the history: {error}"
+        raise ConfigurationError(message, cli_message=message) from error
+    except (OSError, sqlite3.Error):
+        pass
 
 
 def _conditions(args: argparse.Namespace) -> Conditions:
@@ -192,6 +251,13 @@ def _conditions(args: argparse.Namespace) -> Conditions:
 
     if (args.spend_above is None) != (args.within is None):
         message = "--spend-above and --within go together"
+        raise ConfigurationError(message, cli_message=message)
+    looping = not (args.once or args.dry_run or args.test)
+    if looping and args.within is not None and args.within < args.every:
+        message = (
+            f"--within ({args.within:g}s) is shorter than --every ({args.every:g}s): a window "
+            "shorter than the time between two readings holds at most one of them"
+        )
         raise ConfigurationError(message, cli_message=message)
     return Conditions(
         organization=args.org,
@@ -202,6 +268,8 @@ def _conditions(args: argparse.Namespace) -> Conditions:
         within=args.within,
         unreachable_after=args.unreachable_after,
         repeat=args.repeat,
+        margin=args.margin,
+        notify_timeout=args.notify_timeout,
     )
 
 
@@ -211,7 +279,9 @@ def _finish(cycle: Cycle, out: Output, as_json: bool) -> int:
         import json
 
         out.print(json.dumps(cycle.report))
-    if cycle.failure is not None:
+    if cycle.unsaved:
+        return EXIT_UNSAVED
+    if cycle.unreadable:
         return EXIT_API_ERROR
     return _EXIT_HOLDS if cycle.holding else EXIT_OK
 
@@ -249,6 +319,8 @@ def _show_deliveries(out: Output, deliveries: list[Delivery], as_json: bool) -> 
 
         out.print(json.dumps([delivery_dict(d) for d in deliveries]))
         return
+    from .._text import printable
+
     for delivery in deliveries:
-        outcome = "sent" if delivery.ok else f"failed: {delivery.error}"
+        outcome = "sent" if delivery.ok else f"failed: {printable(delivery.error or '')}"
         out.print(f"{delivery.target}: {outcome}")

@@ -19,6 +19,9 @@ recording off everywhere. How the figures are made:
 - The burn rate is what was spent over the readings of the last 7 days, top-ups left out, per
   day those readings span; given only when at least 3 readings span at least a day.
 - The runway is the latest balance over the burn rate, counted from the latest reading.
+- A reading stamped more than 5 minutes after the moment it is read back (a clock that ran
+  ahead when it was taken) is left out, with one warning on the ``stability_user.history``
+  logger; the next reading recorded moves it aside for good.
 
 The same store keeps the ledger: one *job* per ``stability-user measure`` run and per
 ``track_spend()`` block that asks for it, with its label, what it spent and how it ended.
@@ -54,12 +57,12 @@ from ._math import (
     runway,
 )
 from ._store import (
+    CLOCK_SLACK,
     HistoryError,
     HistoryStore,
     SeriesGroup,
     account_of,
     default_state_dir,
-    groups,
     reader_place,
 )
 
@@ -172,14 +175,42 @@ def read_history(
     if not os.path.exists(path):
         return []
     try:
-        with HistoryStore(path) as store:
-            found = groups(store.series(host))
+        with HistoryStore(path, read_only=True) as store:
+            found = _with_readings(store, host, when)
             chosen = _choose(found, organization, all_organizations, key and account_of(host, key))
-            return [_history_of(store, group, days, when) for group in chosen]
+            future: list[float] = []
+            histories = [_history_of(store, group, days, when, future) for group in chosen]
     except HistoryError:
         raise
     except Exception as error:  # sqlite3.DatabaseError, OSError: say which file
         raise HistoryError(f"The history store {path} cannot be read: {error}") from error
+    if future:
+        _say_set_aside(future)
+    return histories
+
+
+def _with_readings(store: HistoryStore, host: str, now: float) -> list[SeriesGroup]:
+    """``host``'s organizations that have a reading to show at ``now``."""
+    return [
+        group
+        for group in store.groups(host)
+        if store.latest_before(group.series, now + CLOCK_SLACK + 1e-6) is not None
+    ]
+
+
+def _say_set_aside(future: Sequence[float]) -> None:
+    import logging
+
+    count = len(future)
+    latest = datetime.fromtimestamp(min(max(future), 253402300799.0), UTC)
+    logging.getLogger("stability_user.history").warning(  # _recorder's history_logger
+        "%s, stamped after now (the latest at %s), %s left out: a clock that ran ahead when "
+        "%s taken",
+        f"{count} reading{'s' * (count != 1)} of the history",
+        latest.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "are" if count != 1 else "is",
+        "they were" if count != 1 else "it was",
+    )
 
 
 def _choose(
@@ -196,14 +227,24 @@ def _choose(
 
 
 def _as_of(
-    store: HistoryStore, group: SeriesGroup, since: float, now: float
+    store: HistoryStore,
+    group: SeriesGroup,
+    since: float,
+    now: float,
+    future: list[float] | None = None,
 ) -> list[tuple[float, float]]:
-    """``group``'s readings from ``since`` to ``now``: one stamped later (a clock that ran
-    ahead) is not counted yet."""
-    return [reading for reading in store.readings(group.series, since=since) if reading[0] <= now]
+    """``group``'s readings from ``since`` as of ``now``: one stamped more than
+    ``CLOCK_SLACK`` later (a clock that ran ahead) is left out, its time added to ``future``."""
+    readings = []
+    for reading in store.readings(group.series, since=since):
+        if reading[0] <= now + CLOCK_SLACK:
+            readings.append(reading)
+        elif future is not None:
+            future.append(reading[0])
+    return readings
 
 
-def recent_readings(
+def readings_since(
     store: HistoryStore,
     host: str,
     *,
@@ -211,11 +252,21 @@ def recent_readings(
     organization: str | None,
     since: float,
     now: float,
-) -> list[tuple[float, float]]:
-    """The readings of ``organization`` (``None``: ``account``'s default) from ``since`` to
-    ``now``, oldest first (what ``status`` and ``watch`` work their figures out from)."""
-    found = _choose(groups(store.series(host)), organization, False, account)
-    return _as_of(store, found[0], since, now) if found else []
+) -> tuple[tuple[float, float] | None, list[tuple[float, float]]]:
+    """The last reading of ``organization`` (``None``: ``account``'s default) before ``since``,
+    and its readings from ``since`` to ``now``, oldest first (what ``status`` and ``watch``
+    work their figures out from: ``spent_since`` takes both)."""
+    group = _group(store, host, account, organization, now)
+    if group is None:
+        return None, []
+    return store.latest_before(group.series, since), _as_of(store, group, since, now)
+
+
+def _group(
+    store: HistoryStore, host: str, account: str, organization: str | None, now: float
+) -> SeriesGroup | None:
+    found = _choose(_with_readings(store, host, now), organization, False, account)
+    return found[0] if found else None
 
 
 def runs_out_at(
@@ -224,7 +275,7 @@ def runs_out_at(
     """When the credits of ``organization`` (``None``: ``account``'s default) run out at the
     burn rate, as the history tells it at ``now``; ``None`` when it cannot (what ``status``
     keeps in its cache entry for ``{runway}``)."""
-    readings = recent_readings(
+    _, readings = readings_since(
         store,
         host,
         account=account,
@@ -239,13 +290,13 @@ def runs_out_at(
 
 
 def _history_of(
-    store: HistoryStore, group: SeriesGroup, days: int, now: float
+    store: HistoryStore, group: SeriesGroup, days: int, now: float, future: list[float]
 ) -> OrganizationHistory:
     last = local_date(now)
     first = last - timedelta(days=days - 1)
     start = datetime.combine(first, datetime.min.time()).timestamp()  # local midnight
     burn_start = now - BURN_WINDOW_DAYS * 86400.0
-    readings = _as_of(store, group, min(start, burn_start), now)
+    readings = _as_of(store, group, min(start, burn_start), now, future)
     before = store.latest_before(group.series, start)
     rate = burn_rate(readings, now)
     latest = readings[-1] if readings else before

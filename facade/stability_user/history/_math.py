@@ -34,6 +34,8 @@ __all__ = [
     "day_rows",
     "local_date",
     "runway",
+    "spent_between",
+    "spent_since",
     "too_little",
 ]
 
@@ -199,6 +201,24 @@ def spent_between(readings: Sequence[Reading]) -> float:
         if change < 0:
             falls.append(-change)
     return credits_total(falls)
+
+
+def spent_since(readings: Sequence[Reading], since: float, before: Reading | None = None) -> float:
+    """What was spent from ``since`` on: the falls between ``readings`` (oldest first, all from
+    ``since`` on) and, with ``before`` (the last reading before ``since``), the share of the
+    fall from it to the first of them that the time from ``since`` is of the time between the
+    two (the spend taken as even between two readings). So a fall across the window's edge
+    counts for its part in the window, and a gap of days before it does not count whole."""
+    spent = spent_between(readings)
+    if before is None or not readings:
+        return spent
+    first_at, first = readings[0]
+    fall = -credits_difference(first, before[1])
+    if fall <= 0:
+        return spent
+    gap = first_at - before[0]
+    share = 1.0 if gap <= 0 else min(1.0, max(0.0, (first_at - since) / gap))
+    return credits_total((spent, fall * share))
 
 
 def too_little(window: Sequence[Reading]) -> bool:

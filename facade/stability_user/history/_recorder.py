@@ -59,7 +59,7 @@ history_logger = logging.getLogger("stability_user.history")
 def recorder_for(base_url: str, api_key: str) -> HistoryRecorder | None:
     """The recorder of a client asked to record (``history=True``); ``None`` when
     ``STABILITY_HISTORY`` turns recording off."""
-    if not history_enabled(os.environ):
+    if not history_enabled(os.environ, history_logger.warning):
         return None
     return HistoryRecorder(base_url, account_of(base_url, api_key))
 
@@ -101,8 +101,9 @@ class HistoryRecorder:
         ]
 
         def write(store: HistoryStore) -> None:
-            store.learn(self.host, self.account, learnt)
-            store.record(self.host, self.account, observations, time.time())
+            now = time.time()
+            store.learn(self.host, self.account, learnt, now)
+            store.record(self.host, self.account, observations, now)
 
         self.write(write)
 
@@ -112,7 +113,7 @@ class HistoryRecorder:
             Observation(organization.id, 0.0, organization.name, organization.is_default)
             for organization in account.organizations
         ]
-        self.write(lambda store: store.learn(self.host, self.account, learnt))
+        self.write(lambda store: store.learn(self.host, self.account, learnt, time.time()))
 
     def runs_out_at(self, organization: str | None, now: float) -> float | None:
         """When ``organization``'s credits run out at its burn rate (seconds since the epoch),
