@@ -683,7 +683,9 @@ def test_spend_across_the_windows_edge_counts_for_its_share(
     assert watch.run(*argv, at="2026-12-01 09:15:00").returncode == 3
     (title,) = http.titles()
     spent, _, rest = title.partition(" ")
-    assert float(spent) == pytest.approx(1000 * 10 / 15, abs=1)  # seconds apart, not minutes
+    # 1,000 * 10 / 15, give or take the seconds each run takes to read the balance after it
+    # starts (a few on a loaded machine: 20 credits are 27 s): a share, neither none nor all.
+    assert float(spent) == pytest.approx(1000 * 10 / 15, abs=20)
     assert rest == f"Stability credits spent in 10m: {DEFAULT}"
     standin.spend(PERSONAL, 1000)
     assert watch.run(*argv, at="2026-12-04 09:15:00").returncode == 0
@@ -710,7 +712,7 @@ def test_a_reading_from_a_clock_years_ahead_hides_nothing(
     (warning,) = shown.stderr.splitlines()
     assert warning.startswith(
         "stability-user: warning: 1 reading of the history, stamped after now (the latest at "
-        "2031-06-01 09:00:0"
+        "2031-06-01 09:0"  # a few seconds after the run started
     )
     assert warning.endswith("is left out: a clock that ran ahead when it was taken")
     standin.spend(PERSONAL, 500)
