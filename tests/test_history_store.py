@@ -23,7 +23,7 @@ from stability_user.history._store import (
     history_enabled,
     open_store,
 )
-from support.previous_store import previous_release_store
+from support.previous_store import PREVIOUS_JOB, previous_release_store
 
 HOST = "https://api.stability.ai"
 ACCOUNT = account_of(HOST, "key-a")
@@ -230,29 +230,54 @@ def test_the_account_digest_names_neither_key_nor_host() -> None:
     assert digest != account_of("http://127.0.0.1:8080", "sk-LIVE0123456789abcdef")
 
 
-def test_a_store_of_the_previous_release_is_upgraded_in_place(tmp_path: Path) -> None:
+@pytest.mark.parametrize("schema", range(1, SCHEMA_VERSION))
+def test_a_store_of_each_earlier_release_is_upgraded_in_place(tmp_path: Path, schema: int) -> None:
     path = tmp_path / STORE_NAME
-    written = previous_release_store(path, HOST, ACCOUNT)
+    written = previous_release_store(path, HOST, ACCOUNT, schema=schema)
     before = _tables(path)
     store, warnings = opened(tmp_path)
     with store:
         assert readings(store) == written  # every reading, as it was
-        assert store.alerts(HOST, ACCOUNT, "target")["below"].organization == "org-1"
+        # Its watcher's alerts are carried over from here (``_alerts._state``).
+        ((target, key, organization, *_),) = store.legacy_alerts(HOST, ACCOUNT)
+        assert (target, key, organization) == ("target", "below", "org-1")
         assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        assert store.jobs(HOST) == []
+        jobs = [(job.label, job.program, job.spent) for job in store.jobs(HOST)]
+        assert jobs == ([PREVIOUS_JOB] if schema >= 2 else [])
+        # It knew only the default now: the key's default from the start, as it read it.
+        assert [(run.organization, run.since) for run in store.default_runs(HOST)] == [
+            ("org-1", 0.0)
+        ]
     assert warnings == []
-    assert _tables(path) == before | {"jobs"}
+    assert _tables(path) == before | {"jobs", "defaults", "readings_aside"}
     assert not list(tmp_path.glob("*.unreadable"))  # upgraded, not set aside
     store, _ = opened(tmp_path)  # and opened again as it is now
     with store:
         assert readings(store) == written
+        assert len(store.jobs(HOST)) == (schema >= 2)
+
+
+def test_a_reader_of_an_earlier_release_store_reads_it_as_it_is(tmp_path: Path) -> None:
+    path = tmp_path / STORE_NAME
+    written = previous_release_store(path, HOST, ACCOUNT, schema=1)
+    before = path.read_bytes()
+    with HistoryStore(str(path), read_only=True) as reader:
+        assert readings(reader) == written
+        assert reader.jobs(HOST) == []  # no ledger yet, and none made
+    assert path.read_bytes() == before
 
 
 def test_a_new_store_is_made_through_the_upgrade_path(tmp_path: Path) -> None:
     store, _ = opened(tmp_path)
     with store:
         assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert _tables(tmp_path / STORE_NAME) == {"series", "readings", "jobs"}
+    assert _tables(tmp_path / STORE_NAME) == {
+        "series",
+        "readings",
+        "jobs",
+        "defaults",
+        "readings_aside",
+    }
 
 
 def _tables(path: Path) -> set[str]:
