@@ -593,6 +593,39 @@ def test_measure_records_in_a_store_of_the_previous_release(shell: Shell, state:
     assert (sum(day["spent"] for day in days), sum(day["added"] for day in days)) == (25.5, 50.0)
 
 
+# A job of the key's unnamed default organization
+
+
+def test_a_job_joins_the_organization_that_was_the_default_when_it_ran(
+    shell: Shell, standin: StandInAPI
+) -> None:
+    # measure never names the default: a job is the organization's that `balances` last said
+    # was the default before it, never whichever is the default when the ledger is read.
+    shell.spend(1, "--label", "unnamed")  # before anything named the default: no one's
+    shell.ok("balances")  # names Ada's studio (personal) the default
+    shell.spend(2, "--label", "personal")
+    shell.ok("balances")  # still it: the job ran while it was the default
+    shell.spend(4, "--label", "changing")  # the default changes at a moment no answer tells
+    lumen_default = [
+        StandInOrganization(PERSONAL, "Ada's studio", "OWNER", False, 60.0),
+        StandInOrganization("org-standin-lumen", "Lumen Games", "MEMBER", True, 42.0),
+    ]
+    standin.add_account(
+        SAMPLE_API_KEY, id="user-standin-0001", email="ada@example.com", organizations=lumen_default
+    )
+    shell.ok("balances")  # Lumen's now
+    shell.spend(3, "--label", "lumen")
+    jobs = {job["label"]: job["organization"] for job in shell.jobs("--all")}
+    assert jobs == {
+        "unnamed": None,
+        "personal": PERSONAL,
+        "changing": None,
+        "lumen": "org-standin-lumen",
+    }
+    mine = [job["label"] for job in shell.jobs()]  # the key's default's, and its unnamed ones
+    assert sorted(mine) == ["changing", "lumen", "unnamed"]
+
+
 # The SDK reads what the command line recorded
 
 

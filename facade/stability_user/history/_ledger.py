@@ -30,11 +30,13 @@ from .._credits import credits_difference, credits_total
 from .._exceptions import ConfigurationError
 from .._job import check_label, check_scope
 from ._store import (
+    DefaultRun,
     HistoryError,
     HistoryStore,
     SeriesInfo,
     StoredJob,
     account_of,
+    default_spans,
     groups,
     reader_place,
 )
@@ -235,12 +237,15 @@ def _total(
     )
 
 
-def settle(rows: Sequence[StoredJob], infos: Sequence[SeriesInfo]) -> list[Job]:
-    """The stored ``rows`` as jobs: organizations named from ``infos`` (the host's series: a
-    key's default organization once known), overlaps found and split where they can be."""
-    defaults = {i.account: i.organization for i in infos if i.is_default and i.organization}
+def settle(
+    rows: Sequence[StoredJob], infos: Sequence[SeriesInfo], runs: Sequence[DefaultRun] = ()
+) -> list[Job]:
+    """The stored ``rows`` as jobs: organizations named from ``infos`` (the host's series), a
+    job of a key's unnamed default organization joined to the one that was its default when
+    the job started (``runs``, as the history's readings are: ``default_spans``), or to none;
+    overlaps found and split where they can be."""
     names = {group.organization: group.name for group in groups(infos) if group.organization}
-    organization = {row.id: row.organization or defaults.get(row.account) or None for row in rows}
+    organization = {row.id: row.organization or _default_then(row, runs) for row in rows}
     overlaps: dict[int, list[int]] = {row.id: [] for row in rows}
     by_organization: dict[tuple[str, str], list[StoredJob]] = {}
     for row in rows:  # an unnamed default organization is told apart by its key
@@ -328,10 +333,19 @@ def _load(store: HistoryStore, host: str, since: float | None) -> list[StoredJob
     return rows
 
 
+def _default_then(row: StoredJob, runs: Sequence[DefaultRun]) -> str | None:
+    """The organization that was ``row``'s key's default when it started, if known."""
+    mine = sorted((run for run in runs if run.account == row.account), key=lambda run: run.since)
+    for organization, since, until in default_spans(mine):
+        if (since is None or row.started_at >= since) and (until is None or row.started_at < until):
+            return organization
+    return None
+
+
 def label_spend(store: HistoryStore, host: str, label: str, since: float) -> float:
     """What the jobs of ``label`` on ``host`` that started at ``since`` or later spent, as
     totals count it (their ``attributed`` credits)."""
-    jobs = settle(_load(store, host, since), store.series(host))
+    jobs = settle(_load(store, host, since), store.series(host), store.default_runs(host))
     return credits_total(
         job.attributed or 0.0
         for job in jobs
@@ -399,9 +413,9 @@ def read_jobs(
     if not os.path.exists(path):
         return []
     try:
-        with HistoryStore(path) as store:
+        with HistoryStore(path, read_only=True) as store:  # reading writes nothing
             infos = store.series(host)
-            jobs = settle(_load(store, host, low), infos)
+            jobs = settle(_load(store, host, low), infos, store.default_runs(host))
     except HistoryError:
         raise
     except Exception as error:  # sqlite3.DatabaseError, OSError: say which file
