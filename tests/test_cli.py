@@ -469,6 +469,7 @@ def test_a_port_out_of_range_is_a_usage_error(
         ("\u202eevil\u2028", "\\u202eevil\\u2028"),
         ("caf\u00e9 \u00a0 \u2603", "caf\u00e9 \u00a0 \u2603"),  # printable, if not ASCII
         ("\x9b31m", "\\x9b31m"),
+        ("org-\ud800", "org-\\ud800"),  # a lone surrogate the API's JSON may hold
     ],
 )
 def test_printable_escapes_what_a_terminal_would_obey(text: str, shown: str) -> None:

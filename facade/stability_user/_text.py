@@ -24,7 +24,12 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def _unsafe(character: str) -> bool:
     code = ord(character)
-    return code < 0x20 or 0x7F <= code < 0xA0 or character in _INVISIBLE_CONTROLS
+    return (
+        code < 0x20
+        or 0x7F <= code < 0xA0
+        or 0xD800 <= code < 0xE000  # a lone surrogate: no stream can encode it
+        or character in _INVISIBLE_CONTROLS
+    )
 
 
 def _escaped(character: str) -> str:
@@ -36,8 +41,9 @@ def _escaped(character: str) -> str:
 
 def printable(text: str) -> str:
     """``text`` safe on a terminal or a log line: control characters (C0, DEL, C1), the
-    bidirectional overrides and the line separators shown escaped (``\\x1b``, ``\\n``,
-    ``\\u202e``), so that no name moves the cursor, sets a title or starts a line."""
+    bidirectional overrides, the line separators and lone surrogates shown escaped
+    (``\\x1b``, ``\\n``, ``\\u202e``, ``\\ud800``), so that no name moves the cursor, sets
+    a title, starts a line (or forges a log line) or stops a stream that cannot encode it."""
     if text.isprintable():  # the usual name: nothing to look at twice
         return text
     return "".join(_escaped(c) if _unsafe(c) else c for c in text)

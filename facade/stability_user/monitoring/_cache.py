@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from .._cache._policy import failure_kind
 from .._credits import credits_difference, credits_total
 from .._exceptions import StabilityError
-from .._logging import logger, one_line
+from .._logging import logger
 from .._models import Organization, OrganizationBalance
+from .._text import printable
 
 __all__ = ["CreditsCache", "CreditsSnapshot", "OrganizationCredits"]
 
@@ -82,7 +83,7 @@ class CreditsCache:
         if isinstance(outcome, StabilityError):
             # The message may quote the API: escaped, it stays one line of the log.
             logger.warning(
-                "credits refresh failed: %s: %s", type(outcome).__name__, one_line(str(outcome))
+                "credits refresh failed: %s: %s", type(outcome).__name__, printable(str(outcome))
             )
             self.record_failure(outcome)
         else:

@@ -31,7 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.process_collector import ProcessCollector
 
 from .._constants import MAX_SECONDS
-from .._logging import one_line
+from .._text import printable
 from ._collector import metrics
 from ._exporter_config import (
     ExporterConfig,
@@ -137,7 +137,7 @@ class ProbeExporter:
     ) -> None:
         # What a target's API or the file said goes in escaped: a line break in an id or a
         # message can neither break a line of the log nor forge one.
-        self._log: Callable[[str], None] = lambda line: log(one_line(line))
+        self._log: Callable[[str], None] = lambda line: log(printable(line))
         self.shard = shard
         self.file_config = config
         self._server = listening(partial(_Server, exporter=self), address, port)
