@@ -407,7 +407,16 @@ def test_a_rates_file_that_is_missing_or_unreadable_is_a_configuration_error(
         f"STABILITY_PRICES={rates}: cannot be read: No such file or directory."
     )
     rates.mkdir()
-    with pytest.raises(ConfigurationError, match="cannot be read: Is a directory"):
+    with pytest.raises(ConfigurationError, match=r"=\S+: is not a regular file\.$"):
+        price("ultra")
+    rates.rmdir()
+    # A FIFO named by mistake is refused, never waited on (nothing writes to it here).
+    os.mkfifo(rates)
+    with pytest.raises(ConfigurationError, match=r"=\S+: is not a regular file\.$"):
+        price("ultra")
+    rates.unlink()
+    rates.write_text("[prices]\n" + "#" * (1024 * 1024) + "\n")
+    with pytest.raises(ConfigurationError, match=r"=\S+: is larger than 1,048,576 bytes\.$"):
         price("ultra")
 
 

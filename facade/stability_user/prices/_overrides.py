@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Mapping
 
 from .._constants import PRICES_ENV
 from .._exceptions import ConfigurationError
+from .._files import NotRegularFileError, TooLargeError, read_regular_file
 
 __all__ = ["Overrides", "read_overrides"]
 
@@ -22,6 +23,9 @@ __all__ = ["Overrides", "read_overrides"]
 # a mistake (1e-300 and 1e308 made every estimate and count of calls meaningless).
 MIN_RATE = 0.0001
 MAX_RATE = 1_000_000
+
+# The most of a rates file read: a FIFO or /dev/zero named by mistake is refused, not read.
+MAX_FILE_BYTES = 1024 * 1024
 
 # The file's path and its rates.
 Overrides = tuple[str, Mapping[str, float]]
@@ -43,11 +47,12 @@ def read_overrides(
         status = os.stat(path)
         stamp = (path, status.st_mtime_ns, status.st_size, status.st_ino)
         if stamp not in _cache:
-            with open(path, "rb") as file:
-                raw = file.read()
+            raw = read_regular_file(path, MAX_FILE_BYTES)
             _cache.clear()  # one file at a time is in use
             _cache[stamp] = _rates(path, raw, names, closest)
         return path, _cache[stamp]
+    except (NotRegularFileError, TooLargeError) as error:  # their message names the path
+        raise _error(path, str(error).removeprefix(f"{path} ")) from None
     except OSError as error:
         raise _error(path, f"cannot be read: {error.strerror or error}") from None
 
