@@ -13,6 +13,23 @@ from stability_user.testing import SAMPLE_API_KEY, StandInAPI, StandInServer, in
 from support.cassettes import cassette_path, make_vcr
 from support.fault_server import FaultServer
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The signals the tests send are not ignored by how the run was started: `nohup` ignores
+    SIGHUP and a script's background job (`make test &`) SIGINT and SIGQUIT, which every process
+    a test starts would inherit (measure passes an ignored signal on as ignored, by design, so its
+    signal tests hung, and Ctrl-C's tests found nothing interrupted)."""
+    import signal
+
+    defaults: dict[int, Any] = {signal.SIGINT: signal.default_int_handler}
+    for name in ("SIGHUP", "SIGQUIT"):
+        if hasattr(signal, name):
+            defaults[getattr(signal, name)] = signal.SIG_DFL
+    for number, handler in defaults.items():
+        if signal.getsignal(number) is signal.SIG_IGN:
+            signal.signal(number, handler)
+
+
 # The environment variables the SDK reads; none may leak in from the developer's shell.
 SDK_ENV_PREFIXES = ("STABILITY_",)
 SDK_ENV_NAMES = ("API_HOST", "SSL_CERT_FILE", "SSL_CERT_DIR")

@@ -3,6 +3,7 @@ and the command line run as if an optional package were not installed."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -26,8 +27,31 @@ def machine_tool(name: str, package: str | None = None) -> str:
 
 
 def faketime() -> str:
-    """faketime's path: a history or watch test runs the command line at the time it sets."""
-    return machine_tool("faketime")
+    """faketime's path: a history or watch test runs the command line at the time it sets.
+
+    The wrapper keeps a semaphore and a shared memory segment named by its own process id in
+    /dev/shm, removed when it ends; one killed (a test's timeout, an interrupted run) leaves
+    them, and a later wrapper given the same id refuses to start ('sem_open: File exists').
+    Those of processes that no longer run are removed first."""
+    path = machine_tool("faketime")
+    _remove_stale_faketime_files()
+    return path
+
+
+def _remove_stale_faketime_files(folder: str = "/dev/shm") -> None:
+    import re
+
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        match = re.fullmatch(r"(?:sem\.faketime_sem_|faketime_shm_)(\d+)", name)
+        if match is None or os.path.exists(f"/proc/{match.group(1)}"):
+            continue
+        # Another test may have removed it first, or it is not ours to remove.
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, name))
 
 
 def without(module: str, argv: list[str]) -> subprocess.CompletedProcess[str]:
