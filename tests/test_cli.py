@@ -395,7 +395,9 @@ def test_ctrl_c_is_one_line_and_exit_130() -> None:
     with api.serve(latency=2.0) as server:
         process = cli_process(server.url, "balances", stdout=subprocess.PIPE)
         deadline = time.monotonic() + 20
-        while not api.requests and time.monotonic() < deadline:  # the call is under way
+        # The call is under way: it has reached the server, which holds it for the latency
+        # (api.requests records a request only as it is answered, when the command may be done).
+        while not server.max_in_flight and time.monotonic() < deadline:
             time.sleep(0.02)
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=20)
